@@ -101,7 +101,7 @@ func Start(ctx context.Context, o Options) (n *Network, err error) {
 
 	type auth struct {
 		name, dir, v3ident, fp string
-		or, dirPort int
+		or, dirPort            int
 	}
 	var auths []auth
 	for i := range o.Authorities {
