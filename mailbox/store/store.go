@@ -1,0 +1,149 @@
+// Package store keeps Postern's state: one bbolt database for small records and a
+// blobs/ directory for the ciphertext bodies. It is the only package that imports
+// bbolt.
+//
+// The model follows mox: bodies are files, metadata is in the database. A blob file is
+// written to a temp file in blobs/, fsynced and renamed (then the directory fsynced),
+// and only after that does a database transaction record a reference to it. So a crash
+// at any instant leaves at worst an unreferenced file, which Open removes; a record
+// never points at a missing file. Deleting drops the records in one transaction and
+// then overwrites and removes each blob whose last reference went away.
+package store
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound       = errors.New("store: not found")
+	ErrExists         = errors.New("store: already exists")
+	ErrLocked         = errors.New("store: database is in use by another relay process (is `relay serve` running?)")
+	ErrNotInstance    = errors.New("store: not a postern instance")
+	ErrInstanceExists = errors.New("store: instance already exists")
+)
+
+// Options configure a Store. The zero value is usable.
+type Options struct {
+	// LockTimeout bounds the wait for the database's file lock (default 2s); after
+	// it Open returns ErrLocked instead of blocking forever.
+	LockTimeout time.Duration
+	// Logger receives operational messages; it never gets a codename, a subject or
+	// other content. Nil discards.
+	Logger *slog.Logger
+	// Now is the clock (default time.Now). Every stored date is truncated to the
+	// UTC day.
+	Now func() time.Time
+}
+
+// Journalist is a person who reads submissions over IMAP.
+type Journalist struct {
+	Name            string
+	PasswordHash    string // PHC argon2id string
+	PublicKey       []byte // binary OpenPGP public key
+	Fingerprint     string
+	KeyExpires      time.Time // zero = never; stored to the day
+	OnionAuthPublic string
+	Created         time.Time // day
+}
+
+// Source is a pseudonymous sender. Its ID comes from the codename KDF; the codename
+// itself is never stored.
+type Source struct {
+	ID          []byte // 32 bytes
+	Designation string
+	Address     string // stored lower-cased
+	PublicKey   []byte // binary OpenPGP reply key
+	Fingerprint string
+	ThreadID    string // Message-ID of the thread root
+	Created     time.Time
+	LastActive  time.Time
+}
+
+// SourceSummary is a Source with counts, for admin listings.
+type SourceSummary struct {
+	Source
+	Messages int // distinct submissions (blobs) held for the source
+	Replies  int
+}
+
+// BlobRef names a committed blob file.
+type BlobRef struct {
+	ID   string
+	Size int64
+}
+
+// Delivery is one message to record in one or more journalists' mailboxes.
+type Delivery struct {
+	Blob        BlobRef
+	SourceID    []byte   // owner, may be nil
+	Journalists []string // nil = all
+	Mailbox     string   // "INBOX" when empty
+	Flags       []string
+	Meta        []byte // opaque cache for IMAP (envelope, bodystructure)
+}
+
+// Reply is a journalist's reply to a source, stored encrypted to the source's key.
+type Reply struct {
+	ID       string
+	SourceID []byte
+	Blob     BlobRef
+	Created  time.Time // day
+}
+
+// Mailbox is the state of one journalist's mailbox.
+type Mailbox struct {
+	Name        string
+	UIDValidity uint32
+	UIDNext     uint32
+	SpecialUse  string
+	Subscribed  bool
+	Count       int
+}
+
+// Message is one message in a mailbox.
+type Message struct {
+	UID      uint32
+	Blob     BlobRef
+	Flags    []string
+	Date     time.Time // day
+	SourceID []byte
+	Meta     []byte
+}
+
+// FlagOp says how SetFlags combines flags.
+type FlagOp int
+
+// Flag operations of STORE.
+const (
+	FlagSet FlagOp = iota
+	FlagAdd
+	FlagRemove
+)
+
+// EventKind says what happened in an Event.
+type EventKind int
+
+// Event kinds.
+const (
+	EventNew     EventKind = iota + 1 // messages appended (UIDs are the new ones)
+	EventExpunge                      // messages removed
+	EventFlags                        // flags changed
+	EventLogout                       // the journalist was removed: end their sessions
+)
+
+// Event tells subscribers (IMAP IDLE) about a committed change.
+type Event struct {
+	Journalist string
+	Mailbox    string
+	Kind       EventKind
+	UIDs       []uint32
+}
+
+// Stats counts what the store holds.
+type Stats struct {
+	Journalists, Sources, Messages, Replies, Blobs int
+	BlobBytes                                      int64
+}
