@@ -1,0 +1,173 @@
+package session
+
+import (
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type secret struct {
+	b     []byte
+	wiped int
+}
+
+func (s *secret) Wipe() {
+	clear(s.b)
+	s.wiped++
+}
+
+func TestCreateGetEnd(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Now: c.now})
+	data := &secret{b: []byte{1, 2, 3}}
+	s, tok, err := st.Create(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tok) != 43 {
+		t.Fatalf("token length %d", len(tok))
+	}
+	if got := st.Get(tok); got != s {
+		t.Fatal("Get did not return the session")
+	}
+	if st.Get(tok[:42]+"A") == s && tok[42] != 'A' {
+		t.Fatal("a different token found the session")
+	}
+	for _, bad := range []string{"", "x", strings.Repeat("A", 43), tok + "A", "!!!"} {
+		if st.Get(bad) != nil {
+			t.Fatalf("Get(%q) found a session", bad)
+		}
+	}
+	st.End(s)
+	if st.Get(tok) != nil {
+		t.Fatal("ended session still found")
+	}
+	if data.wiped != 1 || data.b[0] != 0 {
+		t.Fatalf("data not wiped: %+v", data)
+	}
+	st.End(s)
+	if data.wiped != 1 {
+		t.Fatal("wiped twice")
+	}
+}
+
+func TestIdleExpiry(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Now: c.now})
+	a := &secret{b: []byte{9}}
+	_, tokA, _ := st.Create(a)
+	b := &secret{b: []byte{9}}
+	_, tokB, _ := st.Create(b)
+	c.add(59 * time.Minute)
+	if st.Get(tokA) == nil {
+		t.Fatal("session expired early")
+	}
+	c.add(2 * time.Minute) // A was used 2 minutes ago, B 61 minutes ago
+	if st.Get(tokA) == nil {
+		t.Fatal("use did not extend the session")
+	}
+	if b.wiped != 1 {
+		t.Fatal("the sweep did not wipe the idle session")
+	}
+	if st.Get(tokB) != nil {
+		t.Fatal("idle session still usable")
+	}
+	c.add(61 * time.Minute)
+	if st.Get(tokA) != nil || a.wiped != 1 {
+		t.Fatal("idle session A not ended")
+	}
+	if st.Len() != 0 {
+		t.Fatalf("%d sessions left", st.Len())
+	}
+}
+
+func TestMax(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Max: 2, Now: c.now})
+	st.Create(&secret{})
+	st.Create(&secret{})
+	d := &secret{b: []byte{1}}
+	if _, _, err := st.Create(d); err != ErrFull {
+		t.Fatalf("third session: %v", err)
+	}
+	if d.wiped != 1 {
+		t.Fatal("refused session's data not wiped")
+	}
+	c.add(2 * time.Hour)
+	if _, _, err := st.Create(&secret{}); err != nil {
+		t.Fatalf("after expiry: %v", err)
+	}
+}
+
+func TestCSRFAndSecret(t *testing.T) {
+	st := New(Options{})
+	s, _, _ := st.Create(nil)
+	s2, _, _ := st.Create(nil)
+	if s.CSRF() == s2.CSRF() || len(s.CSRF()) != 43 {
+		t.Fatal("weak CSRF tokens")
+	}
+	if !s.CheckCSRF(s.CSRF()) || s.CheckCSRF(s2.CSRF()) || s.CheckCSRF("") || s.CheckCSRF(s.CSRF()[:42]) {
+		t.Fatal("CheckCSRF wrong")
+	}
+	s.Lock()
+	defer s.Unlock()
+	if s.SecretMatches([]byte("")) || s.HasSecret() {
+		t.Fatal("matched before RememberSecret")
+	}
+	s.RememberSecret([]byte("alpha beta"))
+	if !s.SecretMatches([]byte("alpha beta")) || s.SecretMatches([]byte("alpha betb")) {
+		t.Fatal("SecretMatches wrong")
+	}
+}
+
+func TestForms(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	f := NewForms(time.Hour, c.now)
+	tok := f.Token()
+	if !f.Check(tok) {
+		t.Fatal("fresh token refused")
+	}
+	if f.Token() == tok {
+		t.Fatal("tokens repeat")
+	}
+	other := NewForms(time.Hour, c.now)
+	if other.Check(tok) {
+		t.Fatal("token of another server accepted")
+	}
+	b := []byte(tok)
+	b[5] ^= 1
+	if f.Check(string(b)) || f.Check("") || f.Check(tok[:20]) || f.Check(tok+"A") {
+		t.Fatal("tampered token accepted")
+	}
+	c.add(61 * time.Minute)
+	if f.Check(tok) {
+		t.Fatal("expired token accepted")
+	}
+}
+
+func FuzzForms(f *testing.F) {
+	fm := NewForms(time.Hour, nil)
+	f.Add(fm.Token())
+	f.Add("")
+	f.Add(strings.Repeat("A", 75))
+	f.Fuzz(func(t *testing.T, v string) {
+		fm.Check(v)
+		st := New(Options{})
+		if st.Get(v) != nil {
+			t.Fatal("empty store found a session")
+		}
+	})
+}
