@@ -72,7 +72,7 @@ var SafeKeys = map[string]keyRule{
 
 // Options configure New.
 type Options struct {
-	JSON  bool        // JSON lines instead of logfmt-style text
+	JSON  bool         // JSON lines instead of logfmt-style text
 	Level slog.Leveler // nil = Info
 }
 
