@@ -1,15 +1,21 @@
 // Package pgp holds Postern's OpenPGP rules: which public keys a journalist
 // may register, how a source's reply key is derived from its codename seed,
 // and how plaintext is encrypted so that Thunderbird, gpg, rnp and sq can
-// all read it (v4 keys, PKESK v3 + SEIPDv1, AES-256, never AEAD).
+// all read it.
+//
+// Everything here stays on the side of OpenPGP that Thunderbird 153, gpg 2.2,
+// rnp and sq share: v4 keys, PKESK v3 + SEIPDv1 (with MDC), AES-256. AEAD
+// (SEIPDv2) is never produced, because none of those readers opens it.
 package pgp
 
 import (
+	"bytes"
 	"errors"
-	"io"
+	"fmt"
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 )
 
 // ErrKey is wrapped by every refusal of ParsePublicKey; the wrapping error
@@ -19,40 +25,38 @@ var ErrKey = errors.New("unusable OpenPGP key")
 // KeyInfo summarises an accepted public key for display and storage.
 type KeyInfo struct {
 	Fingerprint string // upper-case hex, 40 characters (v4)
-	Algorithm   string
-	Bits        int
+	Algorithm   string // "RSA" or "Curve25519"
+	Bits        int    // modulus bits for RSA, 255 for Curve25519
 	Created     time.Time
-	Expires     time.Time // zero: never
-	UserIDs     []string
+	Expires     time.Time // of the primary key; zero means never
+	UserIDs     []string  // sorted
 }
 
-// EncryptOptions tunes Encrypt.
-type EncryptOptions struct {
-	// Compress asks for ZLIB level 1 inside the encryption. It takes effect
-	// only when every recipient's self-signature lists ZLIB (RFC 4880
-	// 13.3.2); otherwise the data is stored uncompressed.
-	Compress bool
+// Serialize returns the binary transferable public key (no secret material
+// even when e holds some). It returns nil only for an entity that cannot be
+// serialized at all, which ParsePublicKey and DeriveKey never return.
+func Serialize(e *openpgp.Entity) []byte {
+	var buf bytes.Buffer
+	if err := e.Serialize(&buf); err != nil {
+		return nil
+	}
+	return buf.Bytes()
 }
 
-// ParsePublicKey reads exactly one public key, armored or binary, and
-// checks it against Postern's rules.
-func ParsePublicKey(data []byte) (*openpgp.Entity, KeyInfo, error) {
-	return nil, KeyInfo{}, errors.New("pgp: not implemented")
-}
-
-// Serialize returns the binary transferable public key.
-func Serialize(e *openpgp.Entity) []byte { return nil }
-
-// Armor returns the armored public key with LF line endings.
-func Armor(e *openpgp.Entity) ([]byte, error) { return nil, errors.New("pgp: not implemented") }
-
-// DeriveKey builds the source reply key from a 32-byte seed.
-func DeriveKey(seed []byte, userID string) (*openpgp.Entity, error) {
-	return nil, errors.New("pgp: not implemented")
-}
-
-// Encrypt returns a writer whose plaintext is encrypted to the recipients
-// and written, binary, to w. Close it to flush.
-func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCloser, error) {
-	return nil, errors.New("pgp: not implemented")
+// Armor returns the armored public key with LF line endings and no armor
+// headers (a Version header would only fingerprint the software).
+func Armor(e *openpgp.Entity) ([]byte, error) {
+	var buf bytes.Buffer
+	w, err := armor.Encode(&buf, openpgp.PublicKeyType, nil)
+	if err != nil {
+		return nil, fmt.Errorf("pgp: armor: %w", err)
+	}
+	if err := e.Serialize(w); err != nil {
+		return nil, fmt.Errorf("pgp: armor: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return nil, fmt.Errorf("pgp: armor: %w", err)
+	}
+	buf.WriteByte('\n')
+	return buf.Bytes(), nil
 }

@@ -1,0 +1,110 @@
+package pgp
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"postern/mailbox/pgp/pgptest"
+)
+
+// TestEncryptGPG encrypts to a gpg key and a derived key and checks with gpg
+// what was produced: AES-256, SEIPDv1 with MDC, ZLIB only when asked, and
+// that both recipients can open it.
+func TestEncryptGPG(t *testing.T) {
+	g := pgptest.NewGPG(t)
+	fpr := g.GenKey("j <j@example.org>", "future-default", "default", "never")
+	journalist, _, err := ParsePublicKey(g.Export(fpr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	derived, err := DeriveKey(vectorSeed(), vectorUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// gpg also holds the derived secret key: this checks the hand-written
+	// secret packets as well.
+	var sec bytes.Buffer
+	aw, _ := armor.Encode(&sec, openpgp.PrivateKeyType, nil)
+	if err := derived.SerializePrivateWithoutSigning(aw, nil); err != nil {
+		t.Fatal(err)
+	}
+	aw.Close()
+	g.Run(sec.Bytes(), "--import")
+
+	plain := make([]byte, 300_000)
+	if _, err := rand.Read(plain[:100_000]); err != nil {
+		t.Fatal(err)
+	}
+	for _, compress := range []bool{false, true} {
+		var ct bytes.Buffer
+		w, err := Encrypt(&ct, []*openpgp.Entity{journalist, derived}, EncryptOptions{Compress: compress})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.Write(plain); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out, stderr, err := g.RunErr(ct.Bytes(), "-v", "--decrypt")
+		if err != nil {
+			t.Fatalf("gpg --decrypt: %v\n%s", err, stderr)
+		}
+		if !bytes.Equal(out, plain) {
+			t.Fatal("gpg decrypted something else")
+		}
+		if !strings.Contains(string(stderr), "AES256") {
+			t.Errorf("not AES256:\n%s", stderr)
+		}
+		if strings.Contains(string(stderr), "WARNING") {
+			t.Errorf("gpg warns:\n%s", stderr)
+		}
+		packets, _, _ := g.RunErr(ct.Bytes(), "--list-packets")
+		if got := strings.Contains(string(packets), ":compressed packet: algo=2"); got != compress {
+			t.Errorf("compress=%v but ZLIB packet present=%v:\n%s", compress, got, packets)
+		}
+		if strings.Contains(string(packets), "aead") || !strings.Contains(string(packets), "mdc_method: 2") {
+			t.Errorf("not SEIPDv1 with MDC:\n%s", packets)
+		}
+		// And the derived private key opens it in Go.
+		md, err := openpgp.ReadMessage(bytes.NewReader(ct.Bytes()), openpgp.EntityList{derived}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(md.UnverifiedBody)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Fatalf("Go decrypt: %v", err)
+		}
+		if md.IsSigned {
+			t.Error("message is signed")
+		}
+	}
+}
+
+func TestEncryptCompressionNeedsEveryRecipient(t *testing.T) {
+	derived, err := DeriveKey(vectorSeed(), vectorUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plainKey, err := openpgp.NewEntity("n", "", "n@example.org", &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if CompressionApplies([]*openpgp.Entity{derived, plainKey}) {
+		t.Fatal("compression claimed although one key lists no ZLIB")
+	}
+	if CompressionApplies(nil) {
+		t.Fatal("compression claimed for no recipients")
+	}
+	if _, err := Encrypt(io.Discard, nil, EncryptOptions{}); err == nil {
+		t.Fatal("encrypting to nobody succeeded")
+	}
+}
