@@ -18,11 +18,11 @@ import (
 
 // Sentinel errors callers branch on.
 var (
-	ErrNotFound       = errors.New("store: not found")
-	ErrExists         = errors.New("store: already exists")
+	ErrNotFound       = errors.New("not found")
+	ErrExists         = errors.New("already exists")
 	ErrLocked         = errors.New("store: database is in use by another relay process (is `relay serve` running?)")
-	ErrNotInstance    = errors.New("store: not a postern instance")
-	ErrInstanceExists = errors.New("store: instance already exists")
+	ErrNotInstance    = errors.New("not a postern instance")
+	ErrInstanceExists = errors.New("a postern instance already exists there")
 )
 
 // Options configure a Store. The zero value is usable.

@@ -1,0 +1,168 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Deliver records a committed blob as a message in each recipient journalist's
+// mailbox, in one transaction: either every copy is visible or none. The blob's
+// reference count grows by the number of copies. A SourceID must name an existing
+// source. If it fails, the blob stays unreferenced and the caller discards it.
+func (s *Store) Deliver(d Delivery) error {
+	mailbox := d.Mailbox
+	if mailbox == "" {
+		mailbox = "INBOX"
+	}
+	mailbox, err := normMailbox(mailbox)
+	if err != nil {
+		return fmt.Errorf("store: deliver: %w", err)
+	}
+	rec := messageRec{Blob: d.Blob.ID, Size: d.Blob.Size, Flags: normFlags(d.Flags),
+		Date: dayUnix(s.opts.Now()), Meta: d.Meta}
+	if d.SourceID != nil {
+		rec.Source = append([]byte(nil), d.SourceID...)
+	}
+	return s.update("deliver", func(tx *bolt.Tx, st *txState) error {
+		if d.SourceID != nil {
+			if _, err := getSource(tx, d.SourceID); err != nil {
+				return fmt.Errorf("source: %w", err)
+			}
+		}
+		names := d.Journalists
+		if names == nil {
+			if err := tx.Bucket(bJournalists).ForEach(func(k, _ []byte) error {
+				names = append(names, string(k))
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		seen := map[string]bool{}
+		for _, j := range names {
+			if seen[j] {
+				continue
+			}
+			seen[j] = true
+			m, err := getMailbox(tx, j, mailbox)
+			if err != nil {
+				return err
+			}
+			if _, err := st.addMessage(tx, m, rec); err != nil {
+				return err
+			}
+			if err := m.save(tx); err != nil {
+				return err
+			}
+		}
+		if len(seen) == 0 {
+			return fmt.Errorf("no journalist to deliver to: %w", ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// replyRec is a Reply as stored under a per-source sequence number, so replies list
+// in the order they were made.
+type replyRec struct {
+	ID      string `json:"i"`
+	Blob    string `json:"b"`
+	Size    int64  `json:"z"`
+	Created int64  `json:"c,omitempty"`
+}
+
+// AddReply stores a reply (already encrypted to the source's key) and returns its
+// new random id. Created defaults to today.
+func (s *Store) AddReply(r Reply) (string, error) {
+	idb := make([]byte, 16)
+	if _, err := io.ReadFull(rand.Reader, idb); err != nil {
+		return "", fmt.Errorf("store: add reply: %w", err)
+	}
+	if r.Created.IsZero() {
+		r.Created = s.opts.Now()
+	}
+	rec := replyRec{ID: hex.EncodeToString(idb), Blob: r.Blob.ID, Size: r.Blob.Size, Created: dayUnix(r.Created)}
+	err := s.update("add reply", func(tx *bolt.Tx, st *txState) error {
+		if _, err := getSource(tx, r.SourceID); err != nil {
+			return fmt.Errorf("source: %w", err)
+		}
+		rb, err := tx.Bucket(bReplies).CreateBucketIfNotExists(r.SourceID)
+		if err != nil {
+			return err
+		}
+		seq, err := rb.NextSequence()
+		if err != nil {
+			return err
+		}
+		if err := putJSON(rb, u64(seq), rec); err != nil {
+			return err
+		}
+		return st.ref(tx, rec.Blob, rec.Size, 1)
+	})
+	if err != nil {
+		return "", err
+	}
+	return rec.ID, nil
+}
+
+// Replies lists a source's replies, oldest first.
+func (s *Store) Replies(sourceID []byte) ([]Reply, error) {
+	var out []Reply
+	err := s.view(func(tx *bolt.Tx) error {
+		if _, err := getSource(tx, sourceID); err != nil {
+			return err
+		}
+		rb := tx.Bucket(bReplies).Bucket(sourceID)
+		if rb == nil {
+			return nil
+		}
+		return rb.ForEach(func(k, _ []byte) error {
+			var r replyRec
+			if err := getJSON(rb, k, &r); err != nil {
+				return err
+			}
+			out = append(out, Reply{ID: r.ID, SourceID: append([]byte(nil), sourceID...),
+				Blob: BlobRef{ID: r.Blob, Size: r.Size}, Created: unixDay(r.Created)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: replies: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteReply removes one reply; its blob is overwritten and removed.
+func (s *Store) DeleteReply(sourceID []byte, id string) error {
+	return s.update("delete reply", func(tx *bolt.Tx, st *txState) error {
+		rb := tx.Bucket(bReplies).Bucket(sourceID)
+		if rb == nil {
+			return ErrNotFound
+		}
+		var key []byte
+		var found replyRec
+		if err := rb.ForEach(func(k, _ []byte) error {
+			var r replyRec
+			if err := getJSON(rb, k, &r); err != nil {
+				return err
+			}
+			if r.ID == id {
+				key, found = append([]byte(nil), k...), r
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if key == nil {
+			return ErrNotFound
+		}
+		if err := rb.Delete(key); err != nil {
+			return err
+		}
+		return st.unref(tx, found.Blob)
+	})
+}

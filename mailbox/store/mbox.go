@@ -1,0 +1,279 @@
+package store
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// mailboxRec is a mailbox as stored under its journalist and name. ID names its
+// message bucket in bMsgs, so a rename rewrites one small record, not the messages.
+type mailboxRec struct {
+	ID          uint64 `json:"i"`
+	UIDValidity uint32 `json:"v"`
+	UIDNext     uint32 `json:"n"`
+	SpecialUse  string `json:"u,omitempty"`
+	Subscribed  bool   `json:"s,omitempty"`
+}
+
+// messageRec is a message as stored under its UID (4 bytes big-endian).
+type messageRec struct {
+	Blob   string   `json:"b"`
+	Size   int64    `json:"z"`
+	Flags  []string `json:"f,omitempty"`
+	Date   int64    `json:"d,omitempty"`
+	Source []byte   `json:"s,omitempty"`
+	Meta   []byte   `json:"m,omitempty"`
+}
+
+func (r messageRec) message(uid uint32) Message {
+	return Message{
+		UID:      uid,
+		Blob:     BlobRef{ID: r.Blob, Size: r.Size},
+		Flags:    r.Flags,
+		Date:     unixDay(r.Date),
+		SourceID: r.Source,
+		Meta:     r.Meta,
+	}
+}
+
+// mbox is a mailbox loaded in a write transaction.
+type mbox struct {
+	j, name string
+	rec     mailboxRec
+}
+
+func (m *mbox) save(tx *bolt.Tx) error {
+	jb := tx.Bucket(bMailboxes).Bucket([]byte(m.j))
+	if jb == nil {
+		return ErrNotFound
+	}
+	return putJSON(jb, []byte(m.name), m.rec)
+}
+
+func (m *mbox) msgs(tx *bolt.Tx) (*bolt.Bucket, error) {
+	b := tx.Bucket(bMsgs).Bucket(u64(m.rec.ID))
+	if b == nil {
+		return nil, errNoBucket
+	}
+	return b, nil
+}
+
+// getMailbox loads a mailbox; name must already be normalised.
+func getMailbox(tx *bolt.Tx, j, name string) (*mbox, error) {
+	jb := tx.Bucket(bMailboxes).Bucket([]byte(j))
+	if jb == nil {
+		return nil, fmt.Errorf("journalist: %w", ErrNotFound)
+	}
+	m := &mbox{j: j, name: name}
+	if err := getJSON(jb, []byte(name), &m.rec); err != nil {
+		return nil, fmt.Errorf("mailbox: %w", err)
+	}
+	return m, nil
+}
+
+// createMailboxTx makes an empty mailbox with a fresh random UIDVALIDITY.
+func createMailboxTx(tx *bolt.Tx, j, name, specialUse string, subscribed bool) error {
+	jb := tx.Bucket(bMailboxes).Bucket([]byte(j))
+	if jb == nil {
+		return fmt.Errorf("journalist: %w", ErrNotFound)
+	}
+	if jb.Get([]byte(name)) != nil {
+		return ErrExists
+	}
+	rec, err := newMailboxRec(tx)
+	if err != nil {
+		return err
+	}
+	rec.SpecialUse, rec.Subscribed = specialUse, subscribed
+	return putJSON(jb, []byte(name), rec)
+}
+
+func newMailboxRec(tx *bolt.Tx) (mailboxRec, error) {
+	all := tx.Bucket(bMsgs)
+	id, err := all.NextSequence()
+	if err != nil {
+		return mailboxRec{}, err
+	}
+	if _, err := all.CreateBucket(u64(id)); err != nil {
+		return mailboxRec{}, err
+	}
+	uv, err := randomUIDValidity()
+	if err != nil {
+		return mailboxRec{}, err
+	}
+	return mailboxRec{ID: id, UIDValidity: uv, UIDNext: 1}, nil
+}
+
+// randomUIDValidity is random rather than a counter or a clock so a mailbox deleted
+// and made again under the same name gets a different one (RFC 3501 2.3.1.1), and so
+// it reveals nothing about when the mailbox was made.
+func randomUIDValidity() (uint32, error) {
+	var b [4]byte
+	for {
+		if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+			return 0, err
+		}
+		if v := binary.BigEndian.Uint32(b[:]); v != 0 {
+			return v, nil
+		}
+	}
+}
+
+// addMessage stores rec under the mailbox's next UID, takes a blob reference and
+// indexes the source. The caller saves m afterwards.
+func (st *txState) addMessage(tx *bolt.Tx, m *mbox, rec messageRec) (uint32, error) {
+	uid := m.rec.UIDNext
+	if uid == 0 || uid == math.MaxUint32 {
+		return 0, errors.New("mailbox UIDs exhausted")
+	}
+	b, err := m.msgs(tx)
+	if err != nil {
+		return 0, err
+	}
+	if err := putJSON(b, u32(uid), rec); err != nil {
+		return 0, err
+	}
+	m.rec.UIDNext++
+	if err := st.ref(tx, rec.Blob, rec.Size, 1); err != nil {
+		return 0, err
+	}
+	if rec.Source != nil {
+		sb, err := tx.Bucket(bSrcMsgs).CreateBucketIfNotExists(rec.Source)
+		if err != nil {
+			return 0, err
+		}
+		if err := sb.Put(srcMsgKey(m.rec.ID, uid), []byte(rec.Blob)); err != nil {
+			return 0, err
+		}
+	}
+	st.emit(m.j, m.name, EventNew, uid)
+	return uid, nil
+}
+
+func srcMsgKey(mailboxID uint64, uid uint32) []byte {
+	return append(u64(mailboxID), u32(uid)...)
+}
+
+// removeMessage deletes one message, its blob reference and its source index entry.
+// A missing UID is not an error (found is false).
+func (st *txState) removeMessage(tx *bolt.Tx, m *mbox, uid uint32, emit bool) (found bool, err error) {
+	b, err := m.msgs(tx)
+	if err != nil {
+		return false, err
+	}
+	var rec messageRec
+	if err := getJSON(b, u32(uid), &rec); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return false, nil
+		}
+		return false, err
+	}
+	if err := b.Delete(u32(uid)); err != nil {
+		return false, err
+	}
+	if err := st.unref(tx, rec.Blob); err != nil {
+		return false, err
+	}
+	if rec.Source != nil {
+		if sb := tx.Bucket(bSrcMsgs).Bucket(rec.Source); sb != nil {
+			if err := sb.Delete(srcMsgKey(m.rec.ID, uid)); err != nil {
+				return false, err
+			}
+		}
+	}
+	if emit {
+		st.emit(m.j, m.name, EventExpunge, uid)
+	}
+	return true, nil
+}
+
+// dropMailbox removes every message of m, its message bucket and its record.
+func (st *txState) dropMailbox(tx *bolt.Tx, m *mbox, emit bool) error {
+	uids, err := mailboxUIDs(tx, m)
+	if err != nil {
+		return err
+	}
+	for _, uid := range uids {
+		if _, err := st.removeMessage(tx, m, uid, emit); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bMsgs).DeleteBucket(u64(m.rec.ID)); err != nil {
+		return err
+	}
+	return tx.Bucket(bMailboxes).Bucket([]byte(m.j)).Delete([]byte(m.name))
+}
+
+func mailboxUIDs(tx *bolt.Tx, m *mbox) ([]uint32, error) {
+	b, err := m.msgs(tx)
+	if err != nil {
+		return nil, err
+	}
+	var uids []uint32
+	err = b.ForEach(func(k, _ []byte) error {
+		if len(k) != 4 {
+			return errors.New("corrupt message key")
+		}
+		uids = append(uids, binary.BigEndian.Uint32(k))
+		return nil
+	})
+	return uids, err
+}
+
+// normMailbox checks a mailbox name and folds any case of "INBOX" to "INBOX". Names
+// are stored as the IMAP layer gives them (it handles modified UTF-7); "/" is the
+// hierarchy separator.
+func normMailbox(name string) (string, error) {
+	if strings.EqualFold(name, "INBOX") {
+		return "INBOX", nil
+	}
+	if name == "" || len(name) > 512 || !utf8.ValidString(name) ||
+		strings.HasPrefix(name, "/") || strings.HasSuffix(name, "/") || strings.Contains(name, "//") ||
+		strings.ContainsAny(name, "*%") {
+		return "", errors.New("invalid mailbox name")
+	}
+	for _, r := range name {
+		if r < 0x20 || r == 0x7f {
+			return "", errors.New("invalid mailbox name")
+		}
+	}
+	return name, nil
+}
+
+// systemFlags are folded to their canonical spelling; IMAP flags are
+// case-insensitive.
+var systemFlags = []string{`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`}
+
+// normFlags folds case of system flags, drops \Recent (a session property, never
+// stored) and duplicates, and sorts.
+func normFlags(flags []string) []string {
+	var out []string
+	for _, f := range flags {
+		if f == "" || strings.EqualFold(f, `\Recent`) {
+			continue
+		}
+		for _, sf := range systemFlags {
+			if strings.EqualFold(f, sf) {
+				f = sf
+			}
+		}
+		if !slices.ContainsFunc(out, func(o string) bool { return strings.EqualFold(o, f) }) {
+			out = append(out, f)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func hasFlag(flags []string, f string) bool {
+	return slices.ContainsFunc(flags, func(o string) bool { return strings.EqualFold(o, f) })
+}
