@@ -26,6 +26,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"postern/mailbox/kdf"
 )
 
 // FileName is the name of the settings file inside the data directory.
@@ -166,14 +168,8 @@ func CheckListen(addr string) error {
 	return nil
 }
 
+// checkKDF applies the KDF package's own bounds, so a file the relay
+// accepts can never hold parameters the pool would refuse at run time.
 func checkKDF(p KDFParams) error {
-	switch {
-	case p.Time < 1 || p.Time > 100:
-		return fmt.Errorf("time must be 1..100")
-	case p.Threads < 1:
-		return fmt.Errorf("threads must be 1..255")
-	case p.MemoryKiB < 8*uint32(p.Threads) || p.MemoryKiB > 4<<20:
-		return fmt.Errorf("memory_kib must be between 8×threads and 4194304 (4 GiB)")
-	}
-	return nil
+	return kdf.Params(p).Validate()
 }

@@ -95,9 +95,9 @@ func TestParseErrors(t *testing.T) {
 		{"smtp_listen = 127.0.0.1:99999", "bad port"},
 		{"mail_domain = Example..com", "not a lower-case domain"},
 		{"source_kdf_version = 2", "out of range 1..1"},
-		{"source_kdf_threads = 0", "threads must be"},
-		{"source_kdf_time = 0", "time must be"},
-		{"password_kdf_memory_kib = 4", "memory_kib must be"},
+		{"source_kdf_threads = 0", "parameters out of range: threads 0"},
+		{"source_kdf_time = 0", "parameters out of range: time 0"},
+		{"password_kdf_memory_kib = 4", "parameters out of range: memory 4 KiB"},
 		{"languages = en, en", "listed twice"},
 		{"languages = english!", "not a language tag"},
 		{"log_level = loud", "not one of"},
@@ -168,7 +168,7 @@ func FuzzParse(f *testing.F) {
 	f.Add(b.String())
 	f.Add("tor_extra = a\ntor_extra = b\n")
 	f.Add("languages = en,de , fr\norganisation = =#=\n")
-	f.Add("source_kdf_memory_kib = 8\nsource_kdf_threads = 1\n")
+	f.Add("source_kdf_memory_kib = 8192\nsource_kdf_threads = 1\n")
 	f.Add("intake_listen = [::1]:80\r\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		c, err := Parse(strings.NewReader(in))

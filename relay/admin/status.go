@@ -1,0 +1,87 @@
+package admin
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// KeyWarnDays is how far ahead an expiring journalist key is reported.
+const KeyWarnDays = 30
+
+// Status is the health view of an instance. It holds counts only: nothing
+// in it identifies a source.
+type Status struct {
+	Version       string   `json:"version"`
+	GoVersion     string   `json:"go_version"`
+	Running       bool     `json:"running"` // answered by a running relay
+	DataDir       string   `json:"data_dir"`
+	Demo          bool     `json:"demo"`
+	MailDomain    string   `json:"mail_domain"`
+	Schema        int      `json:"schema"`
+	Migrations    []string `json:"migrations"`
+	SourceKDF     string   `json:"source_kdf"`
+	RetentionDays int      `json:"retention_days"`
+	Journalists   int      `json:"journalists"`
+	Sources       int      `json:"sources"`
+	Messages      int      `json:"messages"` // message records over all journalists' mailboxes
+	Replies       int      `json:"replies"`
+	Blobs         int      `json:"blobs"`
+	BlobBytes     int64    `json:"blob_bytes"`
+	// Warnings are one-line problems an admin should act on.
+	Warnings []string `json:"warnings"`
+}
+
+// Status reports counts, schema, and warnings about journalist keys that
+// expire within KeyWarnDays (or have expired: submissions can no longer be
+// encrypted to them).
+func (a *Admin) Status(ctx context.Context) (Status, error) {
+	stats, err := a.st.Stats()
+	if err != nil {
+		return Status{}, fail(ErrInternal, "%v", err)
+	}
+	version, migs := a.st.Schema()
+	s := Status{
+		Version:       Version,
+		GoVersion:     runtime.Version(),
+		DataDir:       a.st.Dir(),
+		Demo:          a.IsDemo(),
+		MailDomain:    a.cfg.MailDomain,
+		Schema:        version,
+		Migrations:    migs,
+		SourceKDF:     sourceKDFOf(a.cfg).String(),
+		RetentionDays: a.cfg.RetentionDays,
+		Journalists:   stats.Journalists,
+		Sources:       stats.Sources,
+		Messages:      stats.Messages,
+		Replies:       stats.Replies,
+		Blobs:         stats.Blobs,
+		BlobBytes:     stats.BlobBytes,
+		Warnings:      []string{},
+	}
+	js, err := a.st.Journalists()
+	if err != nil {
+		return Status{}, fail(ErrInternal, "%v", err)
+	}
+	today := a.now().UTC().Truncate(24 * time.Hour)
+	for _, j := range js {
+		if j.KeyExpires.IsZero() {
+			continue
+		}
+		left := int(j.KeyExpires.UTC().Sub(today).Hours() / 24)
+		switch {
+		case !j.KeyExpires.After(today):
+			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expired on %s; replace it with 'relay journalist set-key'", j.Name, j.Fingerprint, day(j.KeyExpires)))
+		case left <= KeyWarnDays:
+			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expires on %s (in %d days)", j.Name, j.Fingerprint, day(j.KeyExpires), left))
+		}
+	}
+	if len(js) == 0 {
+		s.Warnings = append(s.Warnings, "no journalists: submissions cannot be delivered; add one with 'relay journalist add'")
+	}
+	if s.Demo {
+		s.Warnings = append(s.Warnings, "demo instance: not anonymous, not for real sources")
+	}
+	return s, nil
+}
