@@ -1,0 +1,154 @@
+package web
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"postern/intake/session"
+)
+
+// errNoSession means the request has no live session with a source state.
+var errNoSession = errors.New("web: no session")
+
+// withState runs fn with the request's session locked and its state. It
+// returns errNoSession when there is none (no cookie, forged, idle, ended).
+// fn must be short: every other request of the same session waits.
+func (rq *req) withState(fn func(st *state) error) error {
+	if rq.sess == nil {
+		return errNoSession
+	}
+	rq.sess.Lock()
+	defer rq.sess.Unlock()
+	st, ok := rq.sess.Data.(*state)
+	if rq.sess.Ended() || !ok || st == nil {
+		return errNoSession
+	}
+	return fn(st)
+}
+
+// smallForm reads an urlencoded form of a few fields (never a multipart
+// one: that is submitPost's job) and checks its CSRF token. With
+// allowForm, a pre-session form token is accepted too ("get a codename",
+// "log in"). On failure it has answered the request.
+func (s *Server) smallForm(w http.ResponseWriter, rq *req, allowForm bool) bool {
+	r := rq.r
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+		s.badRequest(w, rq, "")
+		return false
+	}
+	if err := r.ParseForm(); err != nil {
+		s.badRequest(w, rq, "")
+		return false
+	}
+	tok := r.PostForm.Get("csrf")
+	if rq.sess != nil && rq.sess.CheckCSRF(tok) {
+		return true
+	}
+	if allowForm && s.forms.Check(tok) {
+		return true
+	}
+	if !allowForm && rq.sess == nil {
+		s.expired(w, rq)
+		return false
+	}
+	s.forbiddenCSRF(w, rq)
+	return false
+}
+
+// startSession replaces any session of the request by a new one holding st,
+// remembers the normalised codename for the practice page, and sets the
+// cookie. A new token at every login defeats session fixation.
+func (s *Server) startSession(w http.ResponseWriter, rq *req, st *state, normalized string) error {
+	if rq.explicit {
+		st.lang = rq.lang
+	}
+	s.sessions.End(rq.sess)
+	sess, token, err := s.sessions.Create(st)
+	if err != nil {
+		return err
+	}
+	sess.Lock()
+	sess.RememberSecret([]byte(normalized))
+	sess.Unlock()
+	rq.sess = sess
+	s.setCookie(w, token)
+	return nil
+}
+
+func (s *Server) redirect(w http.ResponseWriter, rq *req, path string) {
+	v := s.view(rq, "", nil)
+	http.Redirect(w, rq.r, v.URL(path), http.StatusSeeOther)
+}
+
+func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	v := s.view(rq, rq.t("landing.title", s.o.OrgName), nil)
+	s.renderView(w, http.StatusOK, "landing", v)
+}
+
+func (s *Server) style(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/css; charset=utf-8")
+	h.Set("Content-Length", strconv.Itoa(len(styleCSS)))
+	w.Write(styleCSS)
+}
+
+// metadataDoc is /metadata: what a client (or a directory of drop sites)
+// needs to know about this instance, nothing about its sources.
+type metadataDoc struct {
+	Organisation       string   `json:"organisation"`
+	Version            string   `json:"version"`
+	AllowUploads       bool     `json:"allow_uploads"`
+	MaxSubmissionBytes int64    `json:"max_submission_bytes"`
+	MaxMessageChars    int      `json:"max_message_chars"`
+	Languages          []string `json:"languages"`
+	SubmissionKeys     []string `json:"submission_key_fingerprints"`
+}
+
+func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
+	js, err := s.o.Store.Journalists()
+	if err != nil {
+		s.log.Error("web: metadata: journalists", "err", err)
+		s.internal(w, s.newReq(r))
+		return
+	}
+	doc := metadataDoc{
+		Organisation: s.o.OrgName, Version: s.o.Version, AllowUploads: s.o.AllowUploads,
+		MaxSubmissionBytes: s.o.MaxSubmissionBytes, MaxMessageChars: s.o.MaxMessageChars,
+		Languages: s.i18n.codes, SubmissionKeys: []string{},
+	}
+	now := s.now()
+	for _, j := range js {
+		if !j.KeyExpires.IsZero() && !j.KeyExpires.After(now) {
+			continue
+		}
+		doc.SubmissionKeys = append(doc.SubmissionKeys, j.Fingerprint)
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		s.internal(w, s.newReq(r))
+		return
+	}
+	b = append(b, '\n')
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
+	w.Write(b)
+}
+
+func (s *Server) submitted(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	s.render(w, rq, http.StatusOK, "done", "done.title", nil)
+}
+
+// day is t's calendar day in UTC: the only granularity stored about sources.
+func day(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// sessionBusy maps a full session table to the busy page.
+func isSessionFull(err error) bool { return errors.Is(err, session.ErrFull) }

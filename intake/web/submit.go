@@ -1,0 +1,463 @@
+package web
+
+import (
+	"errors"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Errors of an upload, each mapped to its own page. Nothing is stored after
+// any of them: the delivery is aborted.
+var (
+	errTooLarge   = errors.New("web: submission too large")
+	errBadForm    = errors.New("web: malformed submission")
+	errCSRF       = errors.New("web: missing or wrong form token")
+	errSubject    = errors.New("web: bad subject")
+	errMessage    = errors.New("web: message too long")
+	errUTF8       = errors.New("web: invalid text")
+	errEmpty      = errors.New("web: empty submission")
+	errUploadsOff = errors.New("web: uploads not allowed")
+	errTooMany    = errors.New("web: too many files")
+	errClient     = errors.New("web: client read failed")
+	errDelivery   = errors.New("web: delivery failed")
+)
+
+// fileContentType is what every attachment is labelled: the relay treats
+// files as opaque bytes and does not trust what the browser guessed.
+const fileContentType = "application/octet-stream"
+
+func (s *Server) submitGet(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	if err := rq.withState(func(*state) error { return nil }); err != nil {
+		s.expired(w, rq)
+		return
+	}
+	s.render(w, rq, http.StatusOK, "submit", "submit.title", submitPage{
+		MaxSubject: MaxSubjectChars, MaxChars: s.o.MaxMessageChars,
+		MaxSize: humanBytes(s.o.MaxSubmissionBytes), AllowUploads: s.o.AllowUploads,
+	})
+}
+
+type submitPage struct {
+	MaxSubject, MaxChars int
+	MaxSize              string
+	AllowUploads         bool
+}
+
+// bodyLimit is the most request body bytes an upload may send: the
+// submission itself plus room for the fields, the part headers and the
+// boundaries. The exact limit on content is counted separately.
+func (s *Server) bodyLimit() int64 {
+	return s.o.MaxSubmissionBytes + int64(s.o.MaxMessageChars)*5 + MaxSubjectChars*4 + MaxFiles*4096 + 64<<10
+}
+
+// submitPost streams a multipart submission into a delivery. The body is
+// read part by part (never ParseMultipartForm, which spools files to disk):
+// the CSRF token first, then the subject and the message (small, capped),
+// then each file copied straight into the encrypting writer. Anything wrong
+// aborts the delivery, so nothing half-done is ever stored.
+func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	if err := rq.withState(func(*state) error { return nil }); err != nil {
+		s.expired(w, rq)
+		return
+	}
+	ct, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || ct != "multipart/form-data" || params["boundary"] == "" {
+		s.badRequest(w, rq, "")
+		return
+	}
+	limit := s.bodyLimit()
+	if r.ContentLength > limit {
+		s.tooLarge(w, rq)
+		return
+	}
+	rc := http.NewResponseController(w)
+	// A slow circuit may take an hour for 500 MiB: no overall deadline,
+	// but a read that stalls for uploadIdleTimeout ends the upload.
+	_ = rc.SetWriteDeadline(time.Time{})
+	r.Body = http.MaxBytesReader(w, &idleReader{r: r.Body, rc: rc}, limit)
+	mr, err := r.MultipartReader()
+	if err != nil {
+		s.badRequest(w, rq, "")
+		return
+	}
+	err = s.receive(rq, mr)
+	_ = rc.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
+	var mbe *http.MaxBytesError
+	switch {
+	case err == nil:
+		s.redirect(w, rq, "/submitted")
+	case errors.Is(err, errTooLarge), errors.As(err, &mbe):
+		s.tooLarge(w, rq)
+	case errors.Is(err, errNoSession):
+		s.expired(w, rq)
+	case errors.Is(err, errCSRF):
+		s.forbiddenCSRF(w, rq)
+	case errors.Is(err, errSubject):
+		s.badRequest(w, rq, rq.t("error.subject.text", MaxSubjectChars))
+	case errors.Is(err, errMessage):
+		s.badRequest(w, rq, rq.t("error.message.text", s.o.MaxMessageChars))
+	case errors.Is(err, errUTF8):
+		s.badRequest(w, rq, rq.t("error.utf8.text"))
+	case errors.Is(err, errEmpty):
+		s.badRequest(w, rq, rq.t("error.empty.text"))
+	case errors.Is(err, errUploadsOff):
+		s.badRequest(w, rq, rq.t("error.uploadsoff.text"))
+	case errors.Is(err, errTooMany):
+		s.badRequest(w, rq, rq.t("error.toomany.text", MaxFiles))
+	case errors.Is(err, errBadForm), errors.Is(err, errClient):
+		// A client that went away reads nothing of this; one that sent
+		// garbage gets a plain "not understood".
+		s.badRequest(w, rq, "")
+	default:
+		s.kdfOrInternal(w, rq, err)
+	}
+}
+
+// kdfOrInternal answers a failed delivery: busy if the delivery said so
+// (it may run out of capacity like the KDF), else a generic 500.
+func (s *Server) kdfOrInternal(w http.ResponseWriter, rq *req, err error) {
+	if errors.Is(err, errBusy) {
+		s.busy(w, rq)
+		return
+	}
+	// Only the error: it never holds a subject, a name or content.
+	s.log.Error("web: submission failed", "err", err)
+	s.internal(w, rq)
+}
+
+// upload is one submission being received.
+type upload struct {
+	s       *Server
+	rq      *req
+	subject string
+	message string
+	seen    map[string]bool
+	files   int
+	content int64 // message and file bytes so far, against MaxSubmissionBytes
+	tx      submissionTx
+	created bool // this request created the source record
+}
+
+// receive reads the whole multipart body into a delivery and commits it.
+func (s *Server) receive(rq *req, mr *multipart.Reader) (err error) {
+	u := &upload{s: s, rq: rq, seen: map[string]bool{}}
+	defer func() {
+		if err != nil {
+			u.abort()
+		}
+	}()
+	if err := u.checkToken(mr); err != nil {
+		return err
+	}
+	buf := make([]byte, 32<<10)
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return classifyRead(err)
+		}
+		name, filename, err := formPart(p.Header.Get("Content-Disposition"))
+		if err != nil {
+			return err
+		}
+		switch name {
+		case "subject", "message":
+			if u.seen[name] || u.files > 0 || u.tx != nil {
+				return errBadForm // the form sends them once, before files
+			}
+			u.seen[name] = true
+			if err := u.field(name, p); err != nil {
+				return err
+			}
+		case "file":
+			if err := u.file(p, filename, buf); err != nil {
+				return err
+			}
+		default:
+			return errBadForm
+		}
+	}
+	if u.tx == nil {
+		if u.message == "" {
+			return errEmpty
+		}
+		if err := u.start(); err != nil {
+			return err
+		}
+	}
+	if err := u.tx.Commit(); err != nil {
+		return errors.Join(errDelivery, err)
+	}
+	u.tx = nil
+	if err := rq.withState(func(st *state) error { return s.o.Store.TouchSource(st.src.ID) }); err != nil {
+		s.log.Warn("web: touch source", "err", err)
+	}
+	return nil
+}
+
+// checkToken requires the first part to be the session's CSRF token, so no
+// byte of a file is accepted from a forged form.
+func (u *upload) checkToken(mr *multipart.Reader) error {
+	p, err := mr.NextPart()
+	if err != nil {
+		return classifyRead(err)
+	}
+	name, _, err := formPart(p.Header.Get("Content-Disposition"))
+	if err != nil {
+		return err
+	}
+	if name != "csrf" {
+		return errCSRF
+	}
+	tok, err := readCapped(p, 128)
+	if err != nil {
+		return err
+	}
+	ok := false
+	if err := u.rq.withState(func(*state) error { ok = u.rq.sess.CheckCSRF(string(tok)); return nil }); err != nil {
+		return err
+	}
+	if !ok {
+		return errCSRF
+	}
+	return nil
+}
+
+// field reads the subject or the message with its cap.
+func (u *upload) field(name string, p io.Reader) error {
+	if name == "subject" {
+		b, err := readCapped(p, MaxSubjectChars*4)
+		if errors.Is(err, errTooLarge) {
+			return errSubject
+		}
+		if err != nil {
+			return err
+		}
+		if !utf8.Valid(b) {
+			return errUTF8
+		}
+		subj := string(b)
+		if utf8.RuneCountInString(subj) > MaxSubjectChars || strings.IndexFunc(subj, unicode.IsControl) >= 0 {
+			// CR and LF are controls: a subject is one line, so no header
+			// can be smuggled through it whatever the writer does.
+			return errSubject
+		}
+		u.subject = strings.TrimSpace(subj)
+		return nil
+	}
+	max := u.s.o.MaxMessageChars
+	b, err := readCapped(p, int64(max)*5) // 4 bytes a rune, plus CR of CRLF
+	if errors.Is(err, errTooLarge) {
+		return errMessage
+	}
+	if err != nil {
+		return err
+	}
+	if !utf8.Valid(b) || strings.IndexByte(string(b), 0) >= 0 {
+		return errUTF8
+	}
+	// Browsers send textarea lines as CRLF; count them as one character.
+	msg := strings.ReplaceAll(string(b), "\r\n", "\n")
+	if utf8.RuneCountInString(msg) > max {
+		return errMessage
+	}
+	if strings.TrimSpace(msg) == "" {
+		msg = ""
+	}
+	u.message = msg
+	u.content += int64(len(msg))
+	return nil
+}
+
+// file streams one file part into the delivery. The browser sends an empty,
+// nameless part when no file was chosen: it is skipped.
+func (u *upload) file(p io.Reader, filename string, buf []byte) error {
+	cr := &clientReader{r: p}
+	n, err := io.ReadFull(cr, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return classifyRead(err)
+	}
+	if n == 0 && filename == "" {
+		return nil
+	}
+	if !u.s.o.AllowUploads {
+		return errUploadsOff
+	}
+	if u.files++; u.files > MaxFiles {
+		return errTooMany
+	}
+	if u.tx == nil {
+		if err := u.start(); err != nil {
+			return err
+		}
+	}
+	fw, err := u.tx.File(filename, fileContentType)
+	if err != nil {
+		return errors.Join(errDelivery, err)
+	}
+	lw := &limitWriter{w: fw, u: u}
+	if _, err := lw.Write(buf[:n]); err != nil {
+		return err
+	}
+	if n < len(buf) {
+		return nil
+	}
+	if _, err := io.CopyBuffer(lw, cr, buf); err != nil {
+		if cr.err != nil {
+			return classifyRead(cr.err)
+		}
+		return err
+	}
+	return nil
+}
+
+// start creates the source record if this is its first submission, then
+// starts the delivery and writes the message text.
+func (u *upload) start() error {
+	var src sourceSnapshot
+	err := u.rq.withState(func(st *state) error {
+		if st.src == nil {
+			if err := u.s.ensureSource(st); err != nil {
+				return err
+			}
+			u.created = true
+		}
+		src = sourceSnapshot{src: *st.src, key: st.key}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	tx, err := u.s.startDelivery(u.rq.r.Context(), src, u.subject)
+	if err != nil {
+		return err
+	}
+	u.tx = tx
+	if u.message != "" {
+		if err := tx.Text(u.message); err != nil {
+			return errors.Join(errDelivery, err)
+		}
+	}
+	return nil
+}
+
+// abort drops the delivery and, if this request created the source record,
+// removes it again: a failed first submission leaves nothing stored.
+func (u *upload) abort() {
+	if u.tx != nil {
+		if err := u.tx.Abort(); err != nil {
+			u.s.log.Warn("web: abort delivery", "err", err)
+		}
+		u.tx = nil
+	}
+	if !u.created {
+		return
+	}
+	_ = u.rq.withState(func(st *state) error {
+		if st.src == nil {
+			return nil
+		}
+		if err := u.s.o.Store.DeleteSource(st.src.ID); err != nil {
+			u.s.log.Warn("web: remove source of failed first submission", "err", err)
+		}
+		wipeEntity(st.key)
+		st.key, st.src = nil, nil
+		return nil
+	})
+}
+
+// limitWriter counts content bytes against MaxSubmissionBytes and tags
+// write errors as the delivery's.
+type limitWriter struct {
+	w io.Writer
+	u *upload
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	l.u.content += int64(len(p))
+	if l.u.content > l.u.s.o.MaxSubmissionBytes {
+		return 0, errTooLarge
+	}
+	n, err := l.w.Write(p)
+	if err != nil {
+		return n, errors.Join(errDelivery, err)
+	}
+	return n, nil
+}
+
+// clientReader remembers a read error so that a failed copy can be blamed
+// on the right side.
+type clientReader struct {
+	r   io.Reader
+	err error
+}
+
+func (c *clientReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	if err != nil && err != io.EOF {
+		c.err = err
+	}
+	return n, err
+}
+
+// idleReader moves the connection's read deadline forward at every read.
+type idleReader struct {
+	r  io.ReadCloser
+	rc *http.ResponseController
+}
+
+func (i *idleReader) Read(p []byte) (int, error) {
+	_ = i.rc.SetReadDeadline(time.Now().Add(uploadIdleTimeout))
+	return i.r.Read(p)
+}
+
+func (i *idleReader) Close() error { return i.r.Close() }
+
+// readCapped reads all of r, refusing more than max bytes.
+func readCapped(r io.Reader, max int64) ([]byte, error) {
+	b, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, classifyRead(err)
+	}
+	if int64(len(b)) > max {
+		return nil, errTooLarge
+	}
+	return b, nil
+}
+
+// formPart parses a part's Content-Disposition. The file name is returned
+// raw: the PGP/MIME writer sanitises it, in one place.
+func formPart(cd string) (name, filename string, err error) {
+	disp, params, err := mime.ParseMediaType(cd)
+	if err != nil || disp != "form-data" || params["name"] == "" {
+		return "", "", errBadForm
+	}
+	return params["name"], params["filename"], nil
+}
+
+// classifyRead turns a body read error into an upload error: over the byte
+// cap → too large; a malformed multipart body → bad form; anything else
+// (timeout, reset) → the client is gone.
+func classifyRead(err error) error {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
+		return errTooLarge
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return errors.Join(errBadForm, err)
+	}
+	if strings.HasPrefix(err.Error(), "multipart:") {
+		return errors.Join(errBadForm, err)
+	}
+	return errors.Join(errClient, err)
+}
