@@ -1,8 +1,8 @@
 package structure
 
 import (
-	"encoding/json"
 	"bytes"
+	"encoding/json"
 	"io"
 	"strings"
 	"testing"
@@ -90,12 +90,12 @@ BBBB
 --outer--
 epilogue
 `),
-	"lf-only":   "Subject: lf\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\nbody one\n--x\nContent-Type: text/plain\n\nbody two\n--x--\n",
-	"noheader":  "\r\njust a body\r\n",
-	"noblank":   "Subject: no blank line at all",
-	"empty":     "",
-	"garbage":   "--\r\n\r\n--\r\n--x--\r\n\x00\xff",
-	"unclosed":  crlf("Content-Type: multipart/mixed; boundary=u\n\n--u\nContent-Type: text/plain\n\nnever closed\n"),
+	"lf-only":  "Subject: lf\nContent-Type: multipart/mixed; boundary=x\n\n--x\n\nbody one\n--x\nContent-Type: text/plain\n\nbody two\n--x--\n",
+	"noheader": "\r\njust a body\r\n",
+	"noblank":  "Subject: no blank line at all",
+	"empty":    "",
+	"garbage":  "--\r\n\r\n--\r\n--x--\r\n\x00\xff",
+	"unclosed": crlf("Content-Type: multipart/mixed; boundary=u\n\n--u\nContent-Type: text/plain\n\nnever closed\n"),
 }
 
 func compute(t *testing.T, msg string) *Structure {

@@ -1,0 +1,226 @@
+package imapd
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"postern/mailbox/store"
+)
+
+// boxKey names one journalist's mailbox (canonical store name).
+type boxKey struct{ journalist, mailbox string }
+
+// box is the state of one mailbox shared by the sessions that selected it:
+// the UIDs and flags they have been told about, in UID order. The store is
+// the truth; resync moves the box to it and queues the differences.
+type box struct {
+	key  boxKey
+	refs int // guarded by Server.mu
+
+	mu      sync.Mutex // guards the fields below; never held while writing to a client
+	loaded  bool
+	tracker *imapserver.MailboxTracker
+	uids    []uint32
+	flags   map[uint32][]imap.Flag
+}
+
+// resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
+// FETCH FLAGS updates for every session. exclude (the session that made a
+// flag change and answers it itself) gets no flag updates.
+func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error {
+	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
+	if errors.Is(err, store.ErrNotFound) {
+		// Deleted or renamed under the session: it keeps its last view,
+		// and commands on it fail.
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("imapd: resync: %w", err)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.loaded {
+		b.loaded = true
+		b.uids = make([]uint32, len(msgs))
+		b.flags = make(map[uint32][]imap.Flag, len(msgs))
+		for i, m := range msgs {
+			b.uids[i] = m.UID
+			b.flags[m.UID] = toFlags(m.Flags)
+		}
+		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+		return nil
+	}
+
+	now := make(map[uint32]int, len(msgs))
+	for i, m := range msgs {
+		now[m.UID] = i
+	}
+	// Expunges, from the highest sequence number down so that each one
+	// is valid as sent.
+	for i := len(b.uids) - 1; i >= 0; i-- {
+		uid := b.uids[i]
+		if _, ok := now[uid]; ok {
+			continue
+		}
+		b.uids = slices.Delete(b.uids, i, i+1)
+		delete(b.flags, uid)
+		b.tracker.QueueExpunge(uint32(i) + 1)
+	}
+	// Flag changes of the messages that stay.
+	for i, uid := range b.uids {
+		f := toFlags(msgs[now[uid]].Flags)
+		if !slices.Equal(f, b.flags[uid]) {
+			b.flags[uid] = f
+			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(uid), f, exclude)
+		}
+	}
+	// New messages: UIDs only grow, so they follow the last known one.
+	var last uint32
+	if len(b.uids) > 0 {
+		last = b.uids[len(b.uids)-1]
+	}
+	added := false
+	for _, m := range msgs {
+		if m.UID > last {
+			b.uids = append(b.uids, m.UID)
+			b.flags[m.UID] = toFlags(m.Flags)
+			added = true
+		}
+	}
+	if added {
+		b.tracker.QueueNumMessages(uint32(len(b.uids)))
+	}
+	return nil
+}
+
+// toFlags converts store flags (sorted, canonical) to IMAP flags.
+func toFlags(fs []string) []imap.Flag {
+	out := make([]imap.Flag, len(fs))
+	for i, f := range fs {
+		out[i] = imap.Flag(f)
+	}
+	return out
+}
+
+func fromFlags(fs []imap.Flag) []string {
+	out := make([]string, 0, len(fs))
+	for _, f := range fs {
+		if equalFold(string(f), `\Recent`) || f == imap.FlagWildcard {
+			continue
+		}
+		out = append(out, string(f))
+	}
+	return out
+}
+
+func hasFlag(fs []imap.Flag, f imap.Flag) bool {
+	return slices.ContainsFunc(fs, func(g imap.Flag) bool { return equalFold(string(g), string(f)) })
+}
+
+func equalFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
+}
+
+// entry is one message of a command's number set, as resolved under the
+// box lock: its sequence number as the client knows it, and its UID.
+type entry struct {
+	seq uint32 // client view; 0 if the client has not been told about it
+	uid uint32
+}
+
+// resolve turns a number set into entries, in mailbox order. Messages the
+// client does not know yet are left out of sequence sets.
+func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRes imap.UIDSet) []entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if imap.IsSearchRes(numSet) {
+		numSet = searchRes
+	}
+	var out []entry
+	switch set := numSet.(type) {
+	case imap.SeqSet:
+		set = staticSeqSet(set, uint32(len(b.uids)))
+		for i, uid := range b.uids {
+			seq := t.EncodeSeqNum(uint32(i) + 1)
+			if seq != 0 && set.Contains(seq) {
+				out = append(out, entry{seq, uid})
+			}
+		}
+	case imap.UIDSet:
+		var max uint32
+		if len(b.uids) > 0 {
+			max = b.uids[len(b.uids)-1]
+		}
+		set = staticUIDSet(set, max)
+		for i, uid := range b.uids {
+			if set.Contains(imap.UID(uid)) {
+				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), uid})
+			}
+		}
+	}
+	return out
+}
+
+// all lists every message the box knows with its client sequence number.
+func (b *box) all(t *imapserver.SessionTracker) []entry {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]entry, len(b.uids))
+	for i, uid := range b.uids {
+		out[i] = entry{t.EncodeSeqNum(uint32(i) + 1), uid}
+	}
+	return out
+}
+
+func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {
+	out := make(imap.SeqSet, len(set))
+	for i, r := range set {
+		out[i] = imap.SeqRange{Start: r.Start, Stop: r.Stop}
+		staticRange(&out[i].Start, &out[i].Stop, max)
+	}
+	return out
+}
+
+func staticUIDSet(set imap.UIDSet, max uint32) imap.UIDSet {
+	out := make(imap.UIDSet, len(set))
+	for i, r := range set {
+		start, stop := uint32(r.Start), uint32(r.Stop)
+		staticRange(&start, &stop, max)
+		out[i] = imap.UIDRange{Start: imap.UID(start), Stop: imap.UID(stop)}
+	}
+	return out
+}
+
+// staticRange replaces "*" (0) by max; "n:*" with n > max means max:n.
+func staticRange(start, stop *uint32, max uint32) {
+	dyn := false
+	if *start == 0 {
+		*start, dyn = max, true
+	}
+	if *stop == 0 {
+		*stop, dyn = max, true
+	}
+	if dyn && *start > *stop {
+		*start, *stop = *stop, *start
+	}
+}

@@ -1,0 +1,288 @@
+package imapd
+
+import (
+	"errors"
+	"slices"
+	"sort"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"postern/mailbox/store"
+)
+
+// selection is the session's selected mailbox.
+type selection struct {
+	box       *box
+	tracker   *imapserver.SessionTracker
+	readOnly  bool
+	searchRes imap.UIDSet
+}
+
+// permanentFlags: the system flags and any keyword (Thunderbird's $label1,
+// $Forwarded, Junk...).
+var permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
+
+var systemFlags = permanentFlags[:5]
+
+func (sess *session) Select(name string, o *imap.SelectOptions) (*imap.SelectData, error) {
+	if sess.sel != nil {
+		sess.unselect()
+	}
+	j := sess.journalist()
+	mb, err := sess.s.o.Store.Mailbox(j, name)
+	if err != nil {
+		return nil, sess.storeErr("select", err, errNoMailbox)
+	}
+	b := sess.s.openBox(boxKey{j, mb.Name})
+	if err := b.resync(sess.s.o.Store, nil); err != nil {
+		sess.s.closeBox(b)
+		return nil, sess.storeErr("select", err, errNoMailbox)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.loaded {
+		sess.s.closeBox(b)
+		return nil, errNoMailbox
+	}
+	sess.sel = &selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly}
+	data := &imap.SelectData{
+		Flags:          systemFlags,
+		PermanentFlags: permanentFlags,
+		NumMessages:    uint32(len(b.uids)),
+		UIDNext:        imap.UID(mb.UIDNext),
+		UIDValidity:    mb.UIDValidity,
+	}
+	if n := len(b.uids); n > 0 && uint32(data.UIDNext) <= b.uids[n-1] {
+		data.UIDNext = imap.UID(b.uids[n-1] + 1)
+	}
+	if o.ReadOnly {
+		data.PermanentFlags = nil
+	}
+	for i, uid := range b.uids {
+		if !hasFlag(b.flags[uid], imap.FlagSeen) {
+			data.FirstUnseenSeqNum = uint32(i) + 1
+			break
+		}
+	}
+	return data, nil
+}
+
+func (sess *session) Unselect() error {
+	sess.unselect()
+	return nil
+}
+
+func (sess *session) unselect() {
+	if sess.sel == nil {
+		return
+	}
+	sess.sel.tracker.Close()
+	sess.s.closeBox(sess.sel.box)
+	sess.sel = nil
+}
+
+func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
+	if sess.sel == nil {
+		return nil
+	}
+	return sess.sel.tracker.Poll(w, allowExpunge)
+}
+
+func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	if sess.sel == nil {
+		<-stop
+		return nil
+	}
+	return sess.sel.tracker.Idle(w, stop)
+}
+
+func (sess *session) key() boxKey { return sess.sel.box.key }
+
+// messages loads the store records of entries, in the same order; a
+// message expunged meanwhile is dropped.
+func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
+	if len(es) == 0 {
+		return nil, nil, nil
+	}
+	k := sess.key()
+	all, err := sess.s.o.Store.Messages(k.journalist, k.mailbox)
+	if err != nil {
+		return nil, nil, sess.storeErr("messages", err, errNoMailbox)
+	}
+	var (
+		outE []entry
+		outM []store.Message
+	)
+	for _, e := range es {
+		i, ok := sort.Find(len(all), func(i int) int { return cmpUID(e.uid, all[i].UID) })
+		if ok {
+			outE = append(outE, e)
+			outM = append(outM, all[i])
+		}
+	}
+	return outE, outM, nil
+}
+
+func cmpUID(a, b uint32) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func uidsOf(es []entry) []uint32 {
+	out := make([]uint32, len(es))
+	for i, e := range es {
+		out[i] = e.uid
+	}
+	return out
+}
+
+func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+	if sess.sel.readOnly {
+		return errReadOnly
+	}
+	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	if len(es) == 0 {
+		return nil
+	}
+	var op store.FlagOp
+	switch flags.Op {
+	case imap.StoreFlagsSet:
+		op = store.FlagSet
+	case imap.StoreFlagsAdd:
+		op = store.FlagAdd
+	case imap.StoreFlagsDel:
+		op = store.FlagRemove
+	default:
+		return errInternal
+	}
+	k := sess.key()
+	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags)); err != nil {
+		return sess.storeErr("store", err, errNoMailbox)
+	}
+	// Other sessions hear of it; this one answers below (or not, .SILENT).
+	sess.s.refresh(k, sess.sel.tracker)
+	if flags.Silent {
+		return nil
+	}
+	return sess.fetch(w, es, &imap.FetchOptions{Flags: true, UID: true})
+}
+
+func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+	data, _, err := sess.copyMove(numSet, dest, false)
+	return data, err
+}
+
+func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+	if sess.sel.readOnly {
+		return errReadOnly
+	}
+	data, _, err := sess.copyMove(numSet, dest, true)
+	if err != nil {
+		return err
+	}
+	// The EXPUNGEs follow in the poll after the command, queued by refresh.
+	return w.WriteCopyData(data)
+}
+
+func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap.CopyData, []uint32, error) {
+	k := sess.key()
+	st := sess.s.o.Store
+	mb, err := st.Mailbox(k.journalist, dest)
+	if err != nil {
+		return nil, nil, sess.storeErr("copy", err, errTryCreate)
+	}
+	if move && mb.Name == k.mailbox {
+		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
+	}
+	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	if len(es) == 0 {
+		return &imap.CopyData{UIDValidity: mb.UIDValidity}, nil, nil
+	}
+	uids := uidsOf(es)
+	var dst []uint32
+	if move {
+		dst, err = st.Move(k.journalist, k.mailbox, uids, mb.Name)
+	} else {
+		dst, err = st.Copy(k.journalist, k.mailbox, uids, mb.Name)
+	}
+	if err != nil {
+		return nil, nil, sess.storeErr("copy", err, errTryCreate)
+	}
+	var src, out imap.UIDSet
+	for i, d := range dst {
+		if d != 0 {
+			src.AddNum(imap.UID(uids[i]))
+			out.AddNum(imap.UID(d))
+		}
+	}
+	if move {
+		sess.s.refresh(k, nil)
+	}
+	sess.s.refresh(boxKey{k.journalist, mb.Name}, nil)
+	return &imap.CopyData{UIDValidity: mb.UIDValidity, SourceUIDs: src, DestUIDs: out}, dst, nil
+}
+
+// Expunge removes the messages flagged \Deleted (within uids for UID
+// EXPUNGE). The EXPUNGE responses are queued by refresh and written by the
+// poll that follows the command.
+func (sess *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+	if sess.sel.readOnly {
+		return nil // CLOSE after EXAMINE expunges nothing
+	}
+	b := sess.sel.box
+	var es []entry
+	if uids != nil {
+		es = b.resolve(sess.sel.tracker, *uids, nil)
+	} else {
+		es = b.all(sess.sel.tracker)
+	}
+	es, msgs, err := sess.messages(es)
+	if err != nil {
+		return err
+	}
+	var del []uint32
+	for i, m := range msgs {
+		if hasFlag(toFlags(m.Flags), imap.FlagDeleted) {
+			del = append(del, es[i].uid)
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	k := sess.key()
+	if err := sess.s.o.Store.Expunge(k.journalist, k.mailbox, del); err != nil {
+		return sess.storeErr("expunge", err, errNoMailbox)
+	}
+	sess.s.refresh(k, nil)
+	return nil
+}
+
+// markSeen sets \Seen on the messages a non-PEEK body fetch returns, and
+// reports the new flags so the FETCH response can include them.
+func (sess *session) markSeen(es []entry, msgs []store.Message) error {
+	var uids []uint32
+	for i, m := range msgs {
+		if !hasFlag(toFlags(m.Flags), imap.FlagSeen) {
+			uids = append(uids, es[i].uid)
+			msgs[i].Flags = append(slices.Clone(m.Flags), string(imap.FlagSeen))
+		}
+	}
+	if len(uids) == 0 {
+		return nil
+	}
+	k := sess.key()
+	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)}); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return errNoMailbox
+		}
+		return sess.storeErr("seen", err, errNoMailbox)
+	}
+	sess.s.refresh(k, sess.sel.tracker)
+	return nil
+}

@@ -1,0 +1,355 @@
+package imapd
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+
+	"postern/mailbox/imap/structure"
+	"postern/mailbox/kdf"
+	"postern/mailbox/store"
+)
+
+const delim = '/'
+
+// session is one connection. Its methods run on the connection's goroutine,
+// except Idle, which runs beside a goroutine blocked reading DONE.
+type session struct {
+	s          *Server
+	conn       *imapserver.Conn
+	netConn    net.Conn
+	loginTimer *time.Timer
+
+	mu   sync.Mutex // guards name (read by Server.Logout)
+	name string     // the journalist, once logged in
+
+	sel *selection // nil unless a mailbox is selected
+}
+
+var (
+	_ imapserver.Session            = (*session)(nil)
+	_ imapserver.SessionNamespace   = (*session)(nil)
+	_ imapserver.SessionMove        = (*session)(nil)
+	_ imapserver.SessionAppendLimit = (*session)(nil)
+)
+
+func (sess *session) journalist() string {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.name
+}
+
+// Errors sent to clients: short and generic; details go to the log.
+var (
+	errBusy      = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Server busy, try again later"}
+	errNoMailbox = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "No such mailbox"}
+	errTryCreate = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTryCreate, Text: "No such mailbox"}
+	errExists    = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeAlreadyExists, Text: "Mailbox already exists"}
+	errCannot    = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Operation not permitted on this mailbox"}
+	errTooBig    = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Message too big"}
+	errReadOnly  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "READ-ONLY", Text: "Mailbox is read-only"}
+	errInternal  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
+)
+
+// storeErr maps a store error to a client error, logging the unexpected.
+func (sess *session) storeErr(op string, err error, notFound error) error {
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return notFound
+	case errors.Is(err, store.ErrExists):
+		return errExists
+	}
+	sess.s.log.Warn("imap: "+op+" failed", "err", err)
+	return errInternal
+}
+
+func (sess *session) Close() error {
+	if sess.loginTimer != nil {
+		sess.loginTimer.Stop()
+	}
+	if sess.sel != nil {
+		sess.unselect()
+	}
+	sess.s.dropSession(sess)
+	return nil
+}
+
+func (sess *session) Login(username, password string) error {
+	ctx, cancel := sess.s.loginContext()
+	defer cancel()
+	j, err := sess.s.auth.Login(ctx, username, password)
+	if err != nil {
+		if errors.Is(err, kdf.ErrBusy) {
+			return errBusy
+		}
+		// Names are not logged: a mistyped passphrase pasted into the name
+		// field would end up in the log.
+		sess.s.log.Info("imap: login failed")
+		return imapserver.ErrAuthFailed
+	}
+	sess.mu.Lock()
+	sess.name = j.Name
+	sess.mu.Unlock()
+	// A removal between the check and now must not leave a live session:
+	// Logout runs on removal, and this re-check covers the window before
+	// the name was set.
+	if _, err := sess.s.o.Store.Journalist(j.Name); err != nil {
+		sess.mu.Lock()
+		sess.name = ""
+		sess.mu.Unlock()
+		return imapserver.ErrAuthFailed
+	}
+	sess.loginTimer.Stop()
+	return nil
+}
+
+// AppendLimit is 0 before login so that an unauthenticated client cannot
+// make the library read and discard a 100 MiB literal.
+func (sess *session) AppendLimit() uint32 {
+	if sess.journalist() == "" {
+		return 0
+	}
+	return uint32(sess.s.o.MaxAppendBytes)
+}
+
+func (sess *session) Namespace() (*imap.NamespaceData, error) {
+	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
+}
+
+func (sess *session) Create(name string, _ *imap.CreateOptions) error {
+	name = strings.TrimRight(name, string(delim))
+	if strings.EqualFold(name, "INBOX") {
+		return errExists
+	}
+	if err := sess.s.o.Store.CreateMailbox(sess.journalist(), name); err != nil {
+		if errors.Is(err, store.ErrExists) {
+			return errExists
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return errInternal
+		}
+		// The store refuses names it cannot hold ("*", "%", control
+		// characters, "//"): a client mistake, not ours.
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Invalid mailbox name"}
+	}
+	return nil
+}
+
+func (sess *session) Delete(name string) error {
+	if strings.EqualFold(name, "INBOX") {
+		return errCannot
+	}
+	err := sess.s.o.Store.DeleteMailbox(sess.journalist(), name)
+	if err != nil {
+		return sess.storeErr("delete", err, errNoMailbox)
+	}
+	return nil
+}
+
+func (sess *session) Rename(from, to string, _ *imap.RenameOptions) error {
+	to = strings.TrimRight(to, string(delim))
+	err := sess.s.o.Store.RenameMailbox(sess.journalist(), from, to)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrExists):
+		return sess.storeErr("rename", err, errNoMailbox)
+	default:
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Cannot rename to that name"}
+	}
+}
+
+func (sess *session) Subscribe(name string) error   { return sess.subscribe(name, true) }
+func (sess *session) Unsubscribe(name string) error { return sess.subscribe(name, false) }
+
+func (sess *session) subscribe(name string, on bool) error {
+	if err := sess.s.o.Store.SetSubscribed(sess.journalist(), name, on); err != nil {
+		return sess.storeErr("subscribe", err, errNoMailbox)
+	}
+	return nil
+}
+
+func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, o *imap.ListOptions) error {
+	if len(patterns) == 0 {
+		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
+	}
+	mbs, err := sess.s.o.Store.Mailboxes(sess.journalist())
+	if err != nil {
+		return sess.storeErr("list", err, errInternal)
+	}
+	names := make(map[string]bool, len(mbs))
+	for _, mb := range mbs {
+		names[mb.Name] = true
+	}
+	sort.Slice(mbs, func(i, j int) bool { return mbs[i].Name < mbs[j].Name })
+	for _, mb := range mbs {
+		match := false
+		for _, p := range patterns {
+			if imapserver.MatchList(mb.Name, delim, ref, p) {
+				match = true
+				break
+			}
+		}
+		if !match {
+			continue
+		}
+		if o.SelectSubscribed && !mb.Subscribed || o.SelectSpecialUse && mb.SpecialUse == "" {
+			continue
+		}
+		data := imap.ListData{Mailbox: mb.Name, Delim: delim}
+		if hasChildren(mb.Name, mbs) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasChildren)
+		} else {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrHasNoChildren)
+		}
+		if mb.Subscribed && (o.SelectSubscribed || o.ReturnSubscribed) {
+			data.Attrs = append(data.Attrs, imap.MailboxAttrSubscribed)
+		}
+		// Special-use attributes are sent on every LIST (RFC 6154 allows
+		// it): clients that do not ask still find Trash and Sent.
+		if mb.SpecialUse != "" {
+			data.Attrs = append(data.Attrs, imap.MailboxAttr(mb.SpecialUse))
+		}
+		if o.ReturnStatus != nil {
+			data.Status, err = sess.status(mb, o.ReturnStatus)
+			if err != nil {
+				return err
+			}
+		}
+		if err := w.WriteList(&data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasChildren(name string, mbs []store.Mailbox) bool {
+	prefix := name + string(delim)
+	for _, mb := range mbs {
+		if strings.HasPrefix(mb.Name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+func (sess *session) Status(name string, o *imap.StatusOptions) (*imap.StatusData, error) {
+	mb, err := sess.s.o.Store.Mailbox(sess.journalist(), name)
+	if err != nil {
+		return nil, sess.storeErr("status", err, errNoMailbox)
+	}
+	return sess.status(mb, o)
+}
+
+func (sess *session) status(mb store.Mailbox, o *imap.StatusOptions) (*imap.StatusData, error) {
+	data := &imap.StatusData{Mailbox: mb.Name}
+	if o.NumMessages {
+		n := uint32(mb.Count)
+		data.NumMessages = &n
+	}
+	if o.UIDNext {
+		data.UIDNext = imap.UID(mb.UIDNext)
+	}
+	if o.UIDValidity {
+		data.UIDValidity = mb.UIDValidity
+	}
+	if o.NumRecent {
+		var n uint32
+		data.NumRecent = &n
+	}
+	if o.NumUnseen || o.NumDeleted || o.Size {
+		msgs, err := sess.s.o.Store.Messages(sess.journalist(), mb.Name)
+		if err != nil {
+			return nil, sess.storeErr("status", err, errNoMailbox)
+		}
+		var unseen, deleted uint32
+		var size int64
+		for _, m := range msgs {
+			f := toFlags(m.Flags)
+			if !hasFlag(f, imap.FlagSeen) {
+				unseen++
+			}
+			if hasFlag(f, imap.FlagDeleted) {
+				deleted++
+			}
+			size += m.Blob.Size
+		}
+		if o.NumUnseen {
+			data.NumUnseen = &unseen
+		}
+		if o.NumDeleted {
+			data.NumDeleted = &deleted
+		}
+		if o.Size {
+			data.Size = &size
+		}
+	}
+	return data, nil
+}
+
+// Append streams the literal into a new blob, computes its structure from
+// the file, and adds it to the mailbox. The literal is never held whole.
+func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOptions) (*imap.AppendData, error) {
+	max := sess.s.o.MaxAppendBytes
+	if r.Size() > max {
+		return nil, errTooBig
+	}
+	j := sess.journalist()
+	st := sess.s.o.Store
+	mb, err := st.Mailbox(j, name)
+	if err != nil {
+		return nil, sess.storeErr("append", err, errTryCreate)
+	}
+	bw, err := st.NewBlob()
+	if err != nil {
+		return nil, sess.storeErr("append", err, errInternal)
+	}
+	n, err := io.Copy(bw, io.LimitReader(r, max+1))
+	if err != nil || n > max || n != r.Size() {
+		bw.Abort()
+		if n > max {
+			return nil, errTooBig
+		}
+		// A short or failed read is a broken connection; the library
+		// reports it.
+		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Literal not received"}
+	}
+	ref, err := bw.Commit()
+	if err != nil {
+		return nil, sess.storeErr("append", err, errInternal)
+	}
+	meta, err := sess.s.computeMeta(ref)
+	if err != nil {
+		st.DiscardBlob(ref.ID)
+		return nil, sess.storeErr("append", err, errInternal)
+	}
+	uid, err := st.Append(j, mb.Name, ref, fromFlags(o.Flags), meta)
+	if err != nil {
+		st.DiscardBlob(ref.ID)
+		return nil, sess.storeErr("append", err, errTryCreate)
+	}
+	sess.s.refresh(boxKey{j, mb.Name}, nil)
+	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: mb.UIDValidity}, nil
+}
+
+// computeMeta walks a committed blob for its structure.
+func (s *Server) computeMeta(ref store.BlobRef) ([]byte, error) {
+	f, err := s.o.Store.OpenBlob(ref.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	st, err := structure.Compute(f)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.put(ref.ID, st)
+	return st.Encode()
+}
