@@ -1,0 +1,368 @@
+// Package delivery turns one source submission into one PGP/MIME mail in
+// every journalist's INBOX. Intake (the web form) and, later, the SMTP
+// endpoint use the same contract, after maddy's: Start → body → Commit or
+// Abort.
+//
+// Nothing persistent changes before Commit: the body streams, already
+// encrypted, into a temp file in the store's blob directory, and plaintext
+// never touches the disk. Commit makes the blob durable and then records it
+// in every INBOX in one store transaction; that last step is small and
+// practically never fails, so the source sees "received" only when the
+// submission is safe, and a failure at any earlier instant leaves nothing
+// behind.
+package delivery
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"postern/mailbox/pgp"
+	"postern/mailbox/pgpmime"
+	"postern/mailbox/store"
+)
+
+// ErrNoRecipients means there is no journalist to deliver to: the relay is
+// not set up yet, or every journalist was removed.
+var ErrNoRecipients = errors.New("delivery: no journalist to deliver to")
+
+// ErrFinished means a Tx was used after Commit or Abort.
+var ErrFinished = errors.New("delivery: transaction already finished")
+
+// Options configure a Deliverer.
+type Options struct {
+	Store *store.Store
+	// Domain is the relay's mail domain: the newsroom address and the
+	// right-hand side of Message-IDs.
+	Domain string
+	Logger *slog.Logger
+	// ArchiveKey, when set, is an extra recipient of every submission (an
+	// offline archive key held by the newsroom, never by the server).
+	ArchiveKey *openpgp.Entity
+	// Compress asks for ZLIB (level 1) inside the encryption: about 1.44x
+	// the submitted bytes on disk instead of 1.89x, at ~200 MB/s. It
+	// applies only when every recipient's key lists ZLIB.
+	Compress bool
+}
+
+// Deliverer starts deliveries. It is safe for concurrent use; each Tx is not.
+type Deliverer struct {
+	o   Options
+	log *slog.Logger
+}
+
+// New returns a Deliverer. A nil Logger discards.
+func New(o Options) *Deliverer {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Deliverer{o: o, log: log.With("component", "delivery")}
+}
+
+// Submission says who submits. The body comes through the Tx.
+type Submission struct {
+	// Source is the stored source record: its ID owns the message, its
+	// Designation and Address make the From, its ThreadID threads the mail.
+	Source store.Source
+	// SourceKey is the source's public reply key, sent in the Autocrypt
+	// header and attached, so the journalist's client can encrypt replies.
+	// Optional.
+	SourceKey *openpgp.Entity
+	// Subject is the source's subject; it goes only inside the encryption.
+	// Empty means "Submission from <designation>".
+	Subject string
+}
+
+// Tx is one delivery in progress. Its methods are for one goroutine. Any
+// failure aborts it at once (the temp blob is removed) and every later call
+// returns that failure; Abort is always safe, including after Commit.
+type Tx struct {
+	d     *Deliverer
+	ctx   context.Context
+	src   store.Source
+	key   *openpgp.Entity
+	names []string // journalists the mail is encrypted to
+	blob  *store.BlobWriter
+	w     *pgpmime.Writer
+	err   error // first failure; the blob is gone
+	done  bool  // committed, aborted or failed
+}
+
+// Start prepares a delivery: it loads every journalist's key (a stored key
+// that no longer passes the key rules is an error, never silently skipped,
+// since a skipped journalist would miss submissions unnoticed), adds the
+// archive key, and opens an encrypted stream into a new temp blob. ctx
+// bounds the whole body: once it is done, writes fail and the Tx aborts.
+func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := checkSubmission(s); err != nil {
+		return nil, err
+	}
+	js, err := d.o.Store.Journalists()
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	if len(js) == 0 {
+		return nil, ErrNoRecipients
+	}
+	to := make([]*openpgp.Entity, 0, len(js)+1)
+	names := make([]string, 0, len(js))
+	for _, j := range js {
+		e, _, err := pgp.ParsePublicKey(j.PublicKey)
+		if err != nil {
+			return nil, fmt.Errorf("delivery: key of journalist %s: %w", j.Name, err)
+		}
+		to = append(to, e)
+		names = append(names, j.Name)
+	}
+	if d.o.ArchiveKey != nil {
+		to = append(to, d.o.ArchiveKey)
+	}
+	msgID, err := d.messageID()
+	if err != nil {
+		return nil, err
+	}
+	designation := s.Source.Designation
+	outer := "Submission from " + designation
+	subject := s.Subject
+	if subject == "" {
+		subject = outer
+	}
+	h := pgpmime.Header{
+		FromName:     designation,
+		FromAddr:     s.Source.Address,
+		To:           `"Newsroom" <newsroom@` + d.o.Domain + `>`,
+		Subject:      subject,
+		OuterSubject: outer,
+		MessageID:    msgID,
+		Date:         time.Now(),
+		Autocrypt:    s.SourceKey,
+		Uncompressed: !d.o.Compress,
+	}
+	if s.Source.ThreadID != "" {
+		h.InReplyTo = s.Source.ThreadID
+		h.References = []string{s.Source.ThreadID}
+	}
+
+	blob, err := d.o.Store.NewBlob()
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	t := &Tx{d: d, ctx: ctx, src: s.Source, key: s.SourceKey, names: names, blob: blob}
+	w, err := pgpmime.NewWriter(ctxWriter{ctx: ctx, w: blob}, to, h)
+	if err != nil {
+		blob.Abort()
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	t.w = w
+	return t, nil
+}
+
+// checkSubmission refuses what would make a broken or injected header. These
+// values come from the store, so a failure here is a bug, not user input.
+func checkSubmission(s Submission) error {
+	if len(s.Source.ID) == 0 || s.Source.Designation == "" || s.Source.Address == "" {
+		return errors.New("delivery: incomplete source record")
+	}
+	for _, v := range []string{s.Source.Designation, s.Source.Address, s.Source.ThreadID} {
+		if strings.ContainsAny(v, "\r\n\x00") {
+			return errors.New("delivery: control character in source record")
+		}
+	}
+	return nil
+}
+
+// messageID returns a fresh random hex@domain (pgpmime adds the angle
+// brackets): random so that it tells nothing about order, time or count of
+// submissions.
+func (d *Deliverer) messageID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("delivery: message id: %w", err)
+	}
+	return hex.EncodeToString(b) + "@" + d.o.Domain, nil
+}
+
+// Text adds the source's message as the text part.
+func (t *Tx) Text(s string) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if err := t.w.Text(s); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// File starts an attachment. The returned writer is valid until the next
+// call on t; the name is sanitised by pgpmime and never logged here.
+func (t *Tx) File(name, contentType string) (io.Writer, error) {
+	if err := t.usable(); err != nil {
+		return nil, err
+	}
+	w, err := t.w.File(name, contentType)
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	return fileWriter{t: t, w: w}, nil
+}
+
+// Commit finishes the mail, makes the blob durable and records it in the
+// INBOX of every journalist it was encrypted to, in one store transaction.
+// A journalist removed since Start is left out (the others still get the
+// mail); a journalist added since Start gets nothing, since the mail is not
+// encrypted to their key. On failure nothing remains.
+func (t *Tx) Commit(ctx context.Context) error {
+	if err := t.usable(); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return t.fail(err)
+	}
+	if t.key != nil {
+		if err := t.w.AttachKey(t.key); err != nil {
+			return t.fail(err)
+		}
+	}
+	if err := t.w.Close(); err != nil {
+		return t.fail(err)
+	}
+	ref, err := t.blob.Commit()
+	t.done = true
+	if err != nil { // the store removed the temp file
+		t.err = fmt.Errorf("delivery: %w", err)
+		return t.err
+	}
+	if err := t.deliver(ref); err != nil {
+		if derr := t.d.o.Store.DiscardBlob(ref.ID); derr != nil {
+			t.d.log.Error("delivery: discarding blob after failed delivery", "err", derr)
+		}
+		t.err = fmt.Errorf("delivery: %w", err)
+		t.d.log.Error("delivery: failed", "err", err)
+		return t.err
+	}
+	t.d.log.Debug("delivery: delivered", "count", len(t.names))
+	return nil
+}
+
+// deliver records the blob. If a journalist disappeared since Start, the
+// store refuses the whole delivery with ErrNotFound; then it retries with
+// the journalists that are left, a bounded number of times.
+func (t *Tx) deliver(ref store.BlobRef) error {
+	const tries = 3
+	for i := 0; ; i++ {
+		err := t.d.o.Store.Deliver(store.Delivery{Blob: ref, SourceID: t.src.ID,
+			Journalists: t.names, Mailbox: "INBOX"})
+		if err == nil || !errors.Is(err, store.ErrNotFound) || i == tries-1 {
+			return err
+		}
+		js, jerr := t.d.o.Store.Journalists()
+		if jerr != nil {
+			return err
+		}
+		left := remaining(t.names, js)
+		if len(left) == len(t.names) {
+			return err // not a removed journalist (the source itself?)
+		}
+		if len(left) == 0 {
+			return ErrNoRecipients
+		}
+		t.names = left
+	}
+}
+
+// remaining returns the names that are still journalists, in order.
+func remaining(names []string, js []store.Journalist) []string {
+	now := make(map[string]bool, len(js))
+	for _, j := range js {
+		now[j.Name] = true
+	}
+	var left []string
+	for _, n := range names {
+		if now[n] {
+			left = append(left, n)
+		}
+	}
+	return left
+}
+
+// Abort drops the delivery and removes its temp blob. It is a no-op after
+// Commit, after a failure and when called twice, so it is fit for defer.
+func (t *Tx) Abort() {
+	if t.done {
+		return
+	}
+	t.done = true
+	t.err = ErrFinished
+	t.blob.Abort()
+}
+
+func (t *Tx) usable() error {
+	if t.err != nil {
+		return t.err
+	}
+	if t.done {
+		return ErrFinished
+	}
+	if err := t.ctx.Err(); err != nil {
+		return t.fail(err)
+	}
+	return nil
+}
+
+// fail aborts the Tx with err and returns it; later calls return it too.
+func (t *Tx) fail(err error) error {
+	if t.err != nil {
+		return t.err
+	}
+	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
+		err = fmt.Errorf("delivery: %w", err)
+	}
+	t.blob.Abort()
+	t.done = true
+	t.err = err
+	return err
+}
+
+// fileWriter is the writer File returns: it checks the Tx before each write
+// and aborts it on the first error.
+type fileWriter struct {
+	t *Tx
+	w io.Writer
+}
+
+func (f fileWriter) Write(p []byte) (int, error) {
+	if err := f.t.usable(); err != nil {
+		return 0, err
+	}
+	n, err := f.w.Write(p)
+	if err != nil {
+		return n, f.t.fail(err)
+	}
+	return n, nil
+}
+
+// ctxWriter stops the ciphertext stream into the blob once ctx is done, so a
+// source that disconnects mid-upload stops costing disk.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
