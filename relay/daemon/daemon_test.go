@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+)
+
+func echo(ctx context.Context, ln net.Listener) error {
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		c.Write([]byte("hi"))
+		c.Close()
+	}
+}
+
+func TestRunStopsAllOnCancel(t *testing.T) {
+	svcs := []Service{
+		{Name: "a", Addr: "127.0.0.1:0", Serve: echo},
+		{Name: "b", Addr: "127.0.0.1:0", Serve: echo},
+	}
+	if err := Bind(svcs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, svcs, Options{}) }()
+	for _, s := range svcs {
+		c, err := net.Dial("tcp", s.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 2)
+		if _, err := c.Read(buf); err != nil || string(buf) != "hi" {
+			t.Fatalf("%s: %q %v", s.Name, buf, err)
+		}
+		c.Close()
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range svcs {
+		if c, err := net.Dial("tcp", s.Listener.Addr().String()); err == nil {
+			c.Close()
+			t.Errorf("%s still accepts after shutdown", s.Name)
+		}
+	}
+}
+
+func TestRunFailureStopsOthers(t *testing.T) {
+	var stopped atomic.Bool
+	svcs := []Service{
+		{Name: "good", Addr: "127.0.0.1:0", Serve: func(ctx context.Context, ln net.Listener) error {
+			<-ctx.Done()
+			stopped.Store(true)
+			return nil
+		}},
+		{Name: "bad", Addr: "127.0.0.1:0", Serve: func(context.Context, net.Listener) error {
+			return errors.New("boom")
+		}},
+	}
+	err := Run(context.Background(), svcs, Options{})
+	if err == nil || !strings.Contains(err.Error(), "bad: boom") {
+		t.Fatalf("err = %v", err)
+	}
+	if !stopped.Load() {
+		t.Fatal("the good service was not stopped")
+	}
+}
+
+func TestBindBusyPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	svcs := []Service{
+		{Name: "first", Addr: "127.0.0.1:0"},
+		{Name: "second", Addr: ln.Addr().String()},
+	}
+	err = Bind(svcs)
+	if err == nil || !strings.Contains(err.Error(), "second") {
+		t.Fatalf("err = %v", err)
+	}
+	// The first listener was closed again.
+	if c, err := net.Dial("tcp", svcs[0].Listener.Addr().String()); err == nil {
+		c.Close()
+		t.Fatal("first listener left open")
+	}
+}
