@@ -64,7 +64,7 @@ func newEnv(t *testing.T, journalists ...string) *env {
 		Designation: "abacus zoom",
 		Address:     "abacus.zoom@" + domain,
 		PublicKey:   pgp.Serialize(e.srcKey),
-		ThreadID:    "thread-root-1@" + domain,
+		ThreadID:    "<thread-root-1@" + domain + ">", // as intake stores it
 	}
 	if err := st.CreateSource(e.src); err != nil {
 		t.Fatal(err)
@@ -291,10 +291,10 @@ func TestOuterHeaders(t *testing.T) {
 	if got := h.Get("Subject"); got != "Submission from abacus zoom" {
 		t.Errorf("outer Subject = %q", got)
 	}
-	if got := h.Get("In-Reply-To"); got != "<"+e.src.ThreadID+">" {
+	if got := h.Get("In-Reply-To"); got != e.src.ThreadID {
 		t.Errorf("In-Reply-To = %q", got)
 	}
-	if got := h.Get("References"); got != "<"+e.src.ThreadID+">" {
+	if got := h.Get("References"); got != e.src.ThreadID {
 		t.Errorf("References = %q", got)
 	}
 	id := h.Get("Message-Id")
