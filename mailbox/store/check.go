@@ -235,33 +235,28 @@ func (s *Store) Compact() error {
 		shred(tmp)
 		return fmt.Errorf("store: compact: %w", err)
 	}
-	if err := dst.Close(); err != nil {
+	// Swap the files while both handles stay open and locked, so no other process
+	// can take the lock in between.
+	if err := os.Rename(path, old); err != nil {
+		dst.Close()
 		shred(tmp)
 		return fmt.Errorf("store: compact: %w", err)
 	}
-	// From here the old handle is closed; every failure path reopens what is at
-	// path so the Store stays usable.
-	if err := s.db.Close(); err != nil {
+	if err := os.Rename(tmp, path); err != nil {
+		if rerr := os.Rename(old, path); rerr != nil {
+			s.log.Error("store: compact: could not restore the database file name; Open will", "err", rerr)
+		}
+		dst.Close()
+		shred(tmp)
 		return fmt.Errorf("store: compact: %w", err)
 	}
-	s.db = nil
-	swapErr := func() error {
-		if err := os.Rename(path, old); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, path); err != nil {
-			os.Rename(old, path)
-			return err
-		}
-		return syncDir(s.dir)
-	}()
-	db, err := openDB(path, s.opts)
-	if err != nil {
-		return fmt.Errorf("store: compact: reopen: %w", err)
+	syncErr := syncDir(s.dir)
+	if err := s.db.Close(); err != nil {
+		s.log.Error("store: compact: closing the old database", "err", err)
 	}
-	s.db = db
-	if swapErr != nil {
-		return fmt.Errorf("store: compact: %w", swapErr)
+	s.db = dst
+	if syncErr != nil {
+		return fmt.Errorf("store: compact: %w", syncErr)
 	}
 	if err := shred(old); err != nil {
 		return fmt.Errorf("store: compact: removing old file: %w", err)

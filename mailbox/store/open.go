@@ -124,6 +124,11 @@ func Init(dir string, opts Options) (*Store, error) {
 	if len(entries) > 0 {
 		return nil, fmt.Errorf("store: init: %s is not empty and holds no instance: %w", dir, ErrNotInstance)
 	}
+	if fi, err := os.Stat(dir); err != nil {
+		return nil, fmt.Errorf("store: init: %w", err)
+	} else if err := checkOwner(dir, fi); err != nil {
+		return nil, fmt.Errorf("store: init: %w", err)
+	}
 	if err := os.Chmod(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("store: init: %w", err)
 	}
@@ -199,6 +204,9 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 	}
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("store: open %s: not a directory: %w", dir, ErrNotInstance)
+	}
+	if err := checkOwner(dir, fi); err != nil {
+		return nil, fmt.Errorf("store: open: %w", err)
 	}
 	if fi.Mode().Perm() != 0o700 {
 		log.Warn("store: data directory had loose permissions; set to 0700", "mode", fi.Mode().Perm().String())

@@ -205,3 +205,19 @@ func TestClosedStoreErrors(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+func TestPanicInTransactionReleasesLocks(t *testing.T) {
+	s, _ := newTestStore(t)
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("no panic")
+			}
+		}()
+		s.update("panic", func(*bolt.Tx, *txState) error { panic("boom") })
+	}()
+	if err := s.SetMeta("still", []byte("works")); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, s)
+}

@@ -249,6 +249,10 @@ func TestFreedPagesNeedCompaction(t *testing.T) {
 		srcs = append(srcs, addSource(t, s, fmt.Sprintf("word%d tangerine", i)))
 	}
 	src := srcs[7]
+	addJournalist(t, s, "bob")
+	if _, err := s.AddReply(Reply{SourceID: srcs[8].ID, Blob: putBlob(t, s, []byte("r"))}); err != nil {
+		t.Fatal(err)
+	}
 	needle := []byte(strings.Trim(src.ThreadID, "<>")) // json escapes < and >
 	err := s.update("raw delete", func(tx *bolt.Tx, st *txState) error {
 		tx.Bucket(bSrcAddr).Delete(indexKey(src.Address))
@@ -264,14 +268,27 @@ func TestFreedPagesNeedCompaction(t *testing.T) {
 	if err := s.Compact(); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond}); !errors.Is(err, ErrLocked) {
+		t.Fatalf("the compacted file is not locked: %v", err)
+	}
 	if hits := scanDataDir(t, dir, needle); len(hits) > 0 {
 		t.Fatalf("after Compact still in %v", hits)
 	}
-	// The store is usable after compaction, and kept everything else.
+	// The store is usable after compaction and kept everything else, bucket
+	// sequences (mailbox ids, reply order) included.
 	if _, err := s.Source(srcs[8].ID); err != nil {
 		t.Fatal(err)
 	}
 	addSource(t, s, "ample badger")
+	addJournalist(t, s, "ana")
+	if err := s.CreateMailbox("ana", "After"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Deliver(Delivery{Blob: putBlob(t, s, []byte("x")), SourceID: srcs[8].ID}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, s)
+	s = reopen(t, s)
 	mustCheck(t, s)
 }
 

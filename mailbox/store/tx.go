@@ -26,6 +26,12 @@ type txState struct {
 // call returns the data is gone from the directory.
 func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error {
 	s.blobMu.Lock()
+	locked := true
+	defer func() {
+		if locked { // fn panicked
+			s.blobMu.Unlock()
+		}
+	}()
 	var st *txState
 	err := func() error {
 		s.dbMu.RLock()
@@ -39,6 +45,7 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 		})
 	}()
 	if err != nil {
+		locked = false
 		s.blobMu.Unlock()
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
@@ -48,7 +55,7 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 	var doomed []string
 	for id := range st.dead {
 		delete(s.pending, id)
-		tmp := ".tmp-dead-" + id
+		tmp := tmpPrefix + "dead-" + id
 		if err := os.Rename(filepath.Join(s.blobs, id), filepath.Join(s.blobs, tmp)); err != nil {
 			s.log.Error("store: removing unreferenced blob", "op", op, "err", err)
 			continue
@@ -57,9 +64,12 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 		doomed = append(doomed, tmp)
 	}
 	s.pubMu.Lock()
+	locked = false
 	s.blobMu.Unlock()
-	s.publish(st.events)
-	s.pubMu.Unlock()
+	func() {
+		defer s.pubMu.Unlock()
+		s.publish(st.events)
+	}()
 	s.shredTemps(doomed)
 	return nil
 }
