@@ -34,7 +34,8 @@ var (
 	ErrKey      = errors.New("unusable OpenPGP key")        // key refused by mailbox/pgp
 	ErrExists   = errors.New("already exists")              // journalist or instance exists
 	ErrNotFound = errors.New("not found")                   // no such journalist
-	ErrInstance = errors.New("not a usable instance")       // missing, locked or mismatched
+	ErrInstance = errors.New("not a usable instance")       // missing, damaged or mismatched
+	ErrLocked   = errors.New("instance in use")             // another process holds the database
 	ErrInternal = errors.New("internal error")              // anything else
 	ErrBusy     = errors.New("busy, try again in a moment") // the KDF pool is saturated
 )
@@ -197,7 +198,7 @@ func Open(dir string, o Options) (*Admin, error) {
 	st, err := store.Open(dir, store.Options{LockTimeout: o.LockTimeout, Logger: o.Logger, Now: o.Now})
 	switch {
 	case errors.Is(err, store.ErrLocked):
-		return nil, fail(ErrInstance, "the database in %s is in use by another relay process", dir)
+		return nil, fail(ErrLocked, "the database in %s is in use by another relay process", dir)
 	case errors.Is(err, store.ErrNotInstance):
 		return nil, fail(ErrInstance, "%s is not a Postern instance: it has %s but no database", dir, config.FileName)
 	case err != nil:

@@ -126,7 +126,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	_, dir := newInstance(t) // still open: holds the lock
 	_, err := Open(dir, Options{LockTimeout: 50 * time.Millisecond})
-	if !errors.Is(err, ErrInstance) || !strings.Contains(err.Error(), "in use") {
+	if !errors.Is(err, ErrLocked) || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("locked: %v", err)
 	}
 }

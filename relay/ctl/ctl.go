@@ -71,6 +71,7 @@ var kinds = []struct {
 	{"exists", admin.ErrExists},
 	{"not_found", admin.ErrNotFound},
 	{"instance", admin.ErrInstance},
+	{"locked", admin.ErrLocked},
 	{"busy", admin.ErrBusy},
 	{"internal", admin.ErrInternal},
 }

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -114,4 +115,26 @@ func Run(ctx context.Context, svcs []Service, o Options) error {
 		return fmt.Errorf("daemon: %w", err)
 	}
 	return nil
+}
+
+// HTTP adapts an http.Server to Service.Serve: it serves on the listener
+// and, when ctx ends, shuts down gracefully so that uploads in flight
+// finish (bounded by the grace period of Run).
+func HTTP(srv *http.Server) func(ctx context.Context, ln net.Listener) error {
+	return func(ctx context.Context, ln net.Listener) error {
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(ln) }()
+		select {
+		case err := <-errc:
+			return err
+		case <-ctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 25*time.Second)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		if serr := <-errc; serr != nil && !errors.Is(serr, http.ErrServerClosed) && err == nil {
+			err = serr
+		}
+		return err
+	}
 }

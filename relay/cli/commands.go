@@ -1,0 +1,361 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"time"
+
+	"postern/relay/admin"
+	"postern/relay/config"
+	"postern/relay/ctl"
+	"postern/relay/logging"
+)
+
+// maxKeyFile bounds what is read as a public key (mailbox/pgp refuses more).
+const maxKeyFile = 1 << 20
+
+// directLockTimeout is how long a CLI command waits for the database lock
+// when no daemon answers: short, since a daemon holds it for good.
+const directLockTimeout = time.Second
+
+// ops returns the admin operations for dir: through the control socket of
+// a running relay, or on the store opened directly. close releases it.
+func (r *runner) ops(dir string) (admin.Ops, func(), error) {
+	ctx := r.env.Context
+	c, err := ctl.Dial(ctx, dir)
+	if err == nil {
+		return c, func() {}, nil
+	}
+	if !errors.Is(err, ctl.ErrNoDaemon) {
+		return nil, nil, err
+	}
+	log := logging.New(r.env.Stderr, logging.Options{Level: levelWarn})
+	a, err := admin.Open(dir, admin.Options{Logger: log, LockTimeout: directLockTimeout})
+	if errors.Is(err, admin.ErrLocked) {
+		return nil, nil, fmt.Errorf("%v, but no relay answers on %s; is one starting or stopping? Try again in a moment", err, ctl.Path(dir))
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, func() { a.Close() }, nil
+}
+
+// readKey reads a public key from a file or, for "-", from stdin.
+func (r *runner) readKey(cmd, path string) ([]byte, error) {
+	if path == "" {
+		return nil, usagef(cmd, "%s: --key FILE is required (use - for stdin)", cmd)
+	}
+	var in io.Reader = r.env.Stdin
+	name := "standard input"
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, fmt.Errorf("cannot read key file: %v", err)
+		}
+		defer f.Close()
+		in, name = f, path
+	}
+	b, err := io.ReadAll(io.LimitReader(in, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("cannot read key from %s: %v", name, err)
+	}
+	switch {
+	case len(b) == 0:
+		return nil, fmt.Errorf("the key in %s is empty", name)
+	case len(b) > maxKeyFile:
+		return nil, fmt.Errorf("the key in %s is larger than 1 MiB; export only the public key", name)
+	}
+	return b, nil
+}
+
+// printJSON writes v as indented JSON.
+func (r *runner) printJSON(v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(r.env.Stdout, "%s\n", b)
+	return err
+}
+
+func (r *runner) cmdInit(args []string) error {
+	f := r.newFlags("init", true)
+	seed := f.String("config", "", "settings file to start from (its values are validated and rewritten with documentation)")
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	cfg := config.Default()
+	if *seed != "" {
+		var err error
+		if cfg, err = loadSeed(*seed); err != nil {
+			return err
+		}
+	}
+	dir, err := filepath.Abs(*f.data)
+	if err != nil {
+		return err
+	}
+	log := logging.New(r.env.Stderr, logging.Options{Level: levelWarn})
+	a, err := admin.Init(dir, cfg, admin.InitOptions{Options: admin.Options{Logger: log}})
+	if err != nil {
+		return err
+	}
+	a.Close()
+	if *f.json {
+		return r.printJSON(map[string]string{"data_dir": dir, "config_file": filepath.Join(dir, config.FileName)})
+	}
+	fmt.Fprintf(r.env.Stdout, "Created a Postern instance in %s.\n"+
+		"Settings: %s (every setting is documented there; source_kdf_* are now fixed).\n"+
+		"Next: relay journalist add NAME --key PUBLIC-KEY-FILE --data %s\n",
+		dir, filepath.Join(dir, config.FileName), dir)
+	return nil
+}
+
+func (r *runner) cmdJournalistAdd(args []string) error {
+	const cmd = "journalist add"
+	f := r.newFlags(cmd, true)
+	key := f.String("key", "", "OpenPGP public key file, or - for stdin")
+	pos, err := f.parse(args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := admin.ValidName(pos[0]); err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	kb, err := r.readKey(cmd, *key)
+	if err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := ops.JournalistAdd(r.env.Context, pos[0], kb)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(res)
+	}
+	j := res.Journalist
+	fmt.Fprintf(r.env.Stdout, "Journalist %s added.\n"+
+		"  key:         %s (%s)\n"+
+		"  passphrase:  %s\n"+
+		"  onion key:   %s\n"+
+		"The passphrase and the onion client key are shown only now; the relay keeps\n"+
+		"a hash of one and the public half of the other. Hand them to %s safely.\n",
+		j.Name, j.Fingerprint, expiry(j.KeyExpires), res.Passphrase, res.OnionAuthPrivate, j.Name)
+	return nil
+}
+
+func expiry(day string) string {
+	if day == "" {
+		return "does not expire"
+	}
+	return "expires " + day
+}
+
+func (r *runner) cmdJournalistList(args []string) error {
+	f := r.newFlags("journalist list", true)
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	list, err := ops.JournalistList(r.env.Context)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		if list == nil {
+			list = []admin.JournalistInfo{}
+		}
+		return r.printJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(r.env.Stdout, "No journalists.")
+		return nil
+	}
+	fmt.Fprintf(r.env.Stdout, "%-20s %-40s %-11s %s\n", "NAME", "KEY FINGERPRINT", "KEY EXPIRES", "ADDED")
+	for _, j := range list {
+		exp := j.KeyExpires
+		if exp == "" {
+			exp = "never"
+		}
+		fmt.Fprintf(r.env.Stdout, "%-20s %-40s %-11s %s\n", j.Name, j.Fingerprint, exp, j.Created)
+	}
+	return nil
+}
+
+// nameCommand parses a command taking exactly NAME.
+func (r *runner) nameCommand(cmd string, args []string) (*flags, string, error) {
+	f := r.newFlags(cmd, true)
+	pos, err := f.parse(args, 1, "NAME")
+	if err != nil {
+		return nil, "", err
+	}
+	if err := admin.ValidName(pos[0]); err != nil {
+		return nil, "", usagef(cmd, "%v", err)
+	}
+	return f, pos[0], nil
+}
+
+func (r *runner) cmdJournalistRemove(args []string) error {
+	f, name, err := r.nameCommand("journalist remove", args)
+	if err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	if err := ops.JournalistRemove(r.env.Context, name); err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(map[string]string{"removed": name})
+	}
+	fmt.Fprintf(r.env.Stdout, "Journalist %s removed: their mailboxes, passphrase and onion access are gone.\n", name)
+	return nil
+}
+
+func (r *runner) cmdJournalistPasswd(args []string) error {
+	f, name, err := r.nameCommand("journalist passwd", args)
+	if err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := ops.JournalistPasswd(r.env.Context, name)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(res)
+	}
+	fmt.Fprintf(r.env.Stdout, "New passphrase for %s (shown only now; the old one no longer works):\n  %s\n", name, res.Passphrase)
+	return nil
+}
+
+func (r *runner) cmdJournalistSetKey(args []string) error {
+	const cmd = "journalist set-key"
+	f := r.newFlags(cmd, true)
+	key := f.String("key", "", "OpenPGP public key file, or - for stdin")
+	pos, err := f.parse(args, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	if err := admin.ValidName(pos[0]); err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	kb, err := r.readKey(cmd, *key)
+	if err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	info, err := ops.JournalistSetKey(r.env.Context, pos[0], kb)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(info)
+	}
+	fmt.Fprintf(r.env.Stdout, "Key of %s replaced: %s (%s). New submissions are encrypted to it.\n",
+		info.Name, info.Fingerprint, expiry(info.KeyExpires))
+	return nil
+}
+
+func (r *runner) cmdStatus(args []string) error {
+	f := r.newFlags("status", true)
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	st, err := ops.Status(r.env.Context)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(st)
+	}
+	w := r.env.Stdout
+	running := "no (opened directly)"
+	if st.Running {
+		running = "yes"
+	}
+	retention := fmt.Sprintf("%d days", st.RetentionDays)
+	if st.RetentionDays == 0 {
+		retention = "forever"
+	}
+	fmt.Fprintf(w, "Postern relay %s (%s)\n", st.Version, st.GoVersion)
+	fmt.Fprintf(w, "  data directory:  %s\n  relay running:   %s\n  mail domain:     %s\n", st.DataDir, running, st.MailDomain)
+	fmt.Fprintf(w, "  schema:          %d\n  source KDF:      %s\n  retention:       %s\n", st.Schema, st.SourceKDF, retention)
+	fmt.Fprintf(w, "  journalists:     %d\n  sources:         %d\n  messages:        %d\n  replies:         %d\n",
+		st.Journalists, st.Sources, st.Messages, st.Replies)
+	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
+	for _, warn := range st.Warnings {
+		fmt.Fprintf(w, "WARNING: %s\n", warn)
+	}
+	return nil
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func (r *runner) cmdVersion(args []string) error {
+	f := r.newFlags("version", false)
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(map[string]string{"version": admin.Version, "go": runtime.Version()})
+	}
+	fmt.Fprintf(r.env.Stdout, "relay %s (%s)\n", admin.Version, runtime.Version())
+	return nil
+}
+
+func (r *runner) cmdHelp(args []string) error {
+	if len(args) == 0 {
+		r.printUsage(r.env.Stdout)
+		return nil
+	}
+	name := args[0]
+	if len(args) > 1 {
+		name += " " + args[1]
+	}
+	if !r.printCommandHelp(r.env.Stdout, name) && !r.printCommandHelp(r.env.Stdout, args[0]) {
+		return usagef("", "help: unknown command %q", clip(name))
+	}
+	return nil
+}

@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"postern/relay/config"
+	"postern/relay/demo"
+	"postern/relay/logging"
+)
+
+const levelWarn = slog.LevelWarn
+
+// cmdDemo runs `relay demo`. Its data directory default is ./demo-data,
+// never $POSTERN_DATA: a demo must not be pointed at a real instance by an
+// environment variable left set in the shell.
+func (r *runner) cmdDemo(args []string) error {
+	f := r.newFlags("demo", false)
+	dir := f.String("data", demo.DefaultDir, "demo data directory (created if absent)")
+	intake := f.String("intake", demo.DefaultIntake, "loopback address of the source web form")
+	imap := f.String("imap", demo.DefaultIMAP, "loopback address of IMAP")
+	smtp := f.String("smtp", demo.DefaultSMTP, "loopback address of SMTP")
+	seed := f.String("config", "", "settings file for a new demo instance")
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usagef("demo", "demo: --data must not be empty")
+	}
+	o := demo.Options{
+		Dir: *dir, Intake: *intake, IMAP: *imap, SMTP: *smtp,
+		Banner: r.env.Stdout,
+		Logger: logging.New(r.env.Stderr, logging.Options{Level: slog.LevelInfo}),
+	}
+	if *seed != "" {
+		cfg, err := loadSeed(*seed)
+		if err != nil {
+			return err
+		}
+		o.Config = &cfg
+	}
+	if *f.json {
+		// The banner still goes out, on stderr, so it cannot be missed.
+		o.Banner = r.env.Stderr
+		o.Started = func(info demo.Info) {
+			b, _ := json.Marshal(info)
+			fmt.Fprintf(r.env.Stdout, "%s\n", b)
+		}
+	}
+	return demo.Run(r.env.Context, o)
+}
+
+// loadSeed reads a settings file given with --config.
+func loadSeed(path string) (config.Config, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("cannot read settings: %v", err)
+	}
+	defer fh.Close()
+	cfg, err := config.Parse(fh)
+	if err != nil {
+		return config.Config{}, fmt.Errorf("%s: %v", path, err)
+	}
+	return cfg, nil
+}
