@@ -82,13 +82,10 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 	// A slow circuit may take an hour for 500 MiB: no overall deadline,
 	// but a read that stalls for uploadIdleTimeout ends the upload.
 	_ = rc.SetWriteDeadline(time.Time{})
-	r.Body = http.MaxBytesReader(w, &idleReader{r: r.Body, rc: rc}, limit)
-	mr, err := r.MultipartReader()
-	if err != nil {
-		s.badRequest(w, rq, "")
-		return
-	}
-	err = s.receive(rq, mr)
+	body := &tailReader{r: http.MaxBytesReader(w, &idleReader{r: r.Body, rc: rc}, limit)}
+	err = s.receive(rq, multipart.NewReader(body, params["boundary"]), func() bool {
+		return body.endsWith("--" + params["boundary"] + "--")
+	})
 	_ = rc.SetWriteDeadline(time.Now().Add(requestWriteTimeout))
 	var mbe *http.MaxBytesError
 	switch {
@@ -147,7 +144,10 @@ type upload struct {
 }
 
 // receive reads the whole multipart body into a delivery and commits it.
-func (s *Server) receive(rq *req, mr *multipart.Reader) (err error) {
+// complete reports whether the body really ended with the final boundary:
+// mime/multipart returns a plain io.EOF for a body cut inside a part's
+// headers, which must not pass for the end of a submission.
+func (s *Server) receive(rq *req, mr *multipart.Reader, complete func() bool) (err error) {
 	u := &upload{s: s, rq: rq, seen: map[string]bool{}}
 	defer func() {
 		if err != nil {
@@ -161,6 +161,9 @@ func (s *Server) receive(rq *req, mr *multipart.Reader) (err error) {
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
+			if !complete() {
+				return errBadForm
+			}
 			break
 		}
 		if err != nil {
@@ -408,6 +411,40 @@ func (c *clientReader) Read(p []byte) (int, error) {
 		c.err = err
 	}
 	return n, err
+}
+
+// tailReader keeps the last bytes read, to check how the body ended. The
+// multipart reader reads ahead in 4 KiB blocks, so the final boundary is
+// within the last tailSize bytes when it was read at all.
+type tailReader struct {
+	r       io.Reader
+	tail    []byte
+	trimmed bool // bytes before tail were dropped
+}
+
+const tailSize = 8 << 10
+
+func (t *tailReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n >= tailSize {
+		t.tail = append(t.tail[:0], p[n-tailSize:n]...)
+		t.trimmed = true
+	} else if n > 0 {
+		if over := len(t.tail) + n - tailSize; over > 0 {
+			t.tail = append(t.tail[:0], t.tail[over:]...)
+			t.trimmed = true
+		}
+		t.tail = append(t.tail, p[:n]...)
+	}
+	return n, err
+}
+
+// endsWith reports whether the body read so far contains the final
+// delimiter in its tail, at the start of a line (the multipart reader
+// accepts LF as well as CRLF line ends).
+func (t *tailReader) endsWith(delim string) bool {
+	i := strings.LastIndex(string(t.tail), delim)
+	return i == 0 && !t.trimmed || i >= 1 && t.tail[i-1] == '\n'
 }
 
 // idleReader moves the connection's read deadline forward at every read.
