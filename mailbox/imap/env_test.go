@@ -38,7 +38,15 @@ type env struct {
 
 func newEnv(t *testing.T, names ...string) *env {
 	t.Helper()
+	return newEnvWith(t, Options{}, names...)
+}
+
+// newEnvWith is newEnv with server options (Store, Auth and Logger are set
+// by the env).
+func newEnvWith(t *testing.T, o Options, names ...string) *env {
+	t.Helper()
 	e := &env{
+		opts:     o,
 		t:        t,
 		dir:      filepath.Join(t.TempDir(), "data"),
 		pool:     kdf.NewPool(kdf.PoolOptions{Workers: 2}),

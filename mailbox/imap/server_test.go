@@ -1,10 +1,363 @@
 package imapd
 
 import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 )
+
+// waitLimit bounds waits for something that must happen; it is a hang
+// guard, not a timing assertion.
+const waitLimit = 20 * time.Second
 
 func TestClientSuite(t *testing.T) {
 	e := newEnv(t, "alice")
 	runClientSuite(t, target{Addr: e.addr, User: "alice", Password: e.pass["alice"]})
+}
+
+func TestThrottleLocksJournalist(t *testing.T) {
+	e := newEnv(t, "alice")
+	for i := 0; i < 5; i++ {
+		c := e.dial(t, nil)
+		if err := c.Login("alice", "wrong").Wait(); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+		c.Close()
+	}
+	if !e.srv.Throttle().Locked("alice") {
+		t.Fatal("not locked after 5 failures")
+	}
+	c := e.dial(t, nil)
+	if err := c.Login("alice", e.pass["alice"]).Wait(); err == nil {
+		t.Fatal("locked journalist logged in with the right password")
+	}
+	if l := e.srv.Throttle().Locks(); len(l) != 1 || l[0].Name != "alice" {
+		t.Errorf("Locks() = %+v", l)
+	}
+	e.srv.Throttle().Unlock("alice")
+	e.login(t, "alice", nil)
+}
+
+func TestUnknownUserFails(t *testing.T) {
+	e := newEnv(t, "alice")
+	c := e.dial(t, nil)
+	if err := c.Login("mallory", "anything").Wait(); err == nil {
+		t.Fatal("unknown user logged in")
+	}
+}
+
+// One ciphertext, many views: flags and expunges are per journalist, and
+// the blob goes when the last reference does (the env checks the store).
+func TestFlagsAndExpungePerJournalist(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	ref := e.deliver(t, sampleMessage("shared", 1000))
+	blob := filepath.Join(e.dir, "blobs")
+	a := e.login(t, "alice", nil)
+	b := e.login(t, "bob", nil)
+	for _, c := range []*imapclient.Client{a, b} {
+		if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := a.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{}}}).Collect(); err != nil {
+		t.Fatal(err)
+	}
+	flags := func(c *imapclient.Client) []imap.Flag {
+		t.Helper()
+		m, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Flags: true}).Collect()
+		if err != nil || len(m) != 1 {
+			t.Fatalf("fetch flags: %v %d", err, len(m))
+		}
+		return m[0].Flags
+	}
+	if !hasFlag(flags(a), imap.FlagSeen) {
+		t.Error("alice: BODY[] did not set \\Seen")
+	}
+	if hasFlag(flags(b), imap.FlagSeen) {
+		t.Error("bob sees alice's \\Seen")
+	}
+	if err := a.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !blobExists(t, blob, ref.ID) {
+		t.Fatal("blob removed while bob still has the message")
+	}
+	if m, err := b.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{{Peek: true}}}).Collect(); err != nil || len(m) != 1 || len(m[0].BodySection) != 1 {
+		t.Fatalf("bob lost the message: %v", err)
+	}
+	if err := e.st.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Store(imap.SeqSetNum(1), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Expunge().Close(); err != nil {
+		t.Fatal(err)
+	}
+	if blobExists(t, blob, ref.ID) {
+		t.Error("blob still on disk after the last expunge")
+	}
+}
+
+func blobExists(t *testing.T, dir, id string) bool {
+	t.Helper()
+	found := false
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.Contains(d.Name(), id) {
+			found = true
+		}
+		return nil
+	})
+	return found
+}
+
+// A journalist idling on INBOX hears of a submission when it is delivered,
+// and sees flag changes made by their other session.
+func TestIdleSeesDelivery(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	exists := make(chan uint32, 16)
+	c := e.login(t, "alice", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+			if d.NumMessages != nil {
+				exists <- *d.NumMessages
+			}
+		},
+	}})
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	idle, err := c.Idle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.deliver(t, sampleMessage("while idling", 100))
+	select {
+	case n := <-exists:
+		if n != 1 {
+			t.Errorf("EXISTS %d, want 1", n)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no EXISTS while idling")
+	}
+	if err := idle.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := idle.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	m, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(m) != 1 || m[0].Envelope.Subject != "while idling" {
+		t.Fatalf("fetch after idle: %v %+v", err, m)
+	}
+}
+
+func TestUIDsSurviveRestart(t *testing.T) {
+	e := newEnv(t, "alice")
+	for i := 0; i < 3; i++ {
+		e.deliver(t, sampleMessage(fmt.Sprint("restart ", i), 100))
+	}
+	snapshot := func() (uint32, imap.UID, []imap.UID) {
+		c := e.login(t, "alice", nil)
+		defer c.Close()
+		sel, err := c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var uids []imap.UID
+		for _, x := range m {
+			uids = append(uids, x.UID)
+		}
+		return sel.UIDValidity, sel.UIDNext, uids
+	}
+	v1, n1, u1 := snapshot()
+	e.stop()
+	e.start()
+	v2, n2, u2 := snapshot()
+	if v1 != v2 || n1 != n2 || fmt.Sprint(u1) != fmt.Sprint(u2) || len(u1) != 3 {
+		t.Errorf("before restart %d %d %v, after %d %d %v", v1, n1, u1, v2, n2, u2)
+	}
+}
+
+func TestRemovedJournalistLoggedOut(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	b := e.login(t, "bob", nil)
+	a := e.login(t, "alice", nil)
+	if _, err := b.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.RemoveJournalist("bob"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-b.Closed():
+	case <-time.After(waitLimit):
+		t.Fatal("bob's session still open after removal")
+	}
+	if err := a.Noop().Wait(); err != nil {
+		t.Errorf("alice's session hurt by bob's removal: %v", err)
+	}
+	c := e.dial(t, nil)
+	if err := c.Login("bob", e.pass["bob"]).Wait(); err == nil {
+		t.Error("removed journalist logged in")
+	}
+}
+
+// raw is a line-level client for hostile input.
+type raw struct {
+	t  *testing.T
+	c  net.Conn
+	br *bufio.Reader
+}
+
+func dialRaw(t *testing.T, addr string) *raw {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	c.SetDeadline(time.Now().Add(waitLimit))
+	r := &raw{t: t, c: c, br: bufio.NewReader(c)}
+	r.line() // greeting
+	return r
+}
+
+func (r *raw) send(s string) {
+	r.t.Helper()
+	if _, err := r.c.Write([]byte(s)); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *raw) line() string {
+	r.t.Helper()
+	l, err := r.br.ReadString('\n')
+	if testing.Verbose() {
+		r.t.Logf("S: %q", l)
+	}
+	if err != nil {
+		r.t.Fatalf("read: %v (after %q)", err, l)
+	}
+	return l
+}
+
+// tagged reads until the line for tag and returns it.
+func (r *raw) tagged(tag string) string {
+	r.t.Helper()
+	for {
+		l := r.line()
+		if strings.HasPrefix(l, tag+" ") {
+			return l
+		}
+	}
+}
+
+func TestHostileClients(t *testing.T) {
+	e := newEnv(t, "alice")
+	e.srv.o.MaxAppendBytes = 1 << 20
+
+	t.Run("BeforeLogin", func(t *testing.T) {
+		r := dialRaw(t, e.addr)
+		for i, cmd := range []string{"SELECT INBOX", "LIST \"\" *", "FETCH 1 BODY[]", "CREATE x", "STATUS INBOX (MESSAGES)"} {
+			tag := fmt.Sprintf("a%d", i)
+			r.send(tag + " " + cmd + "\r\n")
+			if l := r.tagged(tag); !strings.HasPrefix(l, tag+" BAD") && !strings.HasPrefix(l, tag+" NO") {
+				t.Errorf("%s before login: %q", cmd, l)
+			}
+		}
+		r.send("b1 APPEND INBOX {10}\r\n")
+		if l := r.line(); !strings.HasPrefix(l, "b1 NO") && !strings.HasPrefix(l, "b1 BAD") {
+			t.Errorf("APPEND literal before login: %q", l)
+		}
+	})
+	t.Run("HugeLiteral", func(t *testing.T) {
+		r := dialRaw(t, e.addr)
+		r.send(fmt.Sprintf("l LOGIN alice {%d}\r\n", len(e.pass["alice"])))
+		r.line()
+		r.send(e.pass["alice"] + "\r\n")
+		if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
+			t.Fatalf("login: %q", l)
+		}
+		r.send("a APPEND INBOX {99999999999}\r\n")
+		if l := r.tagged("a"); !strings.Contains(l, "NO") && !strings.Contains(l, "BAD") {
+			t.Errorf("huge APPEND literal: %q", l)
+		}
+		r.send(fmt.Sprintf("b APPEND INBOX {%d}\r\n", 2<<20))
+		if l := r.tagged("b"); !strings.Contains(l, "TOOBIG") {
+			t.Errorf("APPEND above MaxAppendBytes: %q", l)
+		}
+		// imapserver answers the next two with "NO [SERVERBUG]" (its
+		// decoder errors are not typed as client errors); a refusal either way.
+		r.send("d CREATE \"&Jjo-!&\"\r\n")
+		if l := r.tagged("d"); !strings.HasPrefix(l, "d BAD") && !strings.HasPrefix(l, "d NO") {
+			t.Errorf("invalid modified UTF-7: %q", l)
+		}
+		r.send("e SEARCH " + strings.Repeat("(", 5000) + "ALL" + strings.Repeat(")", 5000) + "\r\n")
+		if l := r.tagged("e"); !strings.HasPrefix(l, "e BAD") && !strings.HasPrefix(l, "e NO") {
+			t.Errorf("deep nesting: %q", l)
+		}
+		r.send("f NOOP\r\n")
+		if l := r.tagged("f"); !strings.HasPrefix(l, "f OK") {
+			t.Errorf("server unhappy after hostile input: %q", l)
+		}
+	})
+	t.Run("BufferedLiteral", func(t *testing.T) {
+		// imapserver (beta.8) refuses a literal over 4 KiB in a mailbox
+		// name but then waits for more input instead of answering NO: the
+		// connection hangs until its read timeout. It must never ask for
+		// the literal (no "+"), and the server must live on.
+		r := dialRaw(t, e.addr)
+		r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
+		r.tagged("l")
+		r.send("c SELECT {99999}\r\n")
+		r.send("d NOOP\r\n")
+		r.c.(*net.TCPConn).CloseWrite()
+		for {
+			l, err := r.br.ReadString('\n')
+			if strings.HasPrefix(l, "+") {
+				t.Fatalf("server asked for a 99999-byte buffered literal: %q", l)
+			}
+			if err != nil {
+				break
+			}
+		}
+	})
+	// The server lives on.
+	e.login(t, "alice", nil)
+}
+
+func TestConnectionLimit(t *testing.T) {
+	en := newEnvWith(t, Options{MaxConns: 2}, "alice")
+	r1 := dialRaw(t, en.addr)
+	r2 := dialRaw(t, en.addr)
+	c, err := net.Dial("tcp", en.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(waitLimit))
+	l, _ := bufio.NewReader(c).ReadString('\n')
+	if !strings.HasPrefix(l, "* BYE") {
+		t.Errorf("third connection got %q", l)
+	}
+	r1.c.Close()
+	r2.send("a NOOP\r\n")
+	if l := r2.tagged("a"); !strings.HasPrefix(l, "a OK") {
+		t.Errorf("%q", l)
+	}
 }
