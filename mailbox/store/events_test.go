@@ -37,6 +37,13 @@ func TestEvents(t *testing.T) {
 	if err := s.Deliver(Delivery{Blob: putBlob(t, s, []byte("y")), Journalists: []string{"ana", "ghost"}}); err == nil {
 		t.Fatal("delivery to a ghost succeeded")
 	}
+	// A changed password ends sessions; a changed key does not.
+	if err := s.UpdateJournalist("ana", func(j *Journalist) error { j.Fingerprint = "NEW"; return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.UpdateJournalist("ana", func(j *Journalist) error { j.PasswordHash = "reset"; return nil }); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.RemoveJournalist("bob"); err != nil {
 		t.Fatal(err)
 	}
@@ -51,6 +58,7 @@ func TestEvents(t *testing.T) {
 		{"ana", "INBOX", EventFlags, []uint32{1}},
 		{"ana", "Archive", EventNew, []uint32{1}},
 		{"ana", "INBOX", EventExpunge, []uint32{1}},
+		{"ana", "", EventLogout, nil},
 		{"bob", "", EventLogout, nil},
 	}
 	if !slices.EqualFunc(got, want, func(a, b Event) bool {

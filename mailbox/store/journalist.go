@@ -131,7 +131,9 @@ func (s *Store) Journalists() ([]Journalist, error) {
 }
 
 // UpdateJournalist changes a journalist in one transaction: fn gets the current
-// record and edits it; an error from fn aborts. The name cannot change.
+// record and edits it; an error from fn aborts. The name cannot change. When the
+// password hash or the onion client key changes, subscribers get EventLogout for the
+// journalist, so a revoked credential ends the sessions opened with it.
 func (s *Store) UpdateJournalist(name string, fn func(*Journalist) error) error {
 	return s.update("update journalist", func(tx *bolt.Tx, st *txState) error {
 		jb := tx.Bucket(bJournalists)
@@ -145,6 +147,9 @@ func (s *Store) UpdateJournalist(name string, fn func(*Journalist) error) error 
 		}
 		if j.Name != name {
 			return errors.New("a journalist cannot be renamed")
+		}
+		if j.PasswordHash != r.PasswordHash || j.OnionAuthPublic != r.OnionAuthPublic {
+			st.emit(name, "", EventLogout)
 		}
 		return putJSON(jb, []byte(name), journalistRecord(j))
 	})

@@ -313,9 +313,9 @@ func equalFlags(a, b []string) bool {
 	return true
 }
 
-// Expunge removes the given messages. A nil uids removes every message flagged
-// \Deleted (the IMAP EXPUNGE command). Blobs left without references are overwritten
-// and removed.
+// Expunge removes the given messages (the IMAP layer picks those flagged \Deleted);
+// UIDs that do not exist are skipped. Blobs left without references are
+// overwritten and removed.
 func (s *Store) Expunge(j, mailbox string, uids []uint32) error {
 	mailbox, err := normMailbox(mailbox)
 	if err != nil {
@@ -325,24 +325,6 @@ func (s *Store) Expunge(j, mailbox string, uids []uint32) error {
 		m, err := getMailbox(tx, j, mailbox)
 		if err != nil {
 			return err
-		}
-		if uids == nil {
-			b, err := m.msgs(tx)
-			if err != nil {
-				return err
-			}
-			if err := b.ForEach(func(k, v []byte) error {
-				var rec messageRec
-				if err := getJSON(b, k, &rec); err != nil {
-					return err
-				}
-				if hasFlag(rec.Flags, `\Deleted`) {
-					uids = append(uids, beUint32(k))
-				}
-				return nil
-			}); err != nil {
-				return err
-			}
 		}
 		for _, uid := range uids {
 			if _, err := st.removeMessage(tx, m, uid, true); err != nil {

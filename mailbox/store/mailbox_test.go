@@ -310,6 +310,12 @@ func TestSetFlagsAndExpungeDeleted(t *testing.T) {
 	if err := s.Expunge("ana", "INBOX", nil); err != nil {
 		t.Fatal(err)
 	}
+	if n := len(messages(t, s, "ana", "INBOX")); n != 3 {
+		t.Fatalf("Expunge(nil) removed messages: %d left", n)
+	}
+	if err := s.Expunge("ana", "INBOX", []uint32{3, 42}); err != nil {
+		t.Fatal(err)
+	}
 	if got := uids(messages(t, s, "ana", "INBOX")); !slices.Equal(got, []uint32{1, 2}) {
 		t.Fatalf("after expunge %v", got)
 	}

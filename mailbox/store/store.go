@@ -131,7 +131,7 @@ const (
 	EventNew     EventKind = iota + 1 // messages appended (UIDs are the new ones)
 	EventExpunge                      // messages removed
 	EventFlags                        // flags changed
-	EventLogout                       // the journalist was removed: end their sessions
+	EventLogout                       // the journalist was removed or their password or onion key changed: end their sessions
 )
 
 // Event tells subscribers (IMAP IDLE) about a committed change.
