@@ -173,9 +173,10 @@ func (s *Store) RenameMailbox(j, from, to string) error {
 			return nil
 		}
 		type pair struct{ old, new string }
-		var renames []pair
+		renames := []pair{{from, to}}
 		c := jb.Cursor()
-		for k, _ := c.Seek([]byte(from)); k != nil && (string(k) == from || strings.HasPrefix(string(k), from+"/")); k, _ = c.Next() {
+		prefix := from + "/"
+		for k, _ := c.Seek([]byte(prefix)); k != nil && strings.HasPrefix(string(k), prefix); k, _ = c.Next() {
 			renames = append(renames, pair{string(k), to + string(k)[len(from):]})
 		}
 		for _, r := range renames {

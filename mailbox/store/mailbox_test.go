@@ -183,6 +183,12 @@ func TestMailboxHierarchyRenameDelete(t *testing.T) {
 			t.Errorf("name %q accepted", bad)
 		}
 	}
+	// Names that sort between "Projects" and "Projects/" must not hide the inferiors.
+	for _, n := range []string{"Projects 2", "Projects-old"} {
+		if err := s.CreateMailbox("ana", n); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := s.SetSubscribed("ana", "Projects/Leaks", true); err != nil {
 		t.Fatal(err)
 	}
@@ -206,7 +212,7 @@ func TestMailboxHierarchyRenameDelete(t *testing.T) {
 	for _, m := range mbs {
 		names = append(names, m.Name)
 	}
-	want := []string{"Archive", "Drafts", "INBOX", "Junk", "Old", "Old/Work", "Old/Work/Leaks", "Old/Work/Leaks/2026", "Sent", "Trash"}
+	want := []string{"Archive", "Drafts", "INBOX", "Junk", "Old", "Old/Work", "Old/Work/Leaks", "Old/Work/Leaks/2026", "Projects 2", "Projects-old", "Sent", "Trash"}
 	if !slices.Equal(names, want) {
 		t.Fatalf("after rename %v", names)
 	}
