@@ -44,7 +44,8 @@ func newBlobID() (string, error) {
 }
 
 // BlobWriter writes one blob to a temp file in blobs/. Commit makes it durable under
-// its final name; Abort (safe to defer, a no-op after Commit) removes it.
+// its final name; Abort (safe to defer, a no-op after Commit) removes it. A
+// BlobWriter is for one goroutine.
 type BlobWriter struct {
 	s    *Store
 	f    *os.File

@@ -8,6 +8,22 @@
 // at any instant leaves at worst an unreferenced file, which Open removes; a record
 // never points at a missing file. Deleting drops the records in one transaction and
 // then overwrites and removes each blob whose last reference went away.
+//
+// Layout: the data directory (0700) holds postern.db (0600) and blobs/. Buckets
+// are listed in open.go. Each journalist's mailboxes are records under the
+// journalist's name; each mailbox has an internal id naming its message bucket,
+// whose keys are big-endian UIDs so cursor order is UID order. A per-source index
+// (source id → mailbox id + UID) lets DeleteSource find every copy in one pass, and
+// blob reference counts (with sizes) live in their own bucket.
+//
+// Concurrency: all writes go through one path (update) that holds a mutex from
+// before the bbolt write transaction until its blob effects are settled; events
+// are then published in commit order, outside any transaction. Reads run in bbolt
+// read transactions and never take that mutex.
+//
+// Deletion is real: blob files are overwritten before removal, and DeleteSource
+// compacts the database (bbolt leaves deleted values readable in freed pages).
+// Every date is stored truncated to the UTC day.
 package store
 
 import (
