@@ -1,41 +1,34 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"errors"
-	"io"
+	"fmt"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
+	"postern/mailbox/delivery"
 	"postern/mailbox/store"
 )
 
-// TODO(intake): replace with mailbox/delivery's types once it lands.
-
-// Tx is one submission's delivery: nothing persists before Commit.
-type Tx interface {
-	Text(s string) error
-	File(name, contentType string) (io.Writer, error)
-	Commit() error
-	Abort() error
-}
-
-type submissionTx = Tx
-
-// Deliverer starts deliveries.
+// Deliverer is what the form needs of mailbox/delivery: *delivery.Deliverer
+// satisfies it. It is an interface only so that tests can wrap it.
 type Deliverer interface {
-	StartSubmission(ctx context.Context, src store.Source, key *openpgp.Entity, subject string) (Tx, error)
+	Start(ctx context.Context, s delivery.Submission) (*delivery.Tx, error)
 }
 
-var errBusy = errors.New("web: delivery busy")
-
-type sourceSnapshot struct {
-	src store.Source
-	key *openpgp.Entity
-}
-
-func (s *Server) startDelivery(ctx context.Context, src sourceSnapshot, subject string) (Tx, error) {
-	tx, err := s.o.Deliverer.StartSubmission(ctx, src.src, src.key, subject)
+// startDelivery starts the delivery of one submission. The source key given
+// to the delivery (for the Autocrypt header and the attached key) is read
+// back from the stored public key, so no private scalar of the session
+// leaves this package.
+func (s *Server) startDelivery(ctx context.Context, src store.Source, subject string) (*delivery.Tx, error) {
+	pub, err := openpgp.ReadEntity(packet.NewReader(bytes.NewReader(src.PublicKey)))
+	if err != nil {
+		return nil, fmt.Errorf("web: stored source key: %w", err)
+	}
+	tx, err := s.o.Deliverer.Start(ctx, delivery.Submission{Source: src, SourceKey: pub, Subject: subject})
 	if err != nil {
 		return nil, errors.Join(errDelivery, err)
 	}

@@ -60,10 +60,22 @@ func TestSourceFlow(t *testing.T) {
 	if p.status != 200 || !strings.Contains(p.url, "/submitted") || !strings.Contains(p.body, "received and encrypted") {
 		t.Fatalf("submit: %d %s\n%s", p.status, p.url, p.body)
 	}
-	ds := e.opts.Deliverer.(*testDeliverer).deliveries()
-	if len(ds) != 1 || ds[0].subject != "Quarterly figures" || ds[0].text != "Line one\nLine two" ||
-		len(ds[0].files) != 2 || ds[0].files[0] != "report.pdf" || ds[0].sizes[1] != 100000 {
+	ds := e.delivered()
+	if len(ds) != 1 || ds[0].Subject != "Quarterly figures" || !strings.Contains(ds[0].Text, "Line one") ||
+		!strings.Contains(ds[0].Text, "Line two") {
 		t.Fatalf("delivered: %+v", ds)
+	}
+	var names []string
+	for i, p := range ds[0].Parts {
+		if p.ContentType != "application/pgp-keys" {
+			names = append(names, p.Name)
+			if p.Name == "photo.jpg" && !bytes.Equal(partBytes(t, ds[0], i), bytes.Repeat([]byte{0xff, 0xd8}, 50000)) {
+				t.Fatal("photo.jpg changed in transit")
+			}
+		}
+	}
+	if strings.Join(names, ",") != "report.pdf,photo.jpg" {
+		t.Fatalf("attachments %q", names)
 	}
 	st := e.stats()
 	if st.Sources != 1 || st.Messages != 1 {

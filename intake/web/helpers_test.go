@@ -20,8 +20,10 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"postern/mailbox/delivery"
 	"postern/mailbox/kdf"
 	"postern/mailbox/pgp"
+	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
 
@@ -66,7 +68,7 @@ func newEnv(t *testing.T, edit func(*Options)) *env {
 	e := &env{t: t, dir: dir, st: st, jkey: jkey}
 	e.opts = Options{
 		Store: st, Pool: kdf.NewPool(kdf.PoolOptions{Workers: 2, Queue: 8}),
-		Deliverer: newTestDeliverer(st, jkey),
+		Deliverer: delivery.New(delivery.Options{Store: st, Domain: "postern.local"}),
 		Domain:    "postern.local", OrgName: "The Daily Test",
 		KDF: testParams, Salt: st.Salt(), Version: "test", AllowUploads: true,
 	}
@@ -294,6 +296,43 @@ func checkResponse(t *testing.T, resp *http.Response, body string) {
 			t.Errorf("%s: not a full page", resp.Request.URL.Path)
 		}
 	}
+}
+
+// delivered decrypts every message in the journalist's INBOX, in order.
+func (e *env) delivered() []*pgpmime.Decrypted {
+	e.t.Helper()
+	msgs, err := e.st.Messages("alice", "INBOX")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []*pgpmime.Decrypted
+	for _, m := range msgs {
+		f, err := e.st.OpenBlob(m.Blob.ID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		d, err := pgpmime.Decrypt(f, openpgp.EntityList{e.jkey})
+		f.Close()
+		if err != nil {
+			e.t.Fatalf("decrypt submission: %v", err)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+// partBytes returns attachment i of d.
+func partBytes(t *testing.T, d *pgpmime.Decrypted, i int) []byte {
+	t.Helper()
+	r, err := d.Open(i)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // grepDir fails if any file under dir contains any of the markers.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -112,11 +111,38 @@ func TestHostileFilenames(t *testing.T) {
 	// browser does for control characters; send them raw too.
 	p := b.postMultipart("/submit", parts...)
 	want(t, p, 200, "received and encrypted")
-	ds := e.opts.Deliverer.(*testDeliverer).deliveries()
-	if len(ds) != 1 || len(ds[0].files) != len(names) {
+	ds := e.delivered()
+	if len(ds) != 1 || len(ds[0].Parts) != len(names)+1 {
 		t.Fatalf("delivered %+v", ds)
 	}
+	for i, p := range ds[0].Parts[:len(names)] {
+		if strings.ContainsAny(p.Name, "/\\\x00\r\n\x1b") || strings.HasPrefix(p.Name, ".") || p.Name == "" {
+			t.Errorf("file name %q not sanitised", p.Name)
+		}
+		if got := string(partBytes(t, ds[0], i)); got != fmt.Sprintf("content %d", i) {
+			t.Errorf("file %d content %q", i, got)
+		}
+	}
 	e.check()
+
+	// RFC 2231 encoding carries raw control characters and slashes through
+	// the header; they reach the writer decoded and must come out clean.
+	body := "--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + tok + "\r\n" +
+		"--B\r\nContent-Disposition: form-data; name=\"file\"; filename*=UTF-8''..%2F..%2Fetc%2Fpasswd%0D%0ABcc%3A%20x%00.txt\r\n\r\nraw\r\n--B--\r\n"
+	p = b.postRaw("/submit", "multipart/form-data; boundary=B", []byte(body))
+	want(t, p, 200, "received and encrypted")
+	ds = e.delivered()
+	if n := ds[1].Parts[0].Name; strings.ContainsAny(n, "/\\\x00\r\n") || strings.HasPrefix(n, ".") {
+		t.Errorf("encoded file name %q not sanitised", n)
+	}
+	// A raw CR inside the quoted name is a malformed header: refused cleanly.
+	body = "--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + tok + "\r\n" +
+		"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a\x01b\"\r\n\r\nraw\r\n--B--\r\n"
+	want(t, b.postRaw("/submit", "multipart/form-data; boundary=B", []byte(body)), 400, "could not be understood")
+	e.check()
+	if n := len(e.delivered()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
 	// Nothing outside the data dir, and no file named after an upload.
 	grepDir(t, e.dir, "passwd", "win.ini", "résumé")
 }
@@ -189,8 +215,11 @@ func TestUploadsOffAndTooMany(t *testing.T) {
 
 func TestDeliveryFailure(t *testing.T) {
 	e := newEnv(t, nil)
-	e.opts.Deliverer.(*testDeliverer).fail = errors.New("disk full")
 	b, tok := e.loggedIn()
+	// No journalist: the delivery cannot start.
+	if err := e.st.RemoveJournalist("alice"); err != nil {
+		t.Fatal(err)
+	}
 	p := b.postMultipart("/submit", field("csrf", tok), field("message", "hi"), filePart("a", strings.NewReader("abc")))
 	want(t, p, 500, "Something went wrong")
 	// The source record made for this first submission is gone again.

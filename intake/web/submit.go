@@ -10,6 +10,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"postern/mailbox/delivery"
+	"postern/mailbox/store"
 )
 
 // Errors of an upload, each mapped to its own page. Nothing is stored after
@@ -114,20 +117,10 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		// garbage gets a plain "not understood".
 		s.badRequest(w, rq, "")
 	default:
-		s.kdfOrInternal(w, rq, err)
+		// Only the error: it never holds a subject, a name or content.
+		s.log.Error("web: submission failed", "err", err)
+		s.internal(w, rq)
 	}
-}
-
-// kdfOrInternal answers a failed delivery: busy if the delivery said so
-// (it may run out of capacity like the KDF), else a generic 500.
-func (s *Server) kdfOrInternal(w http.ResponseWriter, rq *req, err error) {
-	if errors.Is(err, errBusy) {
-		s.busy(w, rq)
-		return
-	}
-	// Only the error: it never holds a subject, a name or content.
-	s.log.Error("web: submission failed", "err", err)
-	s.internal(w, rq)
 }
 
 // upload is one submission being received.
@@ -139,7 +132,7 @@ type upload struct {
 	seen    map[string]bool
 	files   int
 	content int64 // message and file bytes so far, against MaxSubmissionBytes
-	tx      submissionTx
+	tx      *delivery.Tx
 	created bool // this request created the source record
 }
 
@@ -198,7 +191,7 @@ func (s *Server) receive(rq *req, mr *multipart.Reader, complete func() bool) (e
 			return err
 		}
 	}
-	if err := u.tx.Commit(); err != nil {
+	if err := u.tx.Commit(rq.r.Context()); err != nil {
 		return errors.Join(errDelivery, err)
 	}
 	u.tx = nil
@@ -327,7 +320,7 @@ func (u *upload) file(p io.Reader, filename string, buf []byte) error {
 // start creates the source record if this is its first submission, then
 // starts the delivery and writes the message text.
 func (u *upload) start() error {
-	var src sourceSnapshot
+	var src store.Source
 	err := u.rq.withState(func(st *state) error {
 		if st.src == nil {
 			if err := u.s.ensureSource(st); err != nil {
@@ -335,7 +328,7 @@ func (u *upload) start() error {
 			}
 			u.created = true
 		}
-		src = sourceSnapshot{src: *st.src, key: st.key}
+		src = *st.src
 		return nil
 	})
 	if err != nil {
@@ -358,9 +351,7 @@ func (u *upload) start() error {
 // removes it again: a failed first submission leaves nothing stored.
 func (u *upload) abort() {
 	if u.tx != nil {
-		if err := u.tx.Abort(); err != nil {
-			u.s.log.Warn("web: abort delivery", "err", err)
-		}
+		u.tx.Abort()
 		u.tx = nil
 	}
 	if !u.created {
