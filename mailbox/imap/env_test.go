@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -24,7 +25,8 @@ var testParams = kdf.Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 
 // env is a store, an argon2 pool, journalists and a running server.
 type env struct {
-	t        *testing.T
+	t        testing.TB
+	logTo    io.Writer // server log; default: the test log
 	dir      string
 	st       *store.Store
 	pool     *kdf.Pool
@@ -36,14 +38,14 @@ type env struct {
 	opts     Options
 }
 
-func newEnv(t *testing.T, names ...string) *env {
+func newEnv(t testing.TB, names ...string) *env {
 	t.Helper()
 	return newEnvWith(t, Options{}, names...)
 }
 
 // newEnvWith is newEnv with server options (Store, Auth and Logger are set
 // by the env).
-func newEnvWith(t *testing.T, o Options, names ...string) *env {
+func newEnvWith(t testing.TB, o Options, names ...string) *env {
 	t.Helper()
 	e := &env{
 		opts:     o,
@@ -91,7 +93,11 @@ func (e *env) start() {
 	o := e.opts
 	o.Store = e.st
 	o.Auth = &authn.Authenticator{Store: e.st, Pool: e.pool, Throttle: e.throttle, DummyParams: testParams}
-	o.Logger = slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var w io.Writer = testWriter{e.t}
+	if e.logTo != nil {
+		w = e.logTo
+	}
+	o.Logger = slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv, err := New(o)
 	if err != nil {
 		e.t.Fatal(err)
@@ -129,7 +135,7 @@ func (e *env) stop() {
 
 // testWriter sends server logs to the test log, and fails the test on a
 // recovered panic (the library recovers them and logs "panic").
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 var panicMu sync.Mutex
 
@@ -165,7 +171,7 @@ func (e *env) login(t *testing.T, name string, o *imapclient.Options) *imapclien
 
 // deliver stores msg as a submission for the journalists (nil: all), the
 // way intake does: blob, structure meta, one Deliver.
-func (e *env) deliver(t *testing.T, msg string, journalists ...string) store.BlobRef {
+func (e *env) deliver(t testing.TB, msg string, journalists ...string) store.BlobRef {
 	t.Helper()
 	bw, err := e.st.NewBlob()
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
@@ -328,5 +329,12 @@ func (s *Server) loginContext() (context.Context, context.CancelFunc) {
 type libLogger struct{ log *slog.Logger }
 
 func (l libLogger) Printf(format string, args ...any) {
-	l.log.Warn("imap: " + fmt.Sprintf(format, args...))
+	msg := "imap: " + fmt.Sprintf(format, args...)
+	if strings.HasPrefix(format, "failed to read command") {
+		// Clients that drop the connection, time out or send garbage:
+		// routine behind Tor.
+		l.log.Debug(msg)
+		return
+	}
+	l.log.Warn(msg)
 }
