@@ -128,7 +128,6 @@ func lookup(args []string) (*command, []string) {
 
 func (r *runner) dispatch(args []string) error {
 	if len(args) == 0 {
-		r.printUsage(r.env.Stderr)
 		return usagef("", "no command given")
 	}
 	switch args[0] {

@@ -1,0 +1,231 @@
+package cli_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"postern/relay/admin"
+	"postern/relay/demo"
+)
+
+// demoProc is a running `relay demo`.
+type demoProc struct {
+	cmd    *exec.Cmd
+	stdout lockedBuffer
+	stderr lockedBuffer
+	done   chan error
+}
+
+// lockedBuffer is written by os/exec's copying goroutine while the test
+// reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startDemo runs relay demo on free loopback ports and waits until its
+// demo.json names this run's password (it is rewritten on every start).
+func startDemo(t *testing.T, dir, conf string, previous string) (*demoProc, demo.Info) {
+	t.Helper()
+	p := &demoProc{done: make(chan error, 1)}
+	p.cmd = relayCmd("demo", "--data", dir, "--config", conf,
+		"--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
+	p.cmd.Stdout, p.cmd.Stderr = &p.stdout, &p.stderr
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case err := <-p.done:
+			t.Fatalf("demo exited early: %v\n%s", err, p.stderr.String())
+		default:
+		}
+		b, err := os.ReadFile(filepath.Join(dir, demo.InfoFile))
+		if err == nil {
+			var info demo.Info
+			if err := json.Unmarshal(b, &info); err != nil {
+				t.Fatalf("demo.json: %v", err)
+			}
+			if info.Password != previous {
+				if _, err := os.Stat(filepath.Join(dir, "relay.sock")); err == nil {
+					return p, info
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("demo did not come up\n%s", p.stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (p *demoProc) stop(t *testing.T) {
+	t.Helper()
+	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Fatalf("demo exit: %v\n%s", err, p.stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("demo did not stop on SIGINT")
+	}
+}
+
+func TestDemo(t *testing.T) {
+	base := t.TempDir()
+	conf := filepath.Join(base, "small.conf")
+	os.WriteFile(conf, []byte(smallConf), 0o600)
+	dir := filepath.Join(base, "demo-data")
+
+	p, info := startDemo(t, dir, conf, "")
+	if info.DataDir != dir || info.Journalist != "demo" || len(strings.Fields(info.Password)) != admin.PassphraseWords ||
+		!strings.HasPrefix(info.IntakeURL, "http://127.0.0.1:") || info.IMAPAddr == "" || info.SMTPAddr == "" ||
+		info.SecretKeyFile != filepath.Join(dir, demo.SecretKeyFile) || info.PublicKeyFile != filepath.Join(dir, demo.PublicKeyFile) {
+		t.Fatalf("demo.json: %+v", info)
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, demo.InfoFile))
+	var keys map[string]any
+	json.Unmarshal(raw, &keys)
+	for _, k := range []string{"data_dir", "intake_url", "imap_addr", "smtp_addr", "journalist", "password", "secret_key_file", "public_key_file"} {
+		if _, ok := keys[k]; !ok {
+			t.Errorf("demo.json lacks %q", k)
+		}
+	}
+	if !strings.Contains(p.stdout.String(), "DEMO MODE — NOT ANONYMOUS") || !strings.Contains(p.stdout.String(), info.Password) {
+		t.Fatalf("banner: %q", p.stdout.String())
+	}
+	for name, mode := range map[string]os.FileMode{demo.InfoFile: 0o600, demo.SecretKeyFile: 0o600, "relay.sock": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || fi.Mode().Perm() != mode {
+			t.Errorf("%s: %v %v", name, fi, err)
+		}
+	}
+	sec, _ := os.ReadFile(info.SecretKeyFile)
+	ents, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(sec))
+	if err != nil || len(ents) != 1 || ents[0].PrivateKey == nil {
+		t.Fatalf("secret key file: %v", err)
+	}
+	if _, ok := ents[0].EncryptionKey(time.Now()); !ok {
+		t.Fatal("demo key cannot encrypt")
+	}
+	fpr := strings.ToUpper(strings.TrimSpace(hexFpr(ents[0])))
+
+	// Admin commands go through the control socket while the demo holds
+	// the database.
+	var st admin.Status
+	if err := json.Unmarshal([]byte(mustRelay(t, nil, "status", "--data", dir, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Running || !st.Demo || st.Journalists != 1 {
+		t.Fatalf("status through socket: %+v", st)
+	}
+	var list []admin.JournalistInfo
+	json.Unmarshal([]byte(mustRelay(t, nil, "journalist", "list", "--json", "--data", dir)), &list)
+	if len(list) != 1 || list[0].Fingerprint != fpr {
+		t.Fatalf("list: %+v (key %s)", list, fpr)
+	}
+	keyPath, _ := writeKey(t, base)
+	mustRelay(t, nil, "journalist", "add", "jane", "--key", keyPath, "--data", dir)
+	r := relay(t, nil, "journalist", "add", "jane", "--key", keyPath, "--data", dir)
+	if r.code != 1 || !strings.Contains(r.stderr, `journalist "jane" already exists`) {
+		t.Fatalf("duplicate through socket: %+v", r)
+	}
+	if r := relay(t, []byte("junk"), "journalist", "set-key", "jane", "--key", "-", "--data", dir); r.code != 1 || !strings.Contains(r.stderr, "unusable OpenPGP key") {
+		t.Fatalf("garbage key through socket: %+v", r)
+	}
+	mustRelay(t, nil, "journalist", "passwd", "jane", "--data", dir)
+	mustRelay(t, nil, "journalist", "remove", "jane", "--data", dir)
+	// A second daemon on the same directory is refused.
+	if r := relay(t, nil, "demo", "--data", dir, "--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0"); r.code != 1 {
+		t.Fatalf("second demo: %+v", r)
+	}
+
+	p.stop(t)
+	if _, err := os.Stat(filepath.Join(dir, "relay.sock")); !os.IsNotExist(err) {
+		t.Fatalf("socket left after shutdown: %v", err)
+	}
+
+	// Reuse: same key, new password, demo.json rewritten.
+	_, info2 := startDemo(t, dir, conf, info.Password)
+	if info2.Password == info.Password {
+		t.Fatal("password not renewed on reuse")
+	}
+	sec2, _ := os.ReadFile(info.SecretKeyFile)
+	if !bytes.Equal(sec, sec2) {
+		t.Fatal("secret key replaced on reuse")
+	}
+	if h := storedHashViaDemo(t, dir); h == "" {
+		t.Fatal("no hash")
+	}
+}
+
+// storedHashViaDemo checks, through the socket, that the demo journalist
+// still exists (the store itself is locked by the demo).
+func storedHashViaDemo(t *testing.T, dir string) string {
+	t.Helper()
+	var list []admin.JournalistInfo
+	json.Unmarshal([]byte(mustRelay(t, nil, "journalist", "list", "--json", "--data", dir)), &list)
+	if len(list) != 1 || list[0].Name != "demo" {
+		t.Fatalf("after reuse: %+v", list)
+	}
+	return list[0].Fingerprint
+}
+
+func hexFpr(e *openpgp.Entity) string {
+	const digits = "0123456789ABCDEF"
+	var b strings.Builder
+	for _, c := range e.PrimaryKey.Fingerprint {
+		b.WriteByte(digits[c>>4])
+		b.WriteByte(digits[c&15])
+	}
+	return b.String()
+}
+
+// The demo never touches an instance that `relay init` made.
+func TestDemoRefusesRealInstance(t *testing.T) {
+	dir := newInstance(t)
+	before := snapshot(t, dir, false)
+	r := relay(t, nil, "demo", "--data", dir, "--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
+	if r.code != 1 || !strings.Contains(r.stderr, "not made by 'relay demo'") {
+		t.Fatalf("%+v", r)
+	}
+	if snapshot(t, dir, false) != before {
+		t.Fatal("demo changed a real instance")
+	}
+	if r := relay(t, nil, "demo", "--data", dir, "--intake", "0.0.0.0:80"); r.code != 1 || !strings.Contains(r.stderr, "only loopback") {
+		t.Fatalf("non-loopback: %+v", r)
+	}
+}
