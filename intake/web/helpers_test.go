@@ -34,7 +34,7 @@ const torUA = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/12
 var testParams = kdf.Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	st      *store.Store
 	srv     *Server
@@ -46,7 +46,7 @@ type env struct {
 
 // newEnv starts a real store, a real KDF pool and the form on a loopback
 // HTTP server. edit may change the options before New.
-func newEnv(t *testing.T, edit func(*Options)) *env {
+func newEnv(t testing.TB, edit func(*Options)) *env {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	st, err := store.Init(dir, store.Options{})
@@ -214,7 +214,7 @@ var (
 	codenameRE = regexp.MustCompile(`<p aria-labelledby="codename-label" lang="en"><strong>([^<]+)</strong></p>`)
 )
 
-func csrfOf(t *testing.T, p page) string {
+func csrfOf(t testing.TB, p page) string {
 	t.Helper()
 	m := csrfRE.FindStringSubmatch(p.body)
 	if m == nil {
@@ -256,7 +256,7 @@ var onAttrRE = regexp.MustCompile(`<[^>]*\son[a-z]+\s*=`)
 var externalRE = regexp.MustCompile(`(?i)(?:src|href|action)\s*=\s*"(?:[a-z][a-z0-9+.-]*:|//)`)
 
 // checkResponse asserts what every response must carry.
-func checkResponse(t *testing.T, resp *http.Response, body string) {
+func checkResponse(t testing.TB, resp *http.Response, body string) {
 	t.Helper()
 	for _, kv := range securityHeaders {
 		if got := resp.Header.Get(kv[0]); got != kv[1] {
@@ -322,7 +322,7 @@ func (e *env) delivered() []*pgpmime.Decrypted {
 }
 
 // partBytes returns attachment i of d.
-func partBytes(t *testing.T, d *pgpmime.Decrypted, i int) []byte {
+func partBytes(t testing.TB, d *pgpmime.Decrypted, i int) []byte {
 	t.Helper()
 	r, err := d.Open(i)
 	if err != nil {

@@ -32,7 +32,7 @@ func (e *env) nothingStored() {
 	e.check()
 }
 
-func want(t *testing.T, p page, status int, text string) {
+func want(t testing.TB, p page, status int, text string) {
 	t.Helper()
 	if p.status != status || !strings.Contains(p.body, text) {
 		t.Fatalf("got %d, want %d with %q:\n%s", p.status, status, text, p.body)
