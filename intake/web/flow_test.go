@@ -6,6 +6,9 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp/ecdh"
+	"github.com/ProtonMail/go-crypto/openpgp/eddsa"
 )
 
 func TestSourceFlow(t *testing.T) {
@@ -96,14 +99,39 @@ func TestSourceFlow(t *testing.T) {
 		t.Fatal("get another offered after first use")
 	}
 
-	// Log out: the old cookie no longer works.
+	// Log out: the old cookie no longer works, and the keys are wiped.
 	old := b.c.Jar.Cookies(mustURL(e.ts.URL))
+	sess := e.srv.sessions.Get(old[0].Value)
+	sess.Lock()
+	held := sess.Data.(*state)
+	key := held.key
+	sess.Unlock()
+	if key == nil || held.id.ReplySeed == [32]byte{} {
+		t.Fatal("no key material held after a submission")
+	}
 	p = b.post("/logout", url.Values{"csrf": {tok}})
 	if p.status != 200 || !strings.Contains(p.body, "logged out") {
 		t.Fatalf("logout: %d\n%s", p.status, p.body)
 	}
 	if e.srv.sessions.Len() != 0 {
 		t.Fatal("session left after logout")
+	}
+	if held.id.ReplySeed != [32]byte{} || held.id.SourceID != [32]byte{} || held.key != nil {
+		t.Fatal("identity not wiped at logout")
+	}
+	for _, k := range []any{key.PrivateKey.PrivateKey, key.Subkeys[0].PrivateKey.PrivateKey} {
+		switch k := k.(type) {
+		case *eddsa.PrivateKey:
+			if !bytes.Equal(k.D, make([]byte, len(k.D))) {
+				t.Fatal("signing key not zeroed")
+			}
+		case *ecdh.PrivateKey:
+			if !bytes.Equal(k.D, make([]byte, len(k.D))) {
+				t.Fatal("encryption key not zeroed")
+			}
+		default:
+			t.Fatalf("unexpected private key type %T", k)
+		}
 	}
 	b2 := e.browser()
 	b2.c.Jar.SetCookies(mustURL(e.ts.URL), old)

@@ -34,14 +34,13 @@ const torUA = "Mozilla/5.0 (Windows NT 10.0; rv:128.0) Gecko/20100101 Firefox/12
 var testParams = kdf.Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 
 type env struct {
-	t       testing.TB
-	dir     string
-	st      *store.Store
-	srv     *Server
-	ts      *httptest.Server
-	jkey    *openpgp.Entity // the journalist's key, private half included
-	opts    Options
-	deliver Deliverer
+	t    testing.TB
+	dir  string
+	st   *store.Store
+	srv  *Server
+	ts   *httptest.Server
+	jkey *openpgp.Entity // the journalist's key, private half included
+	opts Options
 }
 
 // newEnv starts a real store, a real KDF pool and the form on a loopback

@@ -127,11 +127,8 @@ func TestInboxReplies(t *testing.T) {
 	bw.Write([]byte("not a pgp message"))
 	ref, _ := bw.Commit()
 	srcs, _ := e.st.Sources()
-	for _, s := range srcs {
-		if _, err := e.st.AddReply(store.Reply{SourceID: s.ID, Blob: ref}); err != nil {
-			t.Fatal(err)
-		}
-		break
+	if _, err := e.st.AddReply(store.Reply{SourceID: srcs[0].ID, Blob: ref}); err != nil {
+		t.Fatal(err)
 	}
 	p1 := b.get("/inbox")
 	p2 := other.get("/inbox")
