@@ -97,10 +97,12 @@ type Tx struct {
 	done  bool  // committed, aborted or failed
 }
 
-// Start prepares a delivery: it loads every journalist's key (a stored key
-// that no longer passes the key rules is an error, never silently skipped,
-// since a skipped journalist would miss submissions unnoticed), adds the
-// archive key, and opens an encrypted stream into a new temp blob. ctx
+// Start prepares a delivery: it loads every journalist's key, adds the
+// archive key, and opens an encrypted stream into a new temp blob. A journalist
+// whose stored key no longer passes the key rules (typically: it expired) is
+// left out with a warning in the log, and `relay status` names them: one lapsed
+// key must not stop every source's submissions. With no usable key at all, Start
+// returns ErrNoRecipients. ctx
 // bounds the whole body: once it is done, writes fail and the Tx aborts.
 func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	if err := ctx.Err(); err != nil {
@@ -121,10 +123,15 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	for _, j := range js {
 		e, _, err := pgp.ParsePublicKey(j.PublicKey)
 		if err != nil {
-			return nil, fmt.Errorf("delivery: key of journalist %s: %w", j.Name, err)
+			d.log.Warn("journalist left out of a submission: their key is no longer usable",
+				"journalist", j.Name, "err", err)
+			continue
 		}
 		to = append(to, e)
 		names = append(names, j.Name)
+	}
+	if len(names) == 0 {
+		return nil, ErrNoRecipients
 	}
 	if d.o.ArchiveKey != nil {
 		to = append(to, d.o.ArchiveKey)

@@ -542,14 +542,13 @@ func TestStartRefusals(t *testing.T) {
 		}
 		e.assertEmpty(t)
 	})
-	t.Run("unusable stored key", func(t *testing.T) {
-		e := newEnv(t, "alice")
+	t.Run("only unusable stored keys", func(t *testing.T) {
+		e := newEnv(t)
 		if err := e.st.AddJournalist(store.Journalist{Name: "broken", PublicKey: []byte("not a key")}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.deliverer().Start(ctx, Submission{Source: e.src})
-		if !errors.Is(err, pgp.ErrKey) || !strings.Contains(err.Error(), "broken") {
-			t.Errorf("err = %v, want pgp.ErrKey naming the journalist", err)
+		if _, err := e.deliverer().Start(ctx, Submission{Source: e.src}); !errors.Is(err, ErrNoRecipients) {
+			t.Errorf("err = %v, want ErrNoRecipients", err)
 		}
 		e.assertEmpty(t)
 	})
@@ -578,6 +577,29 @@ func TestStartRefusals(t *testing.T) {
 		}
 		e.assertEmpty(t)
 	})
+}
+
+// A journalist whose key stopped passing the rules (say it expired) is left out;
+// the others still get the submission.
+func TestUnusableKeySkipped(t *testing.T) {
+	e := newEnv(t, "alice")
+	if err := e.st.AddJournalist(store.Journalist{Name: "broken", PublicKey: []byte("not a key")}); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	tx, err := e.deliverer().Start(ctx, Submission{Source: e.src})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Text("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := e.inbox(t, "alice"), e.inbox(t, "broken"); len(a) != 1 || len(b) != 0 {
+		t.Fatalf("INBOX sizes: alice %d, broken %d", len(a), len(b))
+	}
 }
 
 func TestArchiveKey(t *testing.T) {
