@@ -44,7 +44,7 @@ type Part struct {
 
 // Decrypted is a decrypted message: its text, subject and attachments.
 type Decrypted struct {
-	Text    string // the first text/plain body (or text drawn from HTML), UTF-8
+	Text    string // the first text/plain body (or text drawn from HTML): UTF-8, LF line ends, flowed text joined
 	Subject string // the protected subject when present, else the outer one
 	Parts   []Part
 
@@ -88,7 +88,7 @@ func Decrypt(r io.Reader, keys openpgp.EntityList) (*Decrypted, error) {
 		return nil, err
 	}
 	if !isMIME {
-		d.Text = toUTF8(plain, "utf-8")
+		d.Text = normalizeText(toUTF8(plain, "utf-8"), nil)
 		return d, nil
 	}
 	d.plain = plain
@@ -221,7 +221,7 @@ func (d *Decrypted) walk(e *message.Entity, path []int, depth int, html *string)
 		if err != nil {
 			return fmt.Errorf("%w: text: %v", ErrDecrypt, err)
 		}
-		d.Text = toUTF8(b, params["charset"])
+		d.Text = normalizeText(toUTF8(b, params["charset"]), params)
 		return nil
 	case !attachment && mt == "text/html":
 		if *html == "" {

@@ -321,7 +321,7 @@ func TestRoundTrip(t *testing.T) {
 	if d.Subject != testSubject {
 		t.Errorf("subject %q", d.Subject)
 	}
-	if d.Text != strings.ReplaceAll(testText, "\n", "\r\n") {
+	if d.Text != testText {
 		t.Errorf("text %q", d.Text)
 	}
 	wantParts := []Part{
@@ -371,9 +371,10 @@ func TestRoundTrip(t *testing.T) {
 	arm := armoredPart(t, f.mail)
 	lines := strings.Split(string(arm), "\r\n")
 	mid := []byte(lines[len(lines)/2])
-	mid[10] ^= 'A' ^ 'B'
-	if mid[10] == 'A'^'A'^'B' {
-		mid[10] = 'C'
+	if mid[10] == 'A' {
+		mid[10] = 'B'
+	} else {
+		mid[10] = 'A'
 	}
 	lines[len(lines)/2] = string(mid)
 	tampered := bytes.Replace(f.mail, arm, []byte(strings.Join(lines, "\r\n")), 1)
@@ -574,4 +575,24 @@ func FuzzDecrypt(f *testing.F) {
 			_, _ = io.Copy(io.Discard, bufio.NewReader(r))
 		}
 	})
+}
+
+func TestNormalizeText(t *testing.T) {
+	flowed := map[string]string{"format": "flowed"}
+	cases := []struct {
+		in     string
+		params map[string]string
+		want   string
+	}{
+		{"a\r\nb\r\n", nil, "a\nb\n"},
+		{"soft \r\nbreak\r\nhard\r\n", flowed, "soft break\nhard\n"},
+		{"> quoted \r\n> more\r\nnew\r\n", flowed, "> quoted more\nnew\n"},
+		{" >stuffed\r\n-- \r\nsig\r\n", flowed, ">stuffed\n-- \nsig\n"},
+		{"del \r\nsp\r\n", map[string]string{"format": "flowed", "delsp": "yes"}, "delsp\n"},
+	}
+	for _, c := range cases {
+		if got := normalizeText(c.in, c.params); got != c.want {
+			t.Errorf("normalizeText(%q, %v) = %q, want %q", c.in, c.params, got, c.want)
+		}
+	}
 }

@@ -40,7 +40,10 @@ func SanitizeFilename(name string) string {
 		if i := strings.LastIndexByte(name, '.'); i > 0 && len(name)-i <= 16 {
 			ext = name[i:]
 		}
-		name = truncateUTF8(name[:len(name)-len(ext)], maxFilenameBytes-len(ext)) + ext
+		base := truncateUTF8(name[:len(name)-len(ext)], maxFilenameBytes-len(ext))
+		// Cutting may expose a space or dot; trim again so the result is
+		// stable under a second pass.
+		name = strings.TrimLeft(strings.TrimRight(base, ". ")+ext, ". ")
 	}
 	if name == "" {
 		return "file"

@@ -68,7 +68,8 @@ type Writer struct {
 }
 
 // NewWriter writes the outer headers to w and starts the encrypted body,
-// encrypted to every recipient.
+// encrypted to every recipient. Output is buffered (64 KiB) and complete
+// only after Close; after any error what reached w is garbage to discard.
 func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 	day := h.Date
 	if day.IsZero() {
@@ -83,9 +84,12 @@ func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 		}
 	}
 	from := []*mail.Address{{Name: cleanLine(h.FromName), Address: cleanLine(h.FromAddr)}}
-	rcpt, err := mail.ParseAddressList(cleanLine(h.To))
-	if err != nil {
-		return nil, fmt.Errorf("pgpmime: To %q: %w", h.To, err)
+	var rcpt []*mail.Address
+	if to := cleanLine(h.To); to != "" {
+		var err error
+		if rcpt, err = mail.ParseAddressList(to); err != nil {
+			return nil, fmt.Errorf("pgpmime: To: %w", err)
+		}
 	}
 	common := func(mh *mail.Header) {
 		mh.SetAddressList("From", from)
@@ -121,6 +125,7 @@ func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 	oh.SetContentType("multipart/encrypted", map[string]string{"protocol": "application/pgp-encrypted"})
 
 	pw := &Writer{buf: bufio.NewWriterSize(w, 64<<10)}
+	var err error
 	if pw.outer, err = message.CreateWriter(pw.buf, oh.Header); err != nil {
 		return nil, fmt.Errorf("pgpmime: outer: %w", err)
 	}
