@@ -22,6 +22,11 @@ type box struct {
 	key  boxKey
 	refs int // guarded by Server.mu
 
+	// syncMu serialises resyncs from the store read to the last queued
+	// update: two overlapping resyncs applied out of order would announce
+	// an older state after a newer one (a live message as expunged).
+	syncMu sync.Mutex
+
 	mu      sync.Mutex // guards the fields below; never held while writing to a client
 	loaded  bool
 	tracker *imapserver.MailboxTracker
@@ -33,6 +38,8 @@ type box struct {
 // FETCH FLAGS updates for every session. exclude (the session that made a
 // flag change and answers it itself) gets no flag updates.
 func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
 	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted or renamed under the session: it keeps its last view,

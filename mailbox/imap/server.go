@@ -160,6 +160,26 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
+// Run serves ln until ctx is done, then closes the server, ending every
+// session. It has the shape of relay/daemon's Service.Serve.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		cerr := s.Close()
+		if err := <-errc; err != nil {
+			return err
+		}
+		return cerr
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("imapd: server stopped")
+		}
+		return err
+	}
+}
+
 // Close stops the listeners, ends every session and stops listening to the
 // store. It does not close the store.
 func (s *Server) Close() error {

@@ -2,16 +2,20 @@ package imapd
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postern/mailbox/store"
 )
 
 // waitLimit bounds waits for something that must happen; it is a hang
@@ -359,5 +363,151 @@ func TestConnectionLimit(t *testing.T) {
 	r2.send("a NOOP\r\n")
 	if l := r2.tagged("a"); !strings.HasPrefix(l, "a OK") {
 		t.Errorf("%q", l)
+	}
+}
+
+// A message delivered without cached meta is walked from its file.
+func TestDeliveryWithoutMeta(t *testing.T) {
+	e := newEnv(t, "alice")
+	msg := sampleMessage("no meta", 5000)
+	bw, err := e.st.NewBlob()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bw.Write([]byte(msg))
+	ref, err := bw.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Deliver(store.Delivery{Blob: ref}); err != nil {
+		t.Fatal(err)
+	}
+	c := e.login(t, "alice", nil)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	part := &imap.FetchItemBodySection{Peek: true, Part: []int{1}}
+	m, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true, BodyStructure: &imap.FetchItemBodyStructure{}, BodySection: []*imap.FetchItemBodySection{part}}).Collect()
+	if err != nil || len(m) != 1 {
+		t.Fatalf("%v %d", err, len(m))
+	}
+	if m[0].Envelope.Subject != "no meta" {
+		t.Errorf("envelope %+v", m[0].Envelope)
+	}
+	if got := string(m[0].FindBodySection(part)); got != "hello no meta" {
+		t.Errorf("BODY[1] = %q", got)
+	}
+}
+
+func TestRunStopsOnCancel(t *testing.T) {
+	e := newEnv(t, "alice")
+	e.stop()
+	st, err := store.Open(e.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	srv, err := New(Options{Store: st, Pool: e.pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx, ln) }()
+	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Noop().Wait(); err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	select {
+	case <-c.Closed():
+	case <-time.After(waitLimit):
+		t.Fatal("session survived Run's end")
+	}
+}
+
+// Sessions watching a mailbox while deliveries and expunges race must all
+// converge on the store's view: no phantom EXPUNGE, no missed EXISTS.
+func TestConcurrentViewsConverge(t *testing.T) {
+	e := newEnv(t, "alice")
+	type view struct {
+		c  *imapclient.Client
+		mu sync.Mutex
+		n  int
+	}
+	var views []*view
+	for i := 0; i < 3; i++ {
+		v := &view{}
+		v.c = e.login(t, "alice", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+			Mailbox: func(d *imapclient.UnilateralDataMailbox) {
+				if d.NumMessages != nil {
+					v.mu.Lock()
+					v.n = int(*d.NumMessages)
+					v.mu.Unlock()
+				}
+			},
+			Expunge: func(uint32) {
+				v.mu.Lock()
+				v.n--
+				v.mu.Unlock()
+			},
+		}})
+		sel, err := v.c.Select("INBOX", nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.n = int(sel.NumMessages)
+		views = append(views, v)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 30; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.deliver(t, sampleMessage(fmt.Sprint("race ", i), 100))
+		}()
+	}
+	// Meanwhile one session deletes what it sees.
+	del := views[0].c
+	for i := 0; i < 5; i++ {
+		del.Store(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close()
+		if err := del.Expunge().Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wg.Wait()
+	msgs, err := e.st.Messages("alice", "INBOX")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := len(msgs)
+	deadline := time.Now().Add(waitLimit)
+	for _, v := range views {
+		for {
+			if err := v.c.Noop().Wait(); err != nil {
+				t.Fatal(err)
+			}
+			v.mu.Lock()
+			n := v.n
+			v.mu.Unlock()
+			if n == want {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("a session sees %d messages, the store has %d", n, want)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 }

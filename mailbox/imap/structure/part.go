@@ -214,3 +214,14 @@ func (p *Part) disposition() *imap.BodyStructureDisposition {
 	}
 	return &imap.BodyStructureDisposition{Value: p.Disposition, Params: p.DispParams}
 }
+
+// Meta walks a whole message and returns its encoded structure, for
+// store.Delivery.Meta and store.Append: call it on the committed blob
+// (store.OpenBlob) so IMAP never has to walk the file again.
+func Meta(r io.Reader) ([]byte, error) {
+	s, err := Compute(r)
+	if err != nil {
+		return nil, err
+	}
+	return s.Encode()
+}
