@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"runtime"
 	"strconv"
@@ -176,4 +176,21 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-var _ = fmt.Sprint
+
+// TestRefuse600MiB sends a 600 MiB submission at the default 500 MiB limit:
+// a browser declares the length, so it is refused before a byte is stored.
+func TestRefuse600MiB(t *testing.T) {
+	e := newEnv(t, nil)
+	b, tok := e.loggedIn()
+	head := "--B\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + tok +
+		"\r\n--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"huge.bin\"\r\n\r\n"
+	tail := "\r\n--B--\r\n"
+	const size = 600 << 20
+	body := io.MultiReader(strings.NewReader(head), io.LimitReader(&pattern{}, size), strings.NewReader(tail))
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/submit", body)
+	req.ContentLength = int64(len(head) + size + len(tail))
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=B")
+	p := b.do(req)
+	want(t, p, http.StatusRequestEntityTooLarge, "larger than 500 MiB")
+	e.nothingStored()
+}
