@@ -3,7 +3,9 @@ package daemon
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -51,10 +53,11 @@ func TestRunStopsAllOnCancel(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
+	// Closed listeners fail Accept at once. (Dialing the old port would
+	// be flaky: another process may have bound it since.)
 	for _, s := range svcs {
-		if c, err := net.Dial("tcp", s.Listener.Addr().String()); err == nil {
-			c.Close()
-			t.Errorf("%s still accepts after shutdown", s.Name)
+		if _, err := s.Listener.Accept(); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s: listener not closed after shutdown: %v", s.Name, err)
 		}
 	}
 }
@@ -95,8 +98,45 @@ func TestBindBusyPort(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 	// The first listener was closed again.
-	if c, err := net.Dial("tcp", svcs[0].Listener.Addr().String()); err == nil {
-		c.Close()
-		t.Fatal("first listener left open")
+	if _, err := svcs[0].Listener.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("first listener left open: %v", err)
+	}
+}
+
+// HTTP finishes a request in flight when the relay stops.
+func TestHTTPGracefulShutdown(t *testing.T) {
+	inHandler := make(chan struct{})
+	release := make(chan struct{})
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(inHandler)
+		<-release
+		io.WriteString(w, "done")
+	})}
+	svcs := []Service{{Name: "web", Addr: "127.0.0.1:0", Serve: HTTP(srv)}}
+	if err := Bind(svcs); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	runErr := make(chan error, 1)
+	go func() { runErr <- Run(ctx, svcs, Options{}) }()
+	body := make(chan string, 1)
+	go func() {
+		resp, err := http.Get("http://" + svcs[0].Listener.Addr().String() + "/")
+		if err != nil {
+			body <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body <- string(b)
+	}()
+	<-inHandler
+	cancel()
+	close(release)
+	if got := <-body; got != "done" {
+		t.Fatalf("in-flight request got %q", got)
+	}
+	if err := <-runErr; err != nil {
+		t.Fatal(err)
 	}
 }
