@@ -176,7 +176,6 @@ func resetPeakRSS() {
 	_ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0)
 }
 
-
 // TestRefuse600MiB sends a 600 MiB submission at the default 500 MiB limit:
 // a browser declares the length, so it is refused before a byte is stored.
 func TestRefuse600MiB(t *testing.T) {
