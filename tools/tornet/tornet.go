@@ -20,6 +20,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -251,7 +252,9 @@ func (n *Network) startNode(name, dir, torrc string) error {
 		return err
 	}
 	// Not CommandContext: the network outlives Start's context and stops in Stop.
-	cmd := exec.Command(n.torPath, "-f", path, "--hush")
+	// __OwningControllerProcess makes tor exit when this process dies, so a killed
+	// test leaves no network behind.
+	cmd := exec.Command(n.torPath, "-f", path, "--hush", "--__OwningControllerProcess", strconv.Itoa(os.Getpid()))
 	cmd.Env = append(os.Environ(), "MALLOC_ARENA_MAX=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
