@@ -45,54 +45,14 @@ func TestMbsyncSyncsInbox(t *testing.T) {
 	for i := 0; i < n; i++ {
 		e.deliver(t, sampleMessage(fmt.Sprint("mbsync ", i), 2000))
 	}
-	dir := t.TempDir()
-	maildir := filepath.Join(dir, "mail")
-	host, port, _ := strings.Cut(e.addr, ":")
-	conf := fmt.Sprintf(`IMAPAccount postern
-Host %s
-Port %s
-User alice
-PassCmd "cat %s"
-SSLType None
-AuthMechs LOGIN
-
-IMAPStore remote
-Account postern
-
-MaildirStore local
-Path %s/
-Inbox %s/INBOX
-SubFolders Verbatim
-
-Channel sync
-Far :remote:
-Near :local:
-Patterns *
-Create Near
-Sync Pull
-SyncState *
-`, host, port, filepath.Join(dir, "pass"), maildir, maildir)
-	if err := os.MkdirAll(maildir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "pass"), []byte(e.pass["alice"]), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	rc := filepath.Join(dir, "mbsyncrc")
-	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	out, err := exec.Command(mbsync, "-c", rc, "-a").CombinedOutput()
-	if err != nil {
-		t.Fatalf("mbsync: %v\n%s", err, out)
-	}
+	maildir := mbsyncInbox(t, mbsync, e, "alice")
 	files, err := os.ReadDir(filepath.Join(maildir, "INBOX", "new"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	cur, _ := os.ReadDir(filepath.Join(maildir, "INBOX", "cur"))
 	if got := len(files) + len(cur); got != n {
-		t.Errorf("mbsync fetched %d messages, want %d\n%s", got, n, out)
+		t.Errorf("mbsync fetched %d messages, want %d", got, n)
 	}
 	for _, box := range []string{"Sent", "Trash", "Drafts"} {
 		if _, err := os.Stat(filepath.Join(maildir, box)); err != nil {
