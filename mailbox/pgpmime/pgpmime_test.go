@@ -596,3 +596,30 @@ func TestNormalizeText(t *testing.T) {
 		}
 	}
 }
+
+func TestWriterLongSubject(t *testing.T) {
+	key, err := pgp.DeriveKey(bytes.Repeat([]byte{5}, 32), "k <k@relay.example>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, []*openpgp.Entity{key}, Header{
+		FromName: "a", FromAddr: "a@relay.example", Subject: strings.Repeat("ß", 5000) + "\r\nBcc: x@y",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Decrypt(&buf, openpgp.EntityList{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Subject) > maxSubjectBytes || !strings.HasPrefix(d.Subject, "ßß") || strings.Contains(d.Subject, "Bcc") {
+		t.Fatalf("subject of %d bytes: %.40q", len(d.Subject), d.Subject)
+	}
+	if d.Text != "" || len(d.Parts) != 0 {
+		t.Fatalf("empty message decrypted to %+v", d)
+	}
+}

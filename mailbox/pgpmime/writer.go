@@ -50,6 +50,9 @@ type Header struct {
 	Uncompressed bool
 }
 
+// maxSubjectBytes caps the protected subject.
+const maxSubjectBytes = 900
+
 // ErrClosed is returned by a Writer used after Close or after an error.
 var ErrClosed = errors.New("pgpmime: writer closed")
 
@@ -64,7 +67,8 @@ type Writer struct {
 	enc     io.WriteCloser
 	inner   *message.Writer // multipart/mixed, protected headers
 	part    *message.Writer // current inner part, or nil
-	err     error           // sticky
+	anyPart bool
+	err     error // sticky
 }
 
 // NewWriter writes the outer headers to w and starts the encrypted body,
@@ -159,7 +163,9 @@ func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 
 	var ih mail.Header
 	common(&ih)
-	ih.SetSubject(cleanLine(h.Subject))
+	// The subject comes from the source: one line, and short enough that
+	// no mail reader chokes on it.
+	ih.SetSubject(truncateUTF8(cleanLine(h.Subject), maxSubjectBytes))
 	ih.SetContentType("multipart/mixed", map[string]string{"protected-headers": "v1"})
 	// message.CreateWriter (not mail.CreateWriter, which rewrites
 	// Content-Type parameters) keeps protected-headers="v1".
@@ -233,6 +239,13 @@ func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
 	}
+	if !w.anyPart {
+		// A multipart with no part has no boundary at all, which readers
+		// reject: give it an empty text.
+		if err := w.Text(""); err != nil {
+			return err
+		}
+	}
 	if err := w.endPart(); err != nil {
 		return err
 	}
@@ -267,6 +280,7 @@ func (w *Writer) newPart(h message.Header) (*message.Writer, error) {
 		return nil, w.fail(fmt.Errorf("pgpmime: part: %w", err))
 	}
 	w.part = p
+	w.anyPart = true
 	return p, nil
 }
 
