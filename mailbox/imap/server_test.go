@@ -511,3 +511,32 @@ func TestConcurrentViewsConverge(t *testing.T) {
 		}
 	}
 }
+
+// Silent connections are closed: before login after LoginTimeout, after
+// login after IdleTimeout.
+func TestTimeouts(t *testing.T) {
+	e := newEnvWith(t, Options{LoginTimeout: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}, "alice")
+	waitClosed := func(r *raw, what string) {
+		t.Helper()
+		for {
+			if _, err := r.br.ReadString('\n'); err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() {
+					t.Fatalf("%s: connection still open", what)
+				}
+				return
+			}
+		}
+	}
+	r := dialRaw(t, e.addr)
+	r.send("a NOOP\r\n") // commands before login do not extend the deadline
+	waitClosed(r, "not logged in")
+
+	r = dialRaw(t, e.addr)
+	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
+	if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
+		t.Fatalf("login: %q", l)
+	}
+	r.send("s SELECT INBOX\r\n")
+	r.tagged("s")
+	waitClosed(r, "idle after login")
+}
