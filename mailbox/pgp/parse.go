@@ -124,7 +124,11 @@ func readOne(bin []byte) (*openpgp.Entity, error) {
 // check applies Postern's rules to a parsed key.
 func check(e *openpgp.Entity, now time.Time) (KeyInfo, error) {
 	pk := e.PrimaryKey
-	if e.PrivateKey != nil {
+	hasSecret := e.PrivateKey != nil
+	for _, sk := range e.Subkeys {
+		hasSecret = hasSecret || sk.PrivateKey != nil
+	}
+	if hasSecret {
 		return KeyInfo{}, refuse("this is a secret key; export the public key with gpg --export --armor")
 	}
 	if pk.Version != 4 {
