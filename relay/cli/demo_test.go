@@ -3,6 +3,9 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/textproto"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,6 +146,8 @@ func TestDemo(t *testing.T) {
 	}
 	fpr := strings.ToUpper(strings.TrimSpace(hexFpr(ents[0])))
 
+	checkServices(t, info)
+
 	// Admin commands go through the control socket while the demo holds
 	// the database.
 	var st admin.Status
@@ -183,6 +188,7 @@ func TestDemo(t *testing.T) {
 	if info2.Password == info.Password {
 		t.Fatal("password not renewed on reuse")
 	}
+	checkServices(t, info2)
 	sec2, _ := os.ReadFile(info.SecretKeyFile)
 	if !bytes.Equal(sec, sec2) {
 		t.Fatal("secret key replaced on reuse")
@@ -228,4 +234,42 @@ func TestDemoRefusesRealInstance(t *testing.T) {
 	if r := relay(t, nil, "demo", "--data", dir, "--intake", "0.0.0.0:80"); r.code != 1 || !strings.Contains(r.stderr, "only loopback") {
 		t.Fatalf("non-loopback: %+v", r)
 	}
+}
+
+// checkServices checks that the demo's services answer: the form's landing
+// page, and an IMAP LOGIN with the printed passphrase.
+func checkServices(t *testing.T, info demo.Info) {
+	t.Helper()
+	resp, err := http.Get(info.IntakeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("intake form: %s", resp.Status)
+	}
+	c, err := net.DialTimeout("tcp", info.IMAPAddr, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(60 * time.Second))
+	tp := textproto.NewConn(c)
+	if l, err := tp.ReadLine(); err != nil || !strings.HasPrefix(l, "* OK") {
+		t.Fatalf("IMAP greeting %q %v", l, err)
+	}
+	tp.PrintfLine(`a1 LOGIN demo "%s"`, info.Password)
+	for {
+		l, err := tp.ReadLine()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasPrefix(l, "a1 ") {
+			if !strings.HasPrefix(l, "a1 OK") {
+				t.Fatalf("IMAP login with the demo password: %q", l)
+			}
+			break
+		}
+	}
+	tp.PrintfLine("a2 LOGOUT")
 }

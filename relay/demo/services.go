@@ -10,24 +10,12 @@ import (
 	"postern/relay/admin"
 	"postern/relay/ctl"
 	"postern/relay/daemon"
+	"postern/relay/wire"
 )
 
-// services lists what the demo runs. Each network service is one entry;
-// the control socket is always first.
-//
-// WIRING POINT (lead): intake/web, the IMAP server and the SMTP endpoint
-// are not wired yet. When mailbox/delivery exists, add here:
-//
-//	{Name: "intake", Addr: o.Intake, Serve: daemon.HTTP(srv.HTTPServer(o.Intake))}
-//
-// with srv from web.New(web.Options{Store: a.Store(), Pool: a.Pool(),
-// Deliverer: …, Logger: o.Logger.With("component", "intake"),
-// Domain: cfg.MailDomain, OrgName: cfg.Organisation,
-// MaxSubmissionBytes: cfg.MaxSubmissionBytes(), MaxMessageChars:
-// cfg.MaxMessageChars, SessionIdle: cfg.SessionIdle(),
-// KDF: kdf.Params(cfg.SourceKDF), Salt: a.Store().Salt(),
-// Version: admin.Version, AllowUploads: true}), and likewise
-// {Name: "imap", Addr: o.IMAP, …} and {Name: "smtp", Addr: o.SMTP, …}.
+// services lists what the demo runs: the control socket, then every
+// network service relay/wire builds (intake form, IMAP; SMTP when it
+// exists), on the loopback addresses of the flags.
 func services(a *admin.Admin, sock net.Listener, o Options) ([]daemon.Service, error) {
 	svcs := []daemon.Service{{
 		Name:     "ctl",
@@ -36,7 +24,11 @@ func services(a *admin.Admin, sock net.Listener, o Options) ([]daemon.Service, e
 			return ctl.Serve(ctx, ln, ctl.ServerOptions{Ops: a, Logger: o.Logger.With("component", "ctl")})
 		},
 	}}
-	return svcs, nil
+	more, err := wire.Services(a, wire.Options{Intake: o.Intake, IMAP: o.IMAP, SMTP: o.SMTP, Logger: o.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	return append(svcs, more...), nil
 }
 
 // boundAddr is the address a service really listens on, or the configured

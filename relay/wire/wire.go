@@ -1,0 +1,142 @@
+// Package wire builds the relay's network services from an open instance:
+// the one place where settings become the option structs of intake and
+// mailbox. `relay demo` runs the result on loopback; `relay serve` will run
+// the same list and publish it through Tor.
+//
+// Adding a service (SMTP) is one more function here and one more entry in
+// Services.
+package wire
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"postern/intake/web"
+	"postern/mailbox/authn"
+	"postern/mailbox/delivery"
+	imapd "postern/mailbox/imap"
+	"postern/mailbox/kdf"
+	"postern/mailbox/pgp"
+	"postern/relay/admin"
+	"postern/relay/daemon"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+)
+
+// Options say where the services listen.
+type Options struct {
+	Intake, IMAP, SMTP string // loopback host:port
+	Logger             *slog.Logger
+}
+
+// sweepEvery is how often idle source sessions (and their keys) are wiped
+// even when no request arrives to do it lazily.
+const sweepEvery = time.Minute
+
+// Services returns the network services of the instance, unbound.
+func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	cfg := a.Config()
+	archive, err := archiveKey(a)
+	if err != nil {
+		return nil, err
+	}
+	deliverer := delivery.New(delivery.Options{
+		Store:      a.Store(),
+		Domain:     cfg.MailDomain,
+		Logger:     log,
+		ArchiveKey: archive,
+		Compress:   true,
+	})
+	form, err := web.New(web.Options{
+		Store:              a.Store(),
+		Pool:               a.Pool(),
+		Deliverer:          deliverer,
+		Logger:             log.With("component", "intake"),
+		Domain:             cfg.MailDomain,
+		OrgName:            cfg.Organisation,
+		MaxSubmissionBytes: cfg.MaxSubmissionBytes(),
+		MaxMessageChars:    cfg.MaxMessageChars,
+		SessionIdle:        cfg.SessionIdle(),
+		KDF:                kdf.Params(cfg.SourceKDF),
+		Salt:               a.Store().Salt(),
+		Version:            admin.Version,
+		AllowUploads:       true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wire: intake: %w", err)
+	}
+	// One authenticator (and throttle) for IMAP and SMTP, so a guesser
+	// cannot double their rate by alternating protocols.
+	auth := &authn.Authenticator{
+		Store:       a.Store(),
+		Pool:        a.Pool(),
+		Throttle:    authn.NewThrottle(authn.ThrottleOptions{}),
+		Logger:      log.With("component", "authn"),
+		DummyParams: kdf.Params(cfg.PasswordKDF),
+	}
+	imapd, err := imapd.New(imapd.Options{
+		Store:  a.Store(),
+		Auth:   auth,
+		Logger: log.With("component", "imap"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wire: imap: %w", err)
+	}
+	httpServe := daemon.HTTP(form.HTTPServer(o.Intake))
+	return []daemon.Service{
+		{Name: "intake", Addr: o.Intake, Serve: func(ctx context.Context, ln net.Listener) error {
+			stop := sweep(ctx, form)
+			defer stop()
+			return httpServe(ctx, ln)
+		}},
+		{Name: "imap", Addr: o.IMAP, Serve: imapd.Run},
+		// SMTP: {Name: "smtp", Addr: o.SMTP, Serve: smtpd.Run} once
+		// mailbox/smtp exists, sharing auth.
+	}, nil
+}
+
+// sweep wipes idle sessions every sweepEvery until ctx ends.
+func sweep(ctx context.Context, form *web.Server) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(sweepEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				form.Sweep()
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// archiveKey loads the optional offline archive key named in the config.
+// It must pass the same rules as a journalist's key.
+func archiveKey(a *admin.Admin) (*openpgp.Entity, error) {
+	path := a.Config().ArchiveKeyPath(a.Store().Dir())
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("archive_key_file: %w", err)
+	}
+	e, _, err := pgp.ParsePublicKey(b)
+	if err != nil {
+		return nil, fmt.Errorf("archive_key_file %s: %w", path, err)
+	}
+	return e, nil
+}
