@@ -146,7 +146,13 @@ func TestDemo(t *testing.T) {
 	}
 	fpr := strings.ToUpper(strings.TrimSpace(hexFpr(ents[0])))
 
+	logBefore := p.stderr.String()
 	checkServices(t, info)
+	// No per-request log lines: a page view and an IMAP login leave no
+	// trace in the relay's log.
+	if after := p.stderr.String(); after != logBefore {
+		t.Errorf("requests were logged:\n%s", strings.TrimPrefix(after, logBefore))
+	}
 
 	// Admin commands go through the control socket while the demo holds
 	// the database.
@@ -179,6 +185,9 @@ func TestDemo(t *testing.T) {
 	}
 
 	p.stop(t)
+	if strings.Contains(p.stderr.String(), info.Password) {
+		t.Errorf("log holds the demo passphrase:\n%s", p.stderr.String())
+	}
 	if _, err := os.Stat(filepath.Join(dir, "relay.sock")); !os.IsNotExist(err) {
 		t.Fatalf("socket left after shutdown: %v", err)
 	}
