@@ -1,0 +1,120 @@
+package reply
+
+import (
+	"strings"
+
+	"golang.org/x/net/html"
+	"golang.org/x/text/encoding/htmlindex"
+)
+
+// decodeText turns a text/plain body into UTF-8 with LF line ends, joining
+// format=flowed lines (Thunderbird's default) back into paragraphs.
+func decodeText(b []byte, params map[string]string) string {
+	s := strings.ReplaceAll(charsetToUTF8(b, params["charset"]), "\r\n", "\n")
+	if !strings.EqualFold(params["format"], "flowed") {
+		return s
+	}
+	return unflow(s, strings.EqualFold(params["delsp"], "yes"))
+}
+
+// charsetToUTF8 decodes text in its declared charset; an unknown charset or
+// invalid bytes give U+FFFD rather than an error, since a reply should not
+// bounce over an odd charset.
+func charsetToUTF8(b []byte, charset string) string {
+	cs := strings.ToLower(strings.TrimSpace(charset))
+	if cs != "" && cs != "utf-8" && cs != "utf8" && cs != "us-ascii" {
+		if enc, err := htmlindex.Get(cs); err == nil {
+			if out, err := enc.NewDecoder().Bytes(b); err == nil {
+				b = out
+			}
+		}
+	}
+	return strings.ToValidUTF8(string(b), "\uFFFD")
+}
+
+// unflow undoes RFC 3676 format=flowed: a line ending in a space continues
+// on the next line of the same quote depth.
+func unflow(s string, delsp bool) string {
+	var out strings.Builder
+	prevFlowed, prevDepth := false, 0
+	for i, line := range strings.Split(s, "\n") {
+		depth := 0
+		for depth < len(line) && line[depth] == '>' {
+			depth++
+		}
+		quote, body := line[:depth], line[depth:]
+		body = strings.TrimPrefix(body, " ") // space-stuffing
+		if i > 0 {
+			if prevFlowed && depth == prevDepth {
+				quote = ""
+			} else {
+				out.WriteByte('\n')
+			}
+		}
+		flowed := strings.HasSuffix(body, " ") && body != "-- "
+		if flowed && delsp {
+			body = body[:len(body)-1]
+		}
+		if quote != "" {
+			out.WriteString(quote + " ")
+		}
+		out.WriteString(body)
+		prevFlowed, prevDepth = flowed, depth
+	}
+	return out.String()
+}
+
+// htmlToText draws plain text from an HTML-only reply. It is crude on
+// purpose: the source reads replies as text in a page with no HTML of the
+// journalist's, so only words and line breaks matter.
+func htmlToText(s string) string {
+	z := html.NewTokenizer(strings.NewReader(s))
+	var sb strings.Builder
+	skip := 0
+	for {
+		switch z.Next() {
+		case html.ErrorToken:
+			return strings.TrimSpace(collapseBlankLines(sb.String()))
+		case html.TextToken:
+			if skip == 0 {
+				sb.WriteString(strings.Join(strings.Fields(string(z.Text())), " "))
+			}
+		case html.StartTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "head", "title":
+				skip++
+			case "br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre":
+				sb.WriteByte('\n')
+			}
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			switch string(name) {
+			case "script", "style", "head", "title":
+				if skip > 0 {
+					skip--
+				}
+			case "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre":
+				sb.WriteByte('\n')
+			}
+		}
+	}
+}
+
+func collapseBlankLines(s string) string {
+	lines := strings.Split(s, "\n")
+	out := lines[:0]
+	blank := 0
+	for _, l := range lines {
+		l = strings.TrimSpace(l)
+		if l == "" {
+			if blank++; blank > 1 {
+				continue
+			}
+		} else {
+			blank = 0
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, "\n")
+}

@@ -1,0 +1,279 @@
+package smtpd
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
+
+	"postern/mailbox/authn"
+	"postern/mailbox/kdf"
+	"postern/mailbox/pgp"
+	"postern/mailbox/pgpmime"
+	"postern/mailbox/store"
+)
+
+const (
+	domain   = "postern.test"
+	org      = "The Daily Test"
+	password = "correct horse battery staple"
+)
+
+var testParams = kdf.Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+
+// env is a store with three journalists and one source, and the SMTP
+// server on a loopback port.
+type env struct {
+	t       *testing.T
+	st      *store.Store
+	srv     *Server
+	addr    string
+	keys    map[string]*openpgp.Entity // journalists' keys, private halves included
+	src     store.Source
+	srcKey  *openpgp.Entity // the source's derived key, private half included
+	srcSeed []byte
+	logs    *syncBuffer
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func randomBytes(t testing.TB, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func newEnv(t *testing.T, mod ...func(*Options)) *env {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "data")
+	st, err := store.Init(dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	pool := kdf.NewPool(kdf.PoolOptions{Workers: 1})
+	hash, err := pool.HashPassword(context.Background(), password, testParams)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, st: st, keys: map[string]*openpgp.Entity{}, logs: &syncBuffer{}}
+	for _, name := range []string{"alice", "bob", "jane"} {
+		k, err := pgp.DeriveKey(randomBytes(t, 32), name+" <"+name+"@home.example>")
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.keys[name] = k
+		_, info, err := pgp.ParsePublicKey(pgp.Serialize(k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.AddJournalist(store.Journalist{Name: name, PasswordHash: hash,
+			PublicKey: pgp.Serialize(k), Fingerprint: info.Fingerprint}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.src, e.srcKey, e.srcSeed = e.addSource("quixotic tangerine")
+
+	auth := &authn.Authenticator{Store: st, Pool: pool, DummyParams: testParams,
+		Throttle: authn.NewThrottle(authn.ThrottleOptions{})}
+	o := Options{Store: st, Auth: auth, Domain: domain, OrgName: org,
+		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	for _, m := range mod {
+		m(&o)
+	}
+	srv, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		srv.Close()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if n := srv.panics.Load(); n > 0 {
+			t.Errorf("%d panics recovered during the test", n)
+		}
+	})
+	e.srv, e.addr = srv, ln.Addr().String()
+	return e
+}
+
+// addSource creates a source the way intake does: a derived key from a seed.
+func (e *env) addSource(designation string) (store.Source, *openpgp.Entity, []byte) {
+	e.t.Helper()
+	seed := randomBytes(e.t, 32)
+	src := store.Source{
+		ID:          randomBytes(e.t, 32),
+		Designation: designation,
+		Address:     strings.ReplaceAll(designation, " ", ".") + "@" + domain,
+		ThreadID:    "<" + hex.EncodeToString(randomBytes(e.t, 16)) + "@" + domain + ">",
+	}
+	key, err := pgp.DeriveKey(seed, designation+" <"+src.Address+">")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	_, info, err := pgp.ParsePublicKey(pgp.Serialize(key))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	src.PublicKey, src.Fingerprint = pgp.Serialize(key), info.Fingerprint
+	if err := e.st.CreateSource(src); err != nil {
+		e.t.Fatal(err)
+	}
+	return src, key, seed
+}
+
+// dial returns a go-smtp client, logged in as name unless name is "".
+func (e *env) dial(name string) *smtp.Client {
+	e.t.Helper()
+	c, err := smtp.Dial(e.addr)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	if err := c.Hello("laptop.example"); err != nil {
+		e.t.Fatal(err)
+	}
+	if name != "" {
+		if err := c.Auth(sasl.NewPlainClient("", name, password)); err != nil {
+			e.t.Fatalf("auth: %v", err)
+		}
+	}
+	return c
+}
+
+// send sends msg from name to rcpt and returns the server's error.
+func (e *env) send(name, rcpt string, msg []byte) error {
+	e.t.Helper()
+	c := e.dial(name)
+	return c.SendMail("jane@home.example", []string{rcpt}, bytes.NewReader(msg))
+}
+
+// replies decrypts every stored reply of the source with its re-derived key.
+func (e *env) replies() []*pgpmime.Decrypted {
+	e.t.Helper()
+	key, err := pgp.DeriveKey(e.srcSeed, e.src.Designation+" <"+e.src.Address+">")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	reps, err := e.st.Replies(e.src.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out []*pgpmime.Decrypted
+	for _, r := range reps {
+		raw := e.blob(r.Blob.ID)
+		d, err := pgpmime.Decrypt(bytes.NewReader(raw), openpgp.EntityList{key})
+		if err != nil {
+			e.t.Fatalf("source cannot decrypt reply: %v\n%s", err, raw)
+		}
+		out = append(out, d)
+	}
+	return out
+}
+
+func (e *env) blob(id string) []byte {
+	e.t.Helper()
+	f, err := e.st.OpenBlob(id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(f)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// inbox returns the raw messages in a journalist's INBOX.
+func (e *env) inbox(name string) [][]byte {
+	e.t.Helper()
+	msgs, err := e.st.Messages(name, "INBOX")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var out [][]byte
+	for _, m := range msgs {
+		out = append(out, e.blob(m.Blob.ID))
+	}
+	return out
+}
+
+// decryptAs decrypts a team copy with a journalist's key.
+func (e *env) decryptAs(name string, raw []byte) *pgpmime.Decrypted {
+	e.t.Helper()
+	d, err := pgpmime.Decrypt(bytes.NewReader(raw), openpgp.EntityList{e.keys[name]})
+	if err != nil {
+		e.t.Fatalf("%s cannot decrypt the copy: %v", name, err)
+	}
+	return d
+}
+
+// grepDataDir fails if any file under the store's directory holds marker.
+func (e *env) grepDataDir(markers ...string) {
+	e.t.Helper()
+	err := filepath.WalkDir(e.st.Dir(), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, m := range markers {
+			if bytes.Contains(b, []byte(m)) {
+				e.t.Errorf("marker %q found in %s", m, path)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// crlf turns a readable test message with LF into the wire form.
+func crlf(s string) []byte {
+	return []byte(strings.ReplaceAll(strings.ReplaceAll(s, "\r\n", "\n"), "\n", "\r\n"))
+}

@@ -1,0 +1,207 @@
+// Package smtpd is the journalists' SMTP submission endpoint: go-smtp in
+// front of mailbox/reply.
+//
+// It accepts one thing: a logged-in journalist's reply to one source, at the
+// source's address on the relay's own domain. It never relays, never queues
+// and never sends anything out; every other recipient is refused. The reply
+// is read into memory (bounded by MaxMessageBytes), checked for bare CR and
+// LF (SMTP smuggling), and handed to reply.Processor, which stores it
+// encrypted to the source before the journalist's client hears "250".
+package smtpd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-smtp"
+
+	"postern/mailbox/authn"
+	"postern/mailbox/reply"
+	"postern/mailbox/store"
+)
+
+// Defaults for Options fields left zero.
+const (
+	DefaultMaxMessageBytes = 25 << 20
+	// DefaultMaxLineLength is go-smtp's (twice RFC 5321's 1000); a longer
+	// line drops the connection.
+	DefaultMaxLineLength = 2000
+	// DefaultReadTimeout is how long a connection may stay silent, Tor
+	// circuits included; it applies to every read, so a slow but moving
+	// upload is not cut.
+	DefaultReadTimeout  = 5 * time.Minute
+	DefaultWriteTimeout = time.Minute
+	DefaultMaxConns     = 20
+)
+
+// Options configure a Server. Store, Auth and Domain are required.
+type Options struct {
+	Store *store.Store
+	// Auth checks logins. Share the IMAP server's, so failed logins on
+	// both protocols count together against one throttle.
+	Auth *authn.Authenticator
+	// Domain is the relay's mail domain: the only domain accepted in RCPT.
+	Domain string
+	// OrgName is the newsroom's name, the From the source sees.
+	OrgName string
+	Logger  *slog.Logger
+
+	MaxMessageBytes int64         // largest reply; default 25 MiB
+	MaxLineLength   int           // longest line, commands and data; default 2000
+	ReadTimeout     time.Duration // longest silence; default 5 minutes
+	WriteTimeout    time.Duration // default 1 minute
+	MaxConns        int           // open connections at once; default 20
+	// Now is the clock for dates (default time.Now), coarsened to the day.
+	Now func() time.Time
+}
+
+// Server is the SMTP endpoint. Build it with New, then Serve a listener.
+type Server struct {
+	o      Options
+	log    *slog.Logger
+	proc   *reply.Processor
+	srv    *smtp.Server
+	slots  chan struct{}
+	ctx    context.Context // ends when the server closes
+	cancel context.CancelFunc
+	panics atomic.Int64 // recovered panics, for tests
+
+	mu     sync.Mutex
+	closed bool
+}
+
+// New checks o and builds a Server.
+func New(o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("smtpd: Options.Store is required")
+	}
+	if o.Auth == nil {
+		return nil, errors.New("smtpd: Options.Auth is required")
+	}
+	if o.MaxMessageBytes <= 0 {
+		o.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if o.MaxLineLength <= 0 {
+		o.MaxLineLength = DefaultMaxLineLength
+	}
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.WriteTimeout <= 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = DefaultMaxConns
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "smtp")
+	proc, err := reply.New(reply.Options{Store: o.Store, Domain: o.Domain, OrgName: o.OrgName,
+		Logger: o.Logger, Now: o.Now})
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
+	o.Domain = strings.ToLower(o.Domain)
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{o: o, log: log, proc: proc, slots: make(chan struct{}, o.MaxConns),
+		ctx: ctx, cancel: cancel}
+
+	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
+	srv.Domain = o.Domain
+	srv.MaxMessageBytes = o.MaxMessageBytes
+	srv.MaxRecipients = 1
+	srv.MaxLineLength = o.MaxLineLength
+	srv.WriteTimeout = o.WriteTimeout
+	// ReadTimeout stays zero in go-smtp, which would set it once per
+	// command and so bound a whole DATA transfer; limitConn applies it to
+	// every read instead.
+	// Plaintext AUTH: the service is bound to loopback and reached only
+	// through an onion service with client authorisation, which is the
+	// encryption and the first factor.
+	srv.AllowInsecureAuth = true
+	srv.ErrorLog = libLogger{s}
+	// Debug stays nil: it would log passphrases and replies.
+	s.srv = srv
+	return s, nil
+}
+
+// Serve accepts connections on ln until Close. It returns nil after Close.
+func (s *Server) Serve(ln net.Listener) error {
+	err := s.srv.Serve(&limitListener{Listener: ln, s: s})
+	if err != nil && s.isClosed() {
+		return nil
+	}
+	return err
+}
+
+// Run serves ln until ctx is done, then closes the server. It has the shape
+// of relay/daemon's Service.Serve.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.Serve(ln) }()
+	select {
+	case <-ctx.Done():
+		cerr := s.Close()
+		if err := <-errc; err != nil {
+			return err
+		}
+		return cerr
+	case err := <-errc:
+		if err == nil {
+			err = errors.New("smtpd: server stopped")
+		}
+		return err
+	}
+}
+
+// Close stops the listeners and ends every connection; a reply being
+// stored at that instant is either stored or not, never half.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	s.mu.Unlock()
+	s.cancel()
+	if err := s.srv.Close(); err != nil && !errors.Is(err, smtp.ErrServerClosed) {
+		return fmt.Errorf("smtpd: close: %w", err)
+	}
+	return nil
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Throttle is the login throttle shared with IMAP, for `relay status`.
+func (s *Server) Throttle() *authn.Throttle { return s.o.Auth.Throttle }
+
+// libLogger takes go-smtp's error log. Its messages carry the peer address
+// and, for panics, values from the session; only the kind of event is
+// logged.
+type libLogger struct{ s *Server }
+
+func (l libLogger) Printf(format string, v ...any) {
+	if strings.HasPrefix(format, "panic") {
+		l.s.panics.Add(1)
+		l.s.log.Error("smtp: panic in a session (recovered)")
+		return
+	}
+	kind, _, _ := strings.Cut(format, " %")
+	l.s.log.Warn("smtp: connection error", "kind", kind)
+}
+
+func (l libLogger) Println(v ...any) { l.s.log.Warn("smtp: library message") }
