@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -148,11 +149,22 @@ func TestDemo(t *testing.T) {
 
 	logBefore := p.stderr.String()
 	checkServices(t, info)
-	// No per-request log lines: a page view and an IMAP login leave no
-	// trace in the relay's log.
+	const marker = "the-plaintext-marker-7f3a"
+	submitThroughForm(t, info, marker)
+	// No per-request log lines: page views, a submission and IMAP logins
+	// leave no trace in the relay's log.
 	if after := p.stderr.String(); after != logBefore {
 		t.Errorf("requests were logged:\n%s", strings.TrimPrefix(after, logBefore))
 	}
+	// And the plaintext reached no file of the instance.
+	filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if b, _ := os.ReadFile(path); bytes.Contains(b, []byte(marker)) {
+				t.Errorf("plaintext found in %s", path)
+			}
+		}
+		return nil
+	})
 
 	// Admin commands go through the control socket while the demo holds
 	// the database.
@@ -160,7 +172,7 @@ func TestDemo(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustRelay(t, nil, "status", "--data", dir, "--json")), &st); err != nil {
 		t.Fatal(err)
 	}
-	if !st.Running || !st.Demo || st.Journalists != 1 {
+	if !st.Running || !st.Demo || st.Journalists != 1 || st.Sources != 1 || st.Messages != 1 {
 		t.Fatalf("status through socket: %+v", st)
 	}
 	var list []admin.JournalistInfo
