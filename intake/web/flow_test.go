@@ -267,3 +267,15 @@ func mustURL(s string) *url.URL {
 	}
 	return u
 }
+
+func TestDemoBannerAndHTTPServer(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Demo = true })
+	want(t, e.browser().get("/"), 200, "NOT anonymous")
+	if p := newEnv(t, nil).browser().get("/"); strings.Contains(p.body, "NOT anonymous") {
+		t.Fatal("demo banner without Demo")
+	}
+	hs := e.srv.HTTPServer("127.0.0.1:0")
+	if hs.ReadTimeout != 0 || hs.ReadHeaderTimeout <= 0 || hs.IdleTimeout <= 0 || hs.MaxHeaderBytes <= 0 || hs.Handler == nil {
+		t.Fatalf("http.Server %+v", hs)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"regexp"
 	"time"
 )
@@ -37,11 +38,6 @@ const (
 // wrap is the outermost handler: headers, deadlines, panic recovery, and
 // the cross-origin check. It logs nothing about the request: no access log.
 func (s *Server) wrap(next http.Handler) http.Handler {
-	cop := http.NewCrossOriginProtection()
-	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		s.forbiddenCSRF(w, s.newReq(r))
-	}))
-	inner := cop.Handler(next)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		for _, kv := range securityHeaders {
@@ -65,8 +61,41 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			s.log.Error("web: panic recovered", "class", panicClass(v))
 			s.internal(w, s.newReq(r))
 		}()
-		inner.ServeHTTP(w, r)
+		if !safeMethod(r.Method) && !sameOrigin(r) {
+			s.forbiddenCSRF(w, s.newReq(r))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// sameOrigin refuses a browser's cross-site POST before any token is looked
+// at: the per-form tokens cannot stop login CSRF (an attacker can fetch a
+// valid pre-session token), this can. It is net/http's
+// CrossOriginProtection with one difference: "Origin: null" is accepted.
+// Our own pages send Referrer-Policy: no-referrer, and under that policy
+// the Fetch standard makes browsers send "Origin: null" on every form POST;
+// a browser that does not send Sec-Fetch-Site (plain http on a LAN
+// address, say) would otherwise be locked out. Tor Browser treats onions as
+// secure contexts and sends Sec-Fetch-Site, which decides first.
+func sameOrigin(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "same-origin", "none":
+		return true
+	case "":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	if origin == "" || origin == "null" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	return err == nil && u.Host != "" && u.Host == r.Host
 }
 
 func panicClass(v any) string {

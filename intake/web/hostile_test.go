@@ -300,6 +300,21 @@ func TestCSRF(t *testing.T) {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Origin", "http://evil.example")
 	want(t, b.do(req), 403, "did not come from this site")
+	for _, h := range [][2]string{{"Sec-Fetch-Site", "same-site"}, {"Origin", "http://" + strings.TrimPrefix(e.ts.URL, "http://") + ".evil"}} {
+		req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/logout", strings.NewReader(url.Values{"csrf": {tok}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h[0], h[1])
+		want(t, b.do(req), 403, "did not come from this site")
+	}
+	// What our own pages make a browser send is accepted: Sec-Fetch-Site
+	// same-origin, or (without Sec-Fetch-*) "Origin: null" under our
+	// no-referrer policy, or the same origin.
+	for _, h := range [][2]string{{"Sec-Fetch-Site", "same-origin"}, {"Origin", "null"}, {"Origin", e.ts.URL}} {
+		req, _ = http.NewRequest(http.MethodPost, e.ts.URL+"/practice", strings.NewReader(url.Values{"csrf": {tok}, "codename": {"x"}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set(h[0], h[1])
+		want(t, b.do(req), 200, "does not match")
+	}
 	// Still logged in, account intact.
 	if st := e.stats(); st.Sources != 1 || st.Messages != 1 {
 		t.Fatalf("stats %+v", st)

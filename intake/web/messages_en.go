@@ -13,6 +13,7 @@ var english = map[string]string{
 	"layout.logout":   "Log out",
 	"layout.language": "Language",
 	"layout.nottor":   "You do not seem to be using Tor Browser. For your safety, close this page and open it again in Tor Browser, with its security level set to “Safest”.",
+	"layout.demo":     "DEMONSTRATION ONLY: this instance runs without Tor and is NOT anonymous. Do not send anything real.",
 	"layout.privacy":  "This service does not record your IP address, your browser, or your codename, and it runs no JavaScript.",
 
 	"landing.title":         "Share information safely with %s",

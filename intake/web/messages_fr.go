@@ -10,6 +10,7 @@ var french = map[string]string{
 	"layout.logout":   "Se déconnecter",
 	"layout.language": "Langue",
 	"layout.nottor":   "Vous ne semblez pas utiliser le Navigateur Tor. Pour votre sécurité, fermez cette page et ouvrez-la de nouveau dans le Navigateur Tor, avec le niveau de sécurité « Le plus sûr ».",
+	"layout.demo":     "DÉMONSTRATION UNIQUEMENT : cette instance fonctionne sans Tor et n’est PAS anonyme. N’envoyez rien de réel.",
 	"layout.privacy":  "Ce service n’enregistre ni votre adresse IP, ni votre navigateur, ni votre nom de code, et n’exécute aucun JavaScript.",
 
 	"landing.title":         "Transmettre des informations en sécurité à %s",

@@ -3,6 +3,7 @@ package web
 import (
 	"encoding/json"
 	"errors"
+	"mime"
 	"net/http"
 	"strconv"
 	"time"
@@ -36,7 +37,7 @@ func (rq *req) withState(fn func(st *state) error) error {
 func (s *Server) smallForm(w http.ResponseWriter, rq *req, allowForm bool) bool {
 	r := rq.r
 	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if ct := r.Header.Get("Content-Type"); ct != "application/x-www-form-urlencoded" {
+	if ct, _, err := mime.ParseMediaType(r.Header.Get("Content-Type")); err != nil || ct != "application/x-www-form-urlencoded" {
 		s.badRequest(w, rq, "")
 		return false
 	}

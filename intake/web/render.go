@@ -47,6 +47,7 @@ type view struct {
 	Heading   string
 	Org       string
 	NotTor    bool
+	Demo      bool
 	LoggedIn  bool
 	CSRF      string // the session's token; empty without a session
 	FormToken string // a pre-session token for "get a codename" and "log in"
@@ -106,6 +107,7 @@ func (s *Server) view(rq *req, heading string, d any) *view {
 		Heading: heading,
 		Org:     s.o.OrgName,
 		NotTor:  !looksLikeTorBrowser(rq.r.UserAgent()),
+		Demo:    s.o.Demo,
 		D:       d,
 	}
 	if rq.explicit {

@@ -58,7 +58,10 @@ type Options struct {
 
 	Version      string // shown in /metadata
 	AllowUploads bool
-	Now          func() time.Time
+	// Demo marks an instance served without Tor (relay demo): every page
+	// says loudly that it is not anonymous.
+	Demo bool
+	Now  func() time.Time
 }
 
 // Server is the web form. Build it with New; it is safe for concurrent use.
