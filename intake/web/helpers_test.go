@@ -67,7 +67,7 @@ func newEnv(t testing.TB, edit func(*Options)) *env {
 	e := &env{t: t, dir: dir, st: st, jkey: jkey}
 	e.opts = Options{
 		Store: st, Pool: kdf.NewPool(kdf.PoolOptions{Workers: 2, Queue: 8}),
-		Deliverer: delivery.New(delivery.Options{Store: st, Domain: "postern.local"}),
+		Deliverer: delivery.New(delivery.Options{Store: st, Domain: "postern.local", Compress: true}),
 		Domain:    "postern.local", OrgName: "The Daily Test",
 		KDF: testParams, Salt: st.Salt(), Version: "test", AllowUploads: true,
 	}
