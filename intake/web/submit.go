@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"io"
 	"mime"
@@ -112,7 +113,7 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, rq, rq.t("error.uploadsoff.text"))
 	case errors.Is(err, errTooMany):
 		s.badRequest(w, rq, rq.t("error.toomany.text", MaxFiles))
-	case errors.Is(err, errBadForm), errors.Is(err, errClient):
+	case errors.Is(err, errBadForm), errors.Is(err, errClient), errors.Is(err, context.Canceled):
 		// A client that went away reads nothing of this; one that sent
 		// garbage gets a plain "not understood".
 		s.badRequest(w, rq, "")
@@ -368,124 +369,4 @@ func (u *upload) abort() {
 		st.key, st.src = nil, nil
 		return nil
 	})
-}
-
-// limitWriter counts content bytes against MaxSubmissionBytes and tags
-// write errors as the delivery's.
-type limitWriter struct {
-	w io.Writer
-	u *upload
-}
-
-func (l *limitWriter) Write(p []byte) (int, error) {
-	l.u.content += int64(len(p))
-	if l.u.content > l.u.s.o.MaxSubmissionBytes {
-		return 0, errTooLarge
-	}
-	n, err := l.w.Write(p)
-	if err != nil {
-		return n, errors.Join(errDelivery, err)
-	}
-	return n, nil
-}
-
-// clientReader remembers a read error so that a failed copy can be blamed
-// on the right side.
-type clientReader struct {
-	r   io.Reader
-	err error
-}
-
-func (c *clientReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	if err != nil && err != io.EOF {
-		c.err = err
-	}
-	return n, err
-}
-
-// tailReader keeps the last bytes read, to check how the body ended. The
-// multipart reader reads ahead in 4 KiB blocks, so the final boundary is
-// within the last tailSize bytes when it was read at all.
-type tailReader struct {
-	r       io.Reader
-	tail    []byte
-	trimmed bool // bytes before tail were dropped
-}
-
-const tailSize = 8 << 10
-
-func (t *tailReader) Read(p []byte) (int, error) {
-	n, err := t.r.Read(p)
-	if n >= tailSize {
-		t.tail = append(t.tail[:0], p[n-tailSize:n]...)
-		t.trimmed = true
-	} else if n > 0 {
-		if over := len(t.tail) + n - tailSize; over > 0 {
-			t.tail = append(t.tail[:0], t.tail[over:]...)
-			t.trimmed = true
-		}
-		t.tail = append(t.tail, p[:n]...)
-	}
-	return n, err
-}
-
-// endsWith reports whether the body read so far contains the final
-// delimiter in its tail, at the start of a line (the multipart reader
-// accepts LF as well as CRLF line ends).
-func (t *tailReader) endsWith(delim string) bool {
-	i := strings.LastIndex(string(t.tail), delim)
-	return i == 0 && !t.trimmed || i >= 1 && t.tail[i-1] == '\n'
-}
-
-// idleReader moves the connection's read deadline forward at every read.
-type idleReader struct {
-	r  io.ReadCloser
-	rc *http.ResponseController
-}
-
-func (i *idleReader) Read(p []byte) (int, error) {
-	_ = i.rc.SetReadDeadline(time.Now().Add(uploadIdleTimeout))
-	return i.r.Read(p)
-}
-
-func (i *idleReader) Close() error { return i.r.Close() }
-
-// readCapped reads all of r, refusing more than max bytes.
-func readCapped(r io.Reader, max int64) ([]byte, error) {
-	b, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, classifyRead(err)
-	}
-	if int64(len(b)) > max {
-		return nil, errTooLarge
-	}
-	return b, nil
-}
-
-// formPart parses a part's Content-Disposition. The file name is returned
-// raw: the PGP/MIME writer sanitises it, in one place.
-func formPart(cd string) (name, filename string, err error) {
-	disp, params, err := mime.ParseMediaType(cd)
-	if err != nil || disp != "form-data" || params["name"] == "" {
-		return "", "", errBadForm
-	}
-	return params["name"], params["filename"], nil
-}
-
-// classifyRead turns a body read error into an upload error: over the byte
-// cap → too large; a malformed multipart body → bad form; anything else
-// (timeout, reset) → the client is gone.
-func classifyRead(err error) error {
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
-		return errTooLarge
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return errors.Join(errBadForm, err)
-	}
-	if strings.HasPrefix(err.Error(), "multipart:") {
-		return errors.Join(errBadForm, err)
-	}
-	return errors.Join(errClient, err)
 }
