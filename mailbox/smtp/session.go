@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/mail"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/emersion/go-sasl"
@@ -36,10 +37,20 @@ var (
 )
 
 // session is one SMTP connection. go-smtp calls its methods one at a time.
+// The mutex is there because Logout runs on Server.Close's goroutine and,
+// with BDAT, Data runs on its own.
 type session struct {
-	s          *Server
+	s *Server
+
+	mu         sync.Mutex
 	journalist string        // set by a successful AUTH
 	src        *store.Source // set by RCPT
+}
+
+func (sess *session) state() (string, *store.Source) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.journalist, sess.src
 }
 
 func (s *Server) newSession(*smtp.Conn) (smtp.Session, error) {
@@ -52,7 +63,7 @@ var _ smtp.AuthSession = (*session)(nil)
 func (sess *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (sess *session) Auth(mech string) (sasl.Server, error) {
-	if sess.journalist != "" {
+	if name, _ := sess.state(); name != "" {
 		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
 	}
 	switch mech {
@@ -83,14 +94,16 @@ func (sess *session) login(name, pass string) error {
 		sess.s.log.Info("smtp: login failed")
 		return smtp.ErrAuthFailed
 	}
+	sess.mu.Lock()
 	sess.journalist = j.Name
+	sess.mu.Unlock()
 	return nil
 }
 
 // Mail starts a reply. The envelope sender is ignored (and never stored):
 // the relay sends no bounce, since it sends nothing at all.
 func (sess *session) Mail(string, *smtp.MailOptions) error {
-	if sess.journalist == "" {
+	if name, _ := sess.state(); name == "" {
 		return errAuthRequired
 	}
 	return nil
@@ -101,10 +114,11 @@ func (sess *session) Mail(string, *smtp.MailOptions) error {
 // answer, so RCPT cannot be used to learn which sources exist beyond what a
 // logged-in journalist already sees.
 func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
-	if sess.journalist == "" {
+	name, cur := sess.state()
+	if name == "" {
 		return errAuthRequired
 	}
-	if sess.src != nil {
+	if cur != nil {
 		return errOneRecipient
 	}
 	addr, err := mail.ParseAddress("<" + to + ">")
@@ -125,7 +139,9 @@ func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		sess.s.log.Error("smtp: source lookup", "err", err)
 		return errTemporary
 	}
+	sess.mu.Lock()
 	sess.src = &src
+	sess.mu.Unlock()
 	return nil
 }
 
@@ -133,10 +149,11 @@ func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 // The bytes are plaintext: they are never written anywhere, and they are
 // overwritten when Data returns.
 func (sess *session) Data(r io.Reader) error {
-	if sess.journalist == "" {
+	name, src := sess.state()
+	if name == "" {
 		return errAuthRequired
 	}
-	if sess.src == nil {
+	if src == nil {
 		return errNoRecipient
 	}
 	msg, err := readWiped(&crlfChecker{r: r}, sess.s.o.MaxMessageBytes)
@@ -151,8 +168,8 @@ func (sess *session) Data(r io.Reader) error {
 	case err != nil:
 		return errTemporary
 	}
-	err = sess.s.proc.Process(sess.s.ctx, reply.Reply{Journalist: sess.journalist,
-		Source: *sess.src, Message: msg})
+	err = sess.s.proc.Process(sess.s.ctx, reply.Reply{Journalist: name,
+		Source: *src, Message: msg})
 	if err == nil {
 		return nil
 	}
@@ -192,11 +209,17 @@ func readWiped(r io.Reader, limit int64) ([]byte, error) {
 }
 
 // Reset forgets the recipient; the login stays, as RFC 5321 says.
-func (sess *session) Reset() { sess.src = nil }
+func (sess *session) Reset() {
+	sess.mu.Lock()
+	sess.src = nil
+	sess.mu.Unlock()
+}
 
 // Logout forgets everything.
 func (sess *session) Logout() error {
+	sess.mu.Lock()
 	sess.journalist, sess.src = "", nil
+	sess.mu.Unlock()
 	return nil
 }
 
