@@ -32,8 +32,9 @@ func (r *runner) cmdDemo(args []string) error {
 	o := demo.Options{
 		Dir: *dir, Intake: *intake, IMAP: *imap, SMTP: *smtp,
 		Banner: r.env.Stdout,
-		Logger: logging.New(r.env.Stderr, logging.Options{Level: slog.LevelInfo}),
 	}
+	o.Level = new(slog.LevelVar) // info until postern.conf says otherwise
+	o.Logger = logging.New(r.env.Stderr, logging.Options{Level: o.Level})
 	if *seed != "" {
 		cfg, err := loadSeed(*seed)
 		if err != nil {

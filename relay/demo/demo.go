@@ -24,6 +24,7 @@ import (
 	"postern/relay/ctl"
 	"postern/relay/daemon"
 	"postern/relay/demokey"
+	"postern/relay/logging"
 )
 
 // File names inside the demo data directory.
@@ -65,6 +66,9 @@ type Options struct {
 	Banner io.Writer
 	// Logger is the privacy-filtered server log.
 	Logger *slog.Logger
+	// Level, if set, is the logger's level; it is set to the instance's
+	// log_level once postern.conf is read.
+	Level *slog.LevelVar
 	// Started, if set, is called with the final Info once every service
 	// listens (the CLI prints it as JSON for --json).
 	Started func(Info)
@@ -96,6 +100,13 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer a.Close()
+	if o.Level != nil {
+		l, err := logging.ParseLevel(a.Config().LogLevel)
+		if err != nil {
+			return fmt.Errorf("demo: %w", err)
+		}
+		o.Level.Set(l)
+	}
 	password, err := ensureJournalist(ctx, a, dir)
 	if err != nil {
 		return err
