@@ -154,7 +154,8 @@ var settings = []setting{
 		func(c *Config) *int { return &c.KDFWorkers }, 0, 1024),
 	intSetting("kdf_queue",
 		"How many derivations may wait for a worker; beyond that a source sees\n"+
-			"\"busy, try again\" instead of the relay running out of memory.",
+			"\"busy, try again\" instead of the relay running out of memory.\n"+
+			"0 = no waiting: busy as soon as every worker is taken.",
 		func(c *Config) *int { return &c.KDFQueue }, 0, 100_000),
 	intSetting("session_idle_minutes",
 		"A source's session (and its decrypted reply key) is forgotten after this\nmany idle minutes.",
