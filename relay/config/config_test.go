@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"postern/mailbox/kdf"
 )
 
 func TestDefaultRoundTrip(t *testing.T) {
@@ -187,4 +189,15 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip changed config:\n%+v\n%+v", c, c2)
 		}
 	})
+}
+
+// The defaults written at init are the KDF package's own defaults.
+func TestDefaultKDFMatchesKDFPackage(t *testing.T) {
+	d := Default()
+	if kdf.Params(d.SourceKDF) != kdf.DefaultSourceParams() {
+		t.Errorf("source KDF default %v, kdf package %v", d.SourceKDF, kdf.DefaultSourceParams())
+	}
+	if kdf.Params(d.PasswordKDF) != kdf.DefaultPasswordParams() {
+		t.Errorf("password KDF default %v, kdf package %v", d.PasswordKDF, kdf.DefaultPasswordParams())
+	}
 }

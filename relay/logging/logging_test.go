@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strings"
 	"testing"
@@ -210,4 +211,13 @@ func validIPv4(s string) bool {
 	var a, b, c, d int
 	n, _ := fmt.Sscanf(s, "%d.%d.%d.%d", &a, &b, &c, &d)
 	return n == 4 && a < 256 && b < 256 && c < 256 && d < 256 && !strings.Contains(s, ".0") && s[0] != '0'
+}
+
+func BenchmarkHandler(b *testing.B) {
+	l := New(io.Discard, Options{})
+	err := errors.New("dial tcp 192.0.2.1:443: connection refused")
+	b.ReportAllocs()
+	for b.Loop() {
+		l.Info("delivery failed", "component", "intake", "err", err, "count", 3, "subject", "x")
+	}
 }
