@@ -168,7 +168,7 @@ func dearmorMessage(s string) ([]byte, error) {
 		return nil, fmt.Errorf("%w (no PGP MESSAGE armor)", ErrMalformed)
 	}
 	b, err := io.ReadAll(block.Body)
-	if err != nil {
+	if err != nil || len(b) == 0 {
 		return nil, fmt.Errorf("%w (damaged armor)", ErrMalformed)
 	}
 	return b, nil
