@@ -16,7 +16,6 @@
 package reply
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -100,16 +99,12 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 	defer parsed.Wipe()
 
 	var (
-		source []byte // the source's message, encrypted
+		source func(w io.Writer) error // writes the source's message, encrypted
 		team   func(w io.Writer, to []*openpgp.Entity) error
 	)
 	switch parsed.Kind {
 	case Plain:
-		var buf bytes.Buffer
-		if err := p.writePlain(&buf, srcKey, r.Source, parsed); err != nil {
-			return err
-		}
-		source = buf.Bytes()
+		source = func(w io.Writer) error { return p.writePlain(w, srcKey, r.Source, parsed) }
 		team = func(w io.Writer, to []*openpgp.Entity) error {
 			return p.writeTeamCopy(w, to, r, parsed)
 		}
@@ -118,11 +113,7 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 		if err != nil {
 			return err
 		}
-		var buf bytes.Buffer
-		if err := p.writeEncrypted(&buf, r.Source, parsed.Kind, ct); err != nil {
-			return err
-		}
-		source = buf.Bytes()
+		source = func(w io.Writer) error { return p.writeEncrypted(w, r.Source, parsed.Kind, ct) }
 		team = func(w io.Writer, to []*openpgp.Entity) error {
 			return p.writeTeamCopy(w, to, r, nil)
 		}
@@ -153,15 +144,16 @@ func keyIDs(e *openpgp.Entity) map[uint64]bool {
 	return ids
 }
 
-// commitBlob writes b, which is ciphertext, to a new durable blob.
-func (p *Processor) commitBlob(b []byte) (store.BlobRef, error) {
+// commitBlob streams what write produces, which is ciphertext (the
+// encryption happens inside write), into a new durable blob.
+func (p *Processor) commitBlob(write func(io.Writer) error) (store.BlobRef, error) {
 	w, err := p.o.Store.NewBlob()
 	if err != nil {
 		return store.BlobRef{}, fmt.Errorf("reply: %w", err)
 	}
-	if _, err := w.Write(b); err != nil {
+	if err := write(w); err != nil {
 		w.Abort()
-		return store.BlobRef{}, fmt.Errorf("reply: %w", err)
+		return store.BlobRef{}, err
 	}
 	ref, err := w.Commit()
 	if err != nil {
@@ -206,11 +198,7 @@ func (p *Processor) deliverCopy(ctx context.Context, r Reply, write func(io.Writ
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	var buf bytes.Buffer
-	if err := write(&buf, to); err != nil {
-		return err
-	}
-	ref, err := p.commitBlob(buf.Bytes())
+	ref, err := p.commitBlob(func(w io.Writer) error { return write(w, to) })
 	if err != nil {
 		return err
 	}

@@ -39,6 +39,10 @@ const (
 	DefaultReadTimeout  = 5 * time.Minute
 	DefaultWriteTimeout = time.Minute
 	DefaultMaxConns     = 20
+	// DefaultMaxInFlight bounds the replies held in memory at once: each
+	// costs up to about three times MaxMessageBytes while it is parsed and
+	// encrypted.
+	DefaultMaxInFlight = 4
 )
 
 // Options configure a Server. Store, Auth and Domain are required.
@@ -58,6 +62,7 @@ type Options struct {
 	ReadTimeout     time.Duration // longest silence; default 5 minutes
 	WriteTimeout    time.Duration // default 1 minute
 	MaxConns        int           // open connections at once; default 20
+	MaxInFlight     int           // replies being received and stored at once; default 4
 	// Now is the clock for dates (default time.Now), coarsened to the day.
 	Now func() time.Time
 }
@@ -68,7 +73,8 @@ type Server struct {
 	log    *slog.Logger
 	proc   *reply.Processor
 	srv    *smtp.Server
-	slots  chan struct{}
+	slots  chan struct{}   // one token per open connection
+	busy   chan struct{}   // one token per reply in memory
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
 	panics atomic.Int64 // recovered panics, for tests
@@ -100,6 +106,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
 	}
+	if o.MaxInFlight <= 0 {
+		o.MaxInFlight = DefaultMaxInFlight
+	}
 	log := o.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -113,7 +122,8 @@ func New(o Options) (*Server, error) {
 	o.Domain = strings.ToLower(o.Domain)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{o: o, log: log, proc: proc, slots: make(chan struct{}, o.MaxConns),
-		ctx: ctx, cancel: cancel}
+		busy: make(chan struct{}, o.MaxInFlight),
+		ctx:  ctx, cancel: cancel}
 
 	srv := smtp.NewServer(smtp.BackendFunc(s.newSession))
 	srv.Domain = o.Domain

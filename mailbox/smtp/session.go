@@ -156,6 +156,14 @@ func (sess *session) Data(r io.Reader) error {
 	if src == nil {
 		return errNoRecipient
 	}
+	// Wait for a slot before reading: the reply waits in the network
+	// buffers meanwhile, not in memory here.
+	select {
+	case sess.s.busy <- struct{}{}:
+		defer func() { <-sess.s.busy }()
+	case <-sess.s.ctx.Done():
+		return errTemporary
+	}
 	msg, err := readWiped(&crlfChecker{r: r}, sess.s.o.MaxMessageBytes)
 	defer clear(msg[:cap(msg)])
 	switch {
