@@ -305,3 +305,26 @@ func TestTooLongLineDropsConnection(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// A silent connection is dropped after ReadTimeout, in any state,
+// including in the middle of DATA.
+func TestSilentConnectionDropped(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.ReadTimeout = 200 * time.Millisecond })
+	r := e.raw()
+	r.login("jane", password)
+	r.expect("MAIL FROM:<jane@home.example>", 250)
+	r.expect("RCPT TO:<"+e.src.Address+">", 250)
+	r.expect("DATA", 354)
+	r.write("Subject: slow\r\n\r\npart of a body")
+	buf := make([]byte, 512)
+	for {
+		if _, err := r.c.Read(buf); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				t.Fatal("the server kept a silent connection open for 30 seconds")
+			}
+			break // closed by the server
+		}
+	}
+	e.nothingStored()
+}
