@@ -42,6 +42,9 @@ type Options struct {
 	// from the newsroom, never from a named journalist. Default "Newsroom".
 	OrgName string
 	Logger  *slog.Logger
+	// ArchiveKey, when set, is an extra recipient of the team's copy, as
+	// it is of every submission (mailbox/delivery).
+	ArchiveKey *openpgp.Entity
 	// Now is the clock (default time.Now); dates are coarsened to the day.
 	Now func() time.Time
 }
@@ -194,6 +197,9 @@ func (p *Processor) deliverCopy(ctx context.Context, r Reply, write func(io.Writ
 	}
 	if len(others) == 0 {
 		return nil
+	}
+	if p.o.ArchiveKey != nil {
+		to = append(to, p.o.ArchiveKey)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

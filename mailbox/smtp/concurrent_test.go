@@ -1,11 +1,16 @@
 package smtpd
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"postern/mailbox/pgp"
+	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
 
@@ -77,5 +82,30 @@ func TestCopyRecipients(t *testing.T) {
 	}
 	if err := e.st.Check(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The offline archive key can read the team's copy, as it can read every
+// submission; it never receives the source's reply.
+func TestArchiveKeyGetsCopy(t *testing.T) {
+	archive, err := pgp.DeriveKey(randomBytes(t, 32), "archive <archive@newsroom.example>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(o *Options) { o.ArchiveKey = archive })
+	if err := e.send("jane", e.src.Address, crlf("Subject: s\n\narchived words\n")); err != nil {
+		t.Fatal(err)
+	}
+	box := e.inbox("alice")
+	if len(box) != 1 {
+		t.Fatalf("%d copies", len(box))
+	}
+	d, err := pgpmime.Decrypt(bytes.NewReader(box[0]), openpgp.EntityList{archive})
+	if err != nil || !strings.Contains(d.Text, "archived words") {
+		t.Fatalf("archive key cannot read the copy: %v", err)
+	}
+	stored, _ := e.st.Replies(e.src.ID)
+	if _, err := pgpmime.Decrypt(bytes.NewReader(e.blob(stored[0].Blob.ID)), openpgp.EntityList{archive}); err == nil {
+		t.Fatal("the archive key reads the source's reply")
 	}
 }

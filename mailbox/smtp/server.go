@@ -20,6 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/authn"
@@ -56,6 +57,9 @@ type Options struct {
 	// OrgName is the newsroom's name, the From the source sees.
 	OrgName string
 	Logger  *slog.Logger
+	// ArchiveKey, when set, also receives the team's copy of each reply,
+	// as it receives every submission.
+	ArchiveKey *openpgp.Entity
 
 	MaxMessageBytes int64         // largest reply; default 25 MiB
 	MaxLineLength   int           // longest line, commands and data; default 2000
@@ -115,7 +119,7 @@ func New(o Options) (*Server, error) {
 	}
 	log = log.With("component", "smtp")
 	proc, err := reply.New(reply.Options{Store: o.Store, Domain: o.Domain, OrgName: o.OrgName,
-		Logger: o.Logger, Now: o.Now})
+		Logger: o.Logger, ArchiveKey: o.ArchiveKey, Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
