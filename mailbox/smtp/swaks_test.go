@@ -63,3 +63,28 @@ func TestSwaksPlaintextReply(t *testing.T) {
 	}
 	e.grepDataDir("ZQXMARKERSWAKS")
 }
+
+// swaks sends a PGP/MIME reply made with gpg, as a prepared message.
+func TestSwaksEncryptedReply(t *testing.T) {
+	pgptest.NeedTool(t, "swaks")
+	e := newEnv(t)
+	host, port, _ := net.SplitHostPort(e.addr)
+	armored := gpgEncrypt(t, innerMIME("ZQXMARKERSWAKSPGP"), e.sourceKeyFromStore(), e.keys["jane"])
+	file := filepath.Join(t.TempDir(), "reply.eml")
+	if err := os.WriteFile(file, pgpMIME(e.src.Address, armored), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, err := pgptest.RunErr(nil, nil, "swaks", "--server", host, "--port", port,
+		"--auth", "PLAIN", "--auth-user", "jane", "--auth-password", password,
+		"--from", "jane@home.example", "--to", e.src.Address, "--data", file)
+	if err != nil {
+		t.Fatalf("swaks: %v\n%s\n%s", err, out, errOut)
+	}
+	reps := e.replies()
+	if len(reps) != 1 || !strings.Contains(reps[0].Text, "ZQXMARKERSWAKSPGP-text") {
+		t.Fatalf("replies %+v", reps)
+	}
+	if n := len(e.inbox("bob")); n != 1 {
+		t.Fatalf("bob has %d notices", n)
+	}
+}
