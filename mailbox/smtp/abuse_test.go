@@ -12,6 +12,8 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
+	"postern/mailbox/store"
 )
 
 // rawConn speaks SMTP byte by byte, for what a well-behaved client
@@ -78,9 +80,13 @@ func (e *env) nothingStored() {
 	if reps, err := e.st.Replies(e.src.ID); err != nil || len(reps) != 0 {
 		e.t.Errorf("replies stored: %d (%v)", len(reps), err)
 	}
-	for _, name := range []string{"alice", "bob", "jane"} {
-		if n := len(e.inbox(name)); n != 0 {
-			e.t.Errorf("%s got %d messages", name, n)
+	js, err := e.st.Journalists()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, j := range js {
+		if n := len(e.inbox(j.Name)); n != 0 {
+			e.t.Errorf("%s got %d messages", j.Name, n)
 		}
 	}
 	if err := e.st.Check(); err != nil {
@@ -325,6 +331,37 @@ func TestSilentConnectionDropped(t *testing.T) {
 			}
 			break // closed by the server
 		}
+	}
+	e.nothingStored()
+}
+
+// A journalist revoked while connected (passphrase reset, removal) cannot
+// send on the open session.
+func TestRevokedSessionRefused(t *testing.T) {
+	e := newEnv(t)
+	r := e.raw()
+	r.login("jane", password)
+	r.expect("MAIL FROM:<jane@home.example>", 250)
+	r.expect("RSET", 250)
+	if err := e.st.UpdateJournalist("jane", func(j *store.Journalist) error {
+		j.PasswordHash = "$argon2id$v=19$m=8192,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaA"
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	r.expect("MAIL FROM:<jane@home.example>", 530)
+
+	r = e.raw()
+	r.login("bob", password)
+	r.expect("MAIL FROM:<bob@home.example>", 250)
+	r.expect("RCPT TO:<"+e.src.Address+">", 250)
+	if err := e.st.RemoveJournalist("bob"); err != nil {
+		t.Fatal(err)
+	}
+	r.expect("DATA", 354)
+	r.write("Subject: x\r\n\r\nfrom a lost laptop\r\n.\r\n")
+	if code, msg := r.resp(); code != 530 {
+		t.Fatalf("DATA from a removed journalist: %d %s", code, msg)
 	}
 	e.nothingStored()
 }

@@ -44,13 +44,34 @@ type session struct {
 
 	mu         sync.Mutex
 	journalist string        // set by a successful AUTH
+	cred       credential    // the journalist's record at login
 	src        *store.Source // set by RCPT
 }
 
+// credential is what revoking a journalist changes: a session logged in
+// with an older one is no longer authenticated.
+type credential struct{ hash, onion string }
+
+// state returns the logged-in journalist ("" if none or if revoked since
+// login) and the recipient.
 func (sess *session) state() (string, *store.Source) {
 	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	return sess.journalist, sess.src
+	name, cred, src := sess.journalist, sess.cred, sess.src
+	sess.mu.Unlock()
+	if name == "" {
+		return "", src
+	}
+	// A removed journalist, or one whose passphrase or onion key was
+	// reset (a lost laptop), loses an open session at its next command,
+	// as IMAP sessions do.
+	j, err := sess.s.o.Store.Journalist(name)
+	if err != nil || (credential{j.PasswordHash, j.OnionAuthPublic}) != cred {
+		sess.mu.Lock()
+		sess.journalist, sess.cred = "", credential{}
+		sess.mu.Unlock()
+		return "", src
+	}
+	return name, src
 }
 
 func (s *Server) newSession(*smtp.Conn) (smtp.Session, error) {
@@ -63,7 +84,10 @@ var _ smtp.AuthSession = (*session)(nil)
 func (sess *session) AuthMechanisms() []string { return []string{sasl.Plain, sasl.Login} }
 
 func (sess *session) Auth(mech string) (sasl.Server, error) {
-	if name, _ := sess.state(); name != "" {
+	sess.mu.Lock()
+	name := sess.journalist
+	sess.mu.Unlock()
+	if name != "" {
 		return nil, &smtp.SMTPError{Code: 503, EnhancedCode: smtp.EnhancedCode{5, 5, 1}, Message: "Already authenticated"}
 	}
 	switch mech {
@@ -95,7 +119,7 @@ func (sess *session) login(name, pass string) error {
 		return smtp.ErrAuthFailed
 	}
 	sess.mu.Lock()
-	sess.journalist = j.Name
+	sess.journalist, sess.cred = j.Name, credential{j.PasswordHash, j.OnionAuthPublic}
 	sess.mu.Unlock()
 	return nil
 }
