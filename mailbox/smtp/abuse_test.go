@@ -365,3 +365,21 @@ func TestRevokedSessionRefused(t *testing.T) {
 	}
 	e.nothingStored()
 }
+
+// A message the parser cannot read is refused, and the log does not quote
+// it (parser errors do).
+func TestMalformedRefusedWithoutLogging(t *testing.T) {
+	e := newEnv(t)
+	msg := crlf("Subject: ok\nbad header line ZQXMARKERLOG without a colon\n\nbody ZQXMARKERLOG\n")
+	err := e.send("jane", e.src.Address, msg)
+	if smtpCode(err) != 550 {
+		t.Fatalf("got %v, want 550", err)
+	}
+	if strings.Contains(err.Error(), "ZQXMARKERLOG") {
+		t.Errorf("the refusal quotes the message: %v", err)
+	}
+	if strings.Contains(e.logs.String(), "ZQXMARKERLOG") {
+		t.Errorf("the log quotes the message:\n%s", e.logs.String())
+	}
+	e.nothingStored()
+}

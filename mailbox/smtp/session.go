@@ -206,7 +206,9 @@ func (sess *session) Data(r io.Reader) error {
 		return nil
 	}
 	if refusal, ok := reply.Refusal(err); ok {
-		sess.s.log.Info("smtp: reply refused", "err", err)
+		// The refusal only: the wrapped parser error can quote a line of
+		// the message.
+		sess.s.log.Info("smtp: reply refused", "reason", refusal.Error())
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: refusal.Error()}
 	}
 	sess.s.log.Error("smtp: storing a reply", "err", err)
