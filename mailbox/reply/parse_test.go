@@ -28,6 +28,8 @@ func TestParsePlainVariants(t *testing.T) {
 			"café\n", 0},
 		{"html only", "Content-Type: text/html\n\n<html><head><style>p{}</style></head><body><p>one</p><script>x()</script><p>two&amp;three</p></body></html>\n",
 			"one\n\ntwo&three", 0},
+		{"html signature dropped", "Content-Type: text/html\n\n<p>answer</p><div class=\"moz-signature\">-- <br><div>Jane Doe</div>Desk</div><p>after</p>\n",
+			"answer\n\nafter", 0},
 		{"alternative prefers plain", "Content-Type: multipart/alternative; boundary=b\n\n--b\nContent-Type: text/plain\n\nplain words\n--b\nContent-Type: text/html\n\n<p>html words</p>\n--b--\n",
 			"plain words", 0},
 		{"signed, signature dropped", "Content-Type: multipart/signed; boundary=s; protocol=\"application/pgp-signature\"\n\n--s\nContent-Type: text/plain\n\nsigned words\n--s\nContent-Type: application/pgp-signature\n\n-----BEGIN PGP SIGNATURE-----\nAAAA\n-----END PGP SIGNATURE-----\n--s--\n",
@@ -43,7 +45,7 @@ func TestParsePlainVariants(t *testing.T) {
 			if p.Kind != Plain || !strings.Contains(p.Text, tc.text) || len(p.Attachments) != tc.files {
 				t.Fatalf("got kind %d text %q files %d", p.Kind, p.Text, len(p.Attachments))
 			}
-			if strings.Contains(p.Text, "x()") || strings.Contains(p.Text, "html words") {
+			if strings.Contains(p.Text, "x()") || strings.Contains(p.Text, "html words") || strings.Contains(p.Text, "Jane") {
 				t.Fatalf("text %q", p.Text)
 			}
 		})

@@ -66,22 +66,37 @@ func unflow(s string, delsp bool) string {
 
 // htmlToText draws plain text from an HTML-only reply. It is crude on
 // purpose: the source reads replies as text in a page with no HTML of the
-// journalist's, so only words and line breaks matter.
+// journalist's, so only words and line breaks matter. Thunderbird's
+// signature block (class "moz-signature") is left out, as the "-- "
+// signature of plain text is.
 func htmlToText(s string) string {
 	z := html.NewTokenizer(strings.NewReader(s))
 	var sb strings.Builder
 	skip := 0
+	sig := 0 // depth inside a signature element; 0 when outside
 	for {
-		switch z.Next() {
+		tt := z.Next()
+		switch tt {
 		case html.ErrorToken:
 			return strings.TrimSpace(collapseBlankLines(sb.String()))
 		case html.TextToken:
-			if skip == 0 {
+			if skip == 0 && sig == 0 {
 				sb.WriteString(strings.Join(strings.Fields(string(z.Text())), " "))
 			}
 		case html.StartTagToken, html.SelfClosingTagToken:
-			name, _ := z.TagName()
-			switch string(name) {
+			name, hasAttr := z.TagName()
+			tag := string(name)
+			if sig > 0 {
+				if tt == html.StartTagToken && (tag == "div" || tag == "pre") {
+					sig++
+				}
+				continue
+			}
+			if (tag == "div" || tag == "pre") && tt == html.StartTagToken && hasAttr && isSignature(z) {
+				sig = 1
+				continue
+			}
+			switch tag {
 			case "script", "style", "head", "title":
 				skip++
 			case "br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre":
@@ -89,7 +104,14 @@ func htmlToText(s string) string {
 			}
 		case html.EndTagToken:
 			name, _ := z.TagName()
-			switch string(name) {
+			tag := string(name)
+			if sig > 0 {
+				if tag == "div" || tag == "pre" {
+					sig--
+				}
+				continue
+			}
+			switch tag {
 			case "script", "style", "head", "title":
 				if skip > 0 {
 					skip--
@@ -97,6 +119,19 @@ func htmlToText(s string) string {
 			case "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "blockquote", "pre":
 				sb.WriteByte('\n')
 			}
+		}
+	}
+}
+
+// isSignature reports whether the current tag has class moz-signature.
+func isSignature(z *html.Tokenizer) bool {
+	for {
+		k, v, more := z.TagAttr()
+		if string(k) == "class" && strings.Contains(string(v), "moz-signature") {
+			return true
+		}
+		if !more {
+			return false
 		}
 	}
 }
