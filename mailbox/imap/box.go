@@ -16,8 +16,11 @@ import (
 type boxKey struct{ journalist, mailbox string }
 
 // box is the state of one mailbox shared by the sessions that selected it:
-// the UIDs and flags they have been told about, in UID order. The store is
-// the truth; resync moves the box to it and queues the differences.
+// the message records (UID order) the sessions have been told about. The
+// store is the truth; resync moves the box to it and queues the
+// differences. Commands read records from the box, so a FETCH of one
+// message costs one lookup, not a read of the whole mailbox (mbsync sends
+// one FETCH per message).
 type box struct {
 	key  boxKey
 	refs int // guarded by Server.mu
@@ -30,8 +33,7 @@ type box struct {
 	mu      sync.Mutex // guards the fields below; never held while writing to a client
 	loaded  bool
 	tracker *imapserver.MailboxTracker
-	uids    []uint32
-	flags   map[uint32][]imap.Flag
+	msgs    []store.Message // UID order; Flags canonical (sorted) as the store gives them
 }
 
 // resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
@@ -53,12 +55,7 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	defer b.mu.Unlock()
 	if !b.loaded {
 		b.loaded = true
-		b.uids = make([]uint32, len(msgs))
-		b.flags = make(map[uint32][]imap.Flag, len(msgs))
-		for i, m := range msgs {
-			b.uids[i] = m.UID
-			b.flags[m.UID] = toFlags(m.Flags)
-		}
+		b.msgs = msgs
 		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
 		return nil
 	}
@@ -69,40 +66,57 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	}
 	// Expunges, from the highest sequence number down so that each one
 	// is valid as sent.
-	for i := len(b.uids) - 1; i >= 0; i-- {
-		uid := b.uids[i]
-		if _, ok := now[uid]; ok {
+	for i := len(b.msgs) - 1; i >= 0; i-- {
+		if _, ok := now[b.msgs[i].UID]; ok {
 			continue
 		}
-		b.uids = slices.Delete(b.uids, i, i+1)
-		delete(b.flags, uid)
+		b.msgs = slices.Delete(b.msgs, i, i+1)
 		b.tracker.QueueExpunge(uint32(i) + 1)
 	}
 	// Flag changes of the messages that stay.
-	for i, uid := range b.uids {
-		f := toFlags(msgs[now[uid]].Flags)
-		if !slices.Equal(f, b.flags[uid]) {
-			b.flags[uid] = f
-			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(uid), f, exclude)
+	for i, old := range b.msgs {
+		m := msgs[now[old.UID]]
+		if !slices.Equal(m.Flags, old.Flags) {
+			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(m.UID), toFlags(m.Flags), exclude)
 		}
+		b.msgs[i] = m
 	}
 	// New messages: UIDs only grow, so they follow the last known one.
 	var last uint32
-	if len(b.uids) > 0 {
-		last = b.uids[len(b.uids)-1]
+	if len(b.msgs) > 0 {
+		last = b.msgs[len(b.msgs)-1].UID
 	}
 	added := false
 	for _, m := range msgs {
 		if m.UID > last {
-			b.uids = append(b.uids, m.UID)
-			b.flags[m.UID] = toFlags(m.Flags)
+			b.msgs = append(b.msgs, m)
 			added = true
 		}
 	}
 	if added {
-		b.tracker.QueueNumMessages(uint32(len(b.uids)))
+		b.tracker.QueueNumMessages(uint32(len(b.msgs)))
 	}
 	return nil
+}
+
+// lookup returns the records of es (dropping messages gone meanwhile).
+func (b *box) lookup(es []entry) ([]entry, []store.Message) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var (
+		outE []entry
+		outM []store.Message
+	)
+	for _, e := range es {
+		i, ok := slices.BinarySearchFunc(b.msgs, e.uid, func(m store.Message, uid uint32) int {
+			return cmpUID(m.UID, uid)
+		})
+		if ok {
+			outE = append(outE, e)
+			outM = append(outM, b.msgs[i])
+		}
+	}
+	return outE, outM
 }
 
 // toFlags converts store flags (sorted, canonical) to IMAP flags.
@@ -166,22 +180,22 @@ func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRe
 	var out []entry
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		set = staticSeqSet(set, uint32(len(b.uids)))
-		for i, uid := range b.uids {
+		set = staticSeqSet(set, uint32(len(b.msgs)))
+		for i, m := range b.msgs {
 			seq := t.EncodeSeqNum(uint32(i) + 1)
 			if seq != 0 && set.Contains(seq) {
-				out = append(out, entry{seq, uid})
+				out = append(out, entry{seq, m.UID})
 			}
 		}
 	case imap.UIDSet:
 		var max uint32
-		if len(b.uids) > 0 {
-			max = b.uids[len(b.uids)-1]
+		if len(b.msgs) > 0 {
+			max = b.msgs[len(b.msgs)-1].UID
 		}
 		set = staticUIDSet(set, max)
-		for i, uid := range b.uids {
-			if set.Contains(imap.UID(uid)) {
-				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), uid})
+		for i, m := range b.msgs {
+			if set.Contains(imap.UID(m.UID)) {
+				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), m.UID})
 			}
 		}
 	}
@@ -192,9 +206,9 @@ func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRe
 func (b *box) all(t *imapserver.SessionTracker) []entry {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	out := make([]entry, len(b.uids))
-	for i, uid := range b.uids {
-		out[i] = entry{t.EncodeSeqNum(uint32(i) + 1), uid}
+	out := make([]entry, len(b.msgs))
+	for i, m := range b.msgs {
+		out[i] = entry{t.EncodeSeqNum(uint32(i) + 1), m.UID}
 	}
 	return out
 }

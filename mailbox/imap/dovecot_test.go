@@ -20,7 +20,7 @@ func TestClientSuiteDovecot(t *testing.T) {
 		t.Skip("short")
 	}
 	bin := needTool(t, "dovecot")
-	addr := startDovecot(t, bin)
+	addr, _ := startDovecot(t, bin)
 	runClientSuite(t, target{Addr: addr, User: "alice", Password: "secret"})
 }
 
@@ -83,8 +83,9 @@ namespace inbox {
 `
 
 // startDovecot runs dovecot in the foreground on a loopback port with a
-// static password and a Maildir under a temporary directory.
-func startDovecot(t *testing.T, bin string) string {
+// static password and a Maildir under a temporary directory. It returns
+// the address and the directory holding each user's home.
+func startDovecot(t testing.TB, bin string) (addr, home string) {
 	t.Helper()
 	// Dovecot's mail processes drop to the mail user, which must be able
 	// to reach the directory: t.TempDir is 0700 under root.
@@ -96,7 +97,7 @@ func startDovecot(t *testing.T, bin string) string {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	home := filepath.Join(dir, "home")
+	home = filepath.Join(dir, "home")
 	if err := os.MkdirAll(filepath.Join(dir, "run"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func startDovecot(t *testing.T, bin string) string {
 		cmd.Process.Signal(os.Interrupt)
 		cmd.Wait()
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	addr = fmt.Sprintf("127.0.0.1:%d", port)
 	deadline := time.Now().Add(waitLimit)
 	for {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
@@ -148,7 +149,7 @@ func startDovecot(t *testing.T, bin string) string {
 			l, _ := bufio.NewReader(c).ReadString('\n')
 			c.Close()
 			if strings.HasPrefix(l, "* OK") {
-				return addr
+				return addr, home
 			}
 		}
 		if time.Now().After(deadline) {

@@ -134,7 +134,7 @@ func gpgKey(t *testing.T, gpg, home, uid string) []byte {
 }
 
 // mbsyncInbox syncs a journalist's mailboxes into a new Maildir.
-func mbsyncInbox(t *testing.T, mbsync string, e *env, name string) string {
+func mbsyncInbox(t testing.TB, mbsync string, e *env, name string) string {
 	t.Helper()
 	dir := t.TempDir()
 	maildir := filepath.Join(dir, "mail")

@@ -199,7 +199,7 @@ func (e *env) deliver(t testing.TB, msg string, journalists ...string) store.Blo
 }
 
 // needTool skips without the tool, but fails under CI.
-func needTool(t *testing.T, name string) string {
+func needTool(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {

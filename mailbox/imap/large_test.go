@@ -12,7 +12,7 @@ import (
 
 // fillInbox makes n messages in alice's INBOX sharing one blob, by
 // doubling with COPY in the store (a few transactions instead of n).
-func fillInbox(t *testing.T, e *env, n int) {
+func fillInbox(t testing.TB, e *env, n int) {
 	t.Helper()
 	e.deliver(t, sampleMessage("bulk", 2000), "alice")
 	for have := 1; have < n; {

@@ -3,7 +3,6 @@ package imapd
 import (
 	"errors"
 	"slices"
-	"sort"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -49,18 +48,18 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (*imap.SelectDat
 	data := &imap.SelectData{
 		Flags:          systemFlags,
 		PermanentFlags: permanentFlags,
-		NumMessages:    uint32(len(b.uids)),
+		NumMessages:    uint32(len(b.msgs)),
 		UIDNext:        imap.UID(mb.UIDNext),
 		UIDValidity:    mb.UIDValidity,
 	}
-	if n := len(b.uids); n > 0 && uint32(data.UIDNext) <= b.uids[n-1] {
-		data.UIDNext = imap.UID(b.uids[n-1] + 1)
+	if n := len(b.msgs); n > 0 && uint32(data.UIDNext) <= b.msgs[n-1].UID {
+		data.UIDNext = imap.UID(b.msgs[n-1].UID + 1)
 	}
 	if o.ReadOnly {
 		data.PermanentFlags = nil
 	}
-	for i, uid := range b.uids {
-		if !hasFlag(b.flags[uid], imap.FlagSeen) {
+	for i, m := range b.msgs {
+		if !hasFlag(toFlags(m.Flags), imap.FlagSeen) {
 			data.FirstUnseenSeqNum = uint32(i) + 1
 			break
 		}
@@ -99,28 +98,13 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
 
-// messages loads the store records of entries, in the same order; a
-// message expunged meanwhile is dropped.
+// messages returns the records of entries from the selected box, in the
+// same order; a message expunged meanwhile is dropped.
 func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
 	if len(es) == 0 {
 		return nil, nil, nil
 	}
-	k := sess.key()
-	all, err := sess.s.o.Store.Messages(k.journalist, k.mailbox)
-	if err != nil {
-		return nil, nil, sess.storeErr("messages", err, errNoMailbox)
-	}
-	var (
-		outE []entry
-		outM []store.Message
-	)
-	for _, e := range es {
-		i, ok := sort.Find(len(all), func(i int) int { return cmpUID(e.uid, all[i].UID) })
-		if ok {
-			outE = append(outE, e)
-			outM = append(outM, all[i])
-		}
-	}
+	outE, outM := sess.sel.box.lookup(es)
 	return outE, outM, nil
 }
 
