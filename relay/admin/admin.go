@@ -98,6 +98,8 @@ type Admin struct {
 	log  *slog.Logger
 	now  func() time.Time
 	own  bool // Close closes the store
+
+	hooks hooks
 }
 
 func newAdmin(st *store.Store, cfg config.Config, o Options, own bool) *Admin {

@@ -48,6 +48,8 @@ type JournalistAdded struct {
 	// OnionAuthPrivate is the x25519 private key (base32) the journalist's
 	// Tor client needs to reach the journalist onion.
 	OnionAuthPrivate string `json:"onion_auth_private"`
+	// JournalistOnion is the onion the key opens ("" until serve has run).
+	JournalistOnion string `json:"journalist_onion"`
 }
 
 // NewPassphrase is the result of JournalistPasswd.
@@ -64,6 +66,8 @@ type Ops interface {
 	JournalistRemove(ctx context.Context, name string) error
 	JournalistPasswd(ctx context.Context, name string) (NewPassphrase, error)
 	JournalistSetKey(ctx context.Context, name string, key []byte) (JournalistInfo, error)
+	JournalistOnionKey(ctx context.Context, name string) (OnionKey, error)
+	JournalistOnboard(ctx context.Context, name string) (Onboarding, error)
 	Status(ctx context.Context) (Status, error)
 }
 
@@ -164,7 +168,8 @@ func (a *Admin) JournalistAdd(ctx context.Context, name string, key []byte) (Jou
 	if err != nil {
 		return JournalistAdded{}, storeErr(err, name)
 	}
-	return JournalistAdded{Journalist: infoOf(got), Passphrase: pass, OnionAuthPrivate: onionPriv}, nil
+	added := JournalistAdded{Journalist: infoOf(got), Passphrase: pass, OnionAuthPrivate: onionPriv, JournalistOnion: a.JournalistOnion()}
+	return added, a.accessChanged(ctx)
 }
 
 // JournalistList returns every journalist, sorted by name.
@@ -190,7 +195,7 @@ func (a *Admin) JournalistRemove(ctx context.Context, name string) error {
 		return storeErr(err, name)
 	}
 	a.log.Info("journalist removed", "journalist", name)
-	return nil
+	return a.accessChanged(ctx)
 }
 
 // JournalistPasswd replaces a journalist's passphrase with a new generated

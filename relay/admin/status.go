@@ -29,6 +29,8 @@ type Status struct {
 	Replies       int      `json:"replies"`
 	Blobs         int      `json:"blobs"`
 	BlobBytes     int64    `json:"blob_bytes"`
+	// Tor is set when a running relay answers and runs tor.
+	Tor *TorStatus `json:"tor,omitempty"`
 	// Warnings are one-line problems an admin should act on.
 	Warnings []string `json:"warnings"`
 }
@@ -75,6 +77,13 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expired on %s; replace it with 'relay journalist set-key'", j.Name, j.Fingerprint, day(j.KeyExpires)))
 		case left <= KeyWarnDays:
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expires on %s (in %d days)", j.Name, j.Fingerprint, day(j.KeyExpires), left))
+		}
+	}
+	if h := a.getHooks(); h.Tor != nil {
+		ts := h.Tor()
+		s.Tor = &ts
+		if ts.Bootstrap < 100 {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("tor is not bootstrapped (%d%%: %s): the onions are unreachable", ts.Bootstrap, ts.Summary))
 		}
 	}
 	if len(js) == 0 {

@@ -314,10 +314,21 @@ func (r *runner) cmdStatus(args []string) error {
 	fmt.Fprintf(w, "  journalists:     %d\n  sources:         %d\n  messages:        %d\n  replies:         %d\n",
 		st.Journalists, st.Sources, st.Messages, st.Replies)
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
+	if t := st.Tor; t != nil {
+		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
+			t.Bootstrap, t.Summary, orNone(t.IntakeOnion), orNone(t.JournalistOnion))
+	}
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func humanBytes(n int64) string {

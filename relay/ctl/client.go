@@ -109,6 +109,18 @@ func (c *Client) JournalistSetKey(ctx context.Context, name string, key []byte) 
 	return r, err
 }
 
+// JournalistOnionKey implements admin.Ops.
+func (c *Client) JournalistOnionKey(ctx context.Context, name string) (r admin.OnionKey, err error) {
+	err = c.call(ctx, request{Op: "journalist.onion-key", Name: name}, &r)
+	return r, err
+}
+
+// JournalistOnboard implements admin.Ops.
+func (c *Client) JournalistOnboard(ctx context.Context, name string) (r admin.Onboarding, err error) {
+	err = c.call(ctx, request{Op: "journalist.onboard", Name: name}, &r)
+	return r, err
+}
+
 // Status implements admin.Ops.
 func (c *Client) Status(ctx context.Context) (r admin.Status, err error) {
 	err = c.call(ctx, request{Op: "status"}, &r)

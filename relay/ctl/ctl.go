@@ -196,6 +196,10 @@ func dispatch(ctx context.Context, ops admin.Ops, req request) (any, error) {
 		return ops.JournalistPasswd(ctx, req.Name)
 	case "journalist.set-key":
 		return ops.JournalistSetKey(ctx, req.Name, req.Key)
+	case "journalist.onion-key":
+		return ops.JournalistOnionKey(ctx, req.Name)
+	case "journalist.onboard":
+		return ops.JournalistOnboard(ctx, req.Name)
 	case "status":
 		st, err := ops.Status(ctx)
 		st.Running = err == nil

@@ -1,14 +1,12 @@
 package demo
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net"
 	"strings"
 
 	"postern/relay/admin"
-	"postern/relay/ctl"
 	"postern/relay/daemon"
 	"postern/relay/wire"
 )
@@ -17,13 +15,7 @@ import (
 // network service relay/wire builds (intake form, IMAP; SMTP when it
 // exists), on the loopback addresses of the flags.
 func services(a *admin.Admin, sock net.Listener, o Options) ([]daemon.Service, error) {
-	svcs := []daemon.Service{{
-		Name:     "ctl",
-		Listener: sock,
-		Serve: func(ctx context.Context, ln net.Listener) error {
-			return ctl.Serve(ctx, ln, ctl.ServerOptions{Ops: a, Logger: o.Logger.With("component", "ctl")})
-		},
-	}}
+	svcs := []daemon.Service{wire.Control(a, sock, o.Logger)}
 	more, err := wire.Services(a, wire.Options{Intake: o.Intake, IMAP: o.IMAP, SMTP: o.SMTP, Logger: o.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)

@@ -284,6 +284,34 @@ func (t *Tor) WaitPublished(ctx context.Context, onion string) error {
 	}
 }
 
+// CloseCircuits closes the rendezvous circuits that clients opened to a
+// service. Republishing a service under the same key leaves them open, and tor
+// accepts new streams on them, so a client whose key was just removed would keep
+// its access through a circuit it already had. Clients still authorised simply
+// build new circuits. It returns how many it closed.
+func (t *Tor) CloseCircuits(onion string) (int, error) {
+	id := strings.TrimSuffix(onion, ".onion")
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	kv, err := t.t.Control.GetInfo("circuit-status")
+	if err != nil {
+		return 0, fmt.Errorf("tor: circuit-status: %w", err)
+	}
+	n := 0
+	for _, v := range kv {
+		for line := range strings.SplitSeq(v.Val, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 2 || !strings.Contains(line, "PURPOSE=HS_SERVICE_REND") || !strings.Contains(line, "REND_QUERY="+id) {
+				continue
+			}
+			if _, err := t.t.Control.SendRequest("CLOSECIRCUIT %s", f[0]); err == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
 // Address returns a published service's onion address, or "".
 func (t *Tor) Address(name string) string {
 	t.mu.Lock()

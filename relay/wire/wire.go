@@ -22,6 +22,7 @@ import (
 	"postern/mailbox/kdf"
 	"postern/mailbox/pgp"
 	"postern/relay/admin"
+	"postern/relay/ctl"
 	"postern/relay/daemon"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -139,4 +140,16 @@ func archiveKey(a *admin.Admin) (*openpgp.Entity, error) {
 		return nil, fmt.Errorf("archive_key_file %s: %w", path, err)
 	}
 	return e, nil
+}
+
+// Control is the control-socket service on sock: admin commands reach the
+// running relay through it while it holds the database.
+func Control(a *admin.Admin, sock net.Listener, log *slog.Logger) daemon.Service {
+	return daemon.Service{
+		Name:     "ctl",
+		Listener: sock,
+		Serve: func(ctx context.Context, ln net.Listener) error {
+			return ctl.Serve(ctx, ln, ctl.ServerOptions{Ops: a, Logger: log.With("component", "ctl")})
+		},
+	}
 }

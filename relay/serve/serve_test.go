@@ -1,0 +1,231 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postern/mailbox/pgp"
+	"postern/relay/admin"
+	"postern/relay/config"
+	"postern/relay/ctl"
+	"postern/tools/sourceclient"
+	"postern/tools/tornet"
+)
+
+func needTor(t *testing.T) {
+	t.Helper()
+	for _, tool := range []string{"tor", "tor-gencert"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required in CI: %v", tool, err)
+			}
+			t.Skipf("%s not installed; skipping onion tests", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("the private Tor network takes ~30 s")
+	}
+}
+
+func journalistKey(t *testing.T, seed byte, name string) []byte {
+	t.Helper()
+	e, err := pgp.DeriveKey(bytes.Repeat([]byte{seed}, 32), name+" <"+name+"@example.org>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pgp.Serialize(e)
+}
+
+// TestServeOverTor runs the real relay behind its onions on the private Tor
+// network: a source submits a file through the intake onion and logs in again;
+// a journalist reads it over IMAP through the journalist onion with their client
+// key; without the key, or after removal, the onion refuses; after a restart both
+// addresses and the mail are still there.
+func TestServeOverTor(t *testing.T) {
+	needTor(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	tn, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tn.Stop)
+
+	dir := t.TempDir() + "/data"
+	cfg := config.Default()
+	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
+	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
+	cfg.TorExtra = []string{"%include " + tn.JoinTorrc}
+	a, err := admin.Init(dir, cfg, admin.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice, err := a.JournalistAdd(ctx, "alice", journalistKey(t, 1, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+
+	start := func() (Info, func()) {
+		sctx, stop := context.WithCancel(ctx)
+		started := make(chan Info, 1)
+		done := make(chan error, 1)
+		go func() {
+			done <- Run(sctx, Options{Dir: dir, Started: func(i Info) { started <- i }})
+		}()
+		select {
+		case info := <-started:
+			return info, func() {
+				stop()
+				if err := <-done; err != nil {
+					t.Errorf("serve: %v", err)
+				}
+			}
+		case err := <-done:
+			t.Fatalf("serve: %v", err)
+		case <-ctx.Done():
+			t.Fatal("serve did not start")
+		}
+		return Info{}, nil
+	}
+	info, stop := start()
+	if info.IntakeOnion == "" || info.JournalistOnion == "" {
+		t.Fatalf("onions not published: %+v", info)
+	}
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) { return tornet.Dial(ctx, tn.SocksAddr, addr) }
+
+	// The source's side, over the intake onion.
+	src := sourceclient.New("http://"+info.IntakeOnion, dial)
+	var codename string
+	if err := retry(ctx, func() error { codename, err = src.NewCodename(ctx); return err }); err != nil {
+		t.Fatal("intake onion:", err)
+	}
+	if err := src.Submit(ctx, "over tor", "hello through the onion", sourceclient.File{Name: "doc.txt", R: strings.NewReader("file over tor")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Logout(ctx); err != nil {
+		t.Fatal(err)
+	}
+	src2 := sourceclient.New("http://"+info.IntakeOnion, dial)
+	if err := src2.Login(ctx, codename); err != nil {
+		t.Fatal(err)
+	}
+
+	// The journalist's side: refused without the key, then IMAP with it.
+	var se *tornet.SocksError
+	if err := dialOnce(ctx, tn, info.JournalistOnion); !errors.As(err, &se) || se.Code != tornet.SocksOnionAuthMissing {
+		t.Fatalf("journalist onion without a key: want SOCKS 0xF4, got %v", err)
+	}
+	if err := tn.AddClientAuth("alice", info.JournalistOnion, alice.OnionAuthPrivate); err != nil {
+		t.Fatal(err)
+	}
+	if n := inboxCount(ctx, t, tn, info.JournalistOnion, "alice", alice.Passphrase); n != 1 {
+		t.Fatalf("alice's INBOX over the onion: %d messages", n)
+	}
+
+	// relay status through the control socket shows tor and both onions.
+	c, err := ctl.Dial(ctx, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := c.Status(ctx)
+	if err != nil || st.Tor == nil || st.Tor.Bootstrap != 100 || st.Tor.IntakeOnion != info.IntakeOnion || st.Tor.JournalistOnion != info.JournalistOnion {
+		t.Fatalf("status: %+v %v", st.Tor, err)
+	}
+	// Removing alice (with bob left, so the onion stays up) cuts her off.
+	if _, err := c.JournalistAdd(ctx, "bob", journalistKey(t, 2, "bob")); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.JournalistRemove(ctx, "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if err := retry(ctx, func() error {
+		if err := dialOnce(ctx, tn, info.JournalistOnion); err == nil {
+			return errors.New("the journalist onion still answers alice's key")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+
+	info2, stop2 := start()
+	defer stop2()
+	if info2.IntakeOnion != info.IntakeOnion || info2.JournalistOnion != info.JournalistOnion {
+		t.Fatalf("onion addresses changed across restart: %+v -> %+v", info, info2)
+	}
+	src3 := sourceclient.New("http://"+info2.IntakeOnion, dial)
+	if err := retry(ctx, func() error { return src3.Login(ctx, codename) }); err != nil {
+		t.Fatal("login after restart:", err)
+	}
+}
+
+func dialOnce(ctx context.Context, tn *tornet.Network, onion string) error {
+	var err error
+	for range 30 {
+		var c net.Conn
+		c, err = tornet.Dial(ctx, tn.SocksAddr, onion+":143")
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		var se *tornet.SocksError
+		if errors.As(err, &se) && se.Code != tornet.SocksOnionNotFound {
+			return err
+		}
+		time.Sleep(time.Second)
+	}
+	return err
+}
+
+func inboxCount(ctx context.Context, t *testing.T, tn *tornet.Network, onion, user, pass string) uint32 {
+	t.Helper()
+	var n uint32
+	err := retry(ctx, func() error {
+		conn, err := tornet.Dial(ctx, tn.SocksAddr, onion+":143")
+		if err != nil {
+			return err
+		}
+		c := imapclient.New(conn, nil)
+		defer c.Close()
+		if err := c.Login(user, pass).Wait(); err != nil {
+			return err
+		}
+		st, err := c.Status("INBOX", &imap.StatusOptions{NumMessages: true}).Wait()
+		if err != nil {
+			return err
+		}
+		n = *st.NumMessages
+		return nil
+	})
+	if err != nil {
+		t.Fatal("IMAP over the journalist onion:", err)
+	}
+	return n
+}
+
+func retry(ctx context.Context, f func() error) error {
+	var err error
+	for range 45 {
+		if err = f(); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(2 * time.Second):
+		}
+	}
+	return err
+}
