@@ -103,7 +103,9 @@ func TestServeOverTor(t *testing.T) {
 	if info.IntakeOnion == "" || info.JournalistOnion == "" {
 		t.Fatalf("onions not published: %+v", info)
 	}
-	dial := func(ctx context.Context, _, addr string) (net.Conn, error) { return tornet.Dial(ctx, tn.SocksAddr, addr) }
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return tornet.Dial(ctx, tn.SocksAddr, addr)
+	}
 
 	// The source's side, over the intake onion.
 	src := sourceclient.New("http://"+info.IntakeOnion, dial)
