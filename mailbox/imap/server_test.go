@@ -540,3 +540,70 @@ func TestTimeouts(t *testing.T) {
 	r.tagged("s")
 	waitClosed(r, "idle after login")
 }
+
+// The command forms Thunderbird and other clients send at startup.
+func TestClientStartupCommands(t *testing.T) {
+	e := newEnv(t, "alice")
+	e.deliver(t, sampleMessage("tb", 100))
+	r := dialRaw(t, e.addr)
+	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
+	r.tagged("l")
+	collect := func(tag, cmd string) []string {
+		t.Helper()
+		r.send(tag + " " + cmd + "\r\n")
+		var lines []string
+		for {
+			l := r.line()
+			if strings.HasPrefix(l, tag+" ") {
+				if !strings.HasPrefix(l, tag+" OK") {
+					t.Errorf("%s: %q", cmd, l)
+				}
+				return lines
+			}
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	joined := func(ls []string) string { return strings.Join(ls, "\n") }
+	if got := joined(collect("a", `LIST "" "*" RETURN (SPECIAL-USE)`)); !strings.Contains(got, `\Trash`) || !strings.Contains(got, "INBOX") {
+		t.Errorf("LIST RETURN (SPECIAL-USE):\n%s", got)
+	}
+	if got := joined(collect("b", `LIST (SPECIAL-USE) "" "*"`)); strings.Contains(got, "INBOX") || !strings.Contains(got, `\Sent`) {
+		t.Errorf("LIST (SPECIAL-USE):\n%s", got)
+	}
+	if got := collect("c", `LSUB "" "*"`); len(got) != 6 {
+		t.Errorf("LSUB:\n%s", joined(got))
+	}
+	if got := joined(collect("d", `LIST "" "%"`)); !strings.Contains(got, `"/" "Sent"`) {
+		t.Errorf("LIST %%:\n%s", got)
+	}
+	if got := joined(collect("e", `NAMESPACE`)); !strings.Contains(got, `(("" "/"))`) {
+		t.Errorf("NAMESPACE:\n%s", got)
+	}
+	if got := joined(collect("f", `STATUS "INBOX" (UIDNEXT MESSAGES UNSEEN RECENT)`)); !strings.Contains(got, "MESSAGES 1") || !strings.Contains(got, "UNSEEN 1") {
+		t.Errorf("STATUS:\n%s", got)
+	}
+	if got := joined(collect("g", `SELECT "INBOX"`)); !strings.Contains(got, "1 EXISTS") || !strings.Contains(got, "UIDVALIDITY") || !strings.Contains(got, "PERMANENTFLAGS") {
+		t.Errorf("SELECT:\n%s", got)
+	}
+	if got := joined(collect("h", `UID FETCH 1:* (FLAGS)`)); !strings.Contains(got, "* 1 FETCH (UID 1 FLAGS ())") {
+		t.Errorf("UID FETCH FLAGS:\n%s", got)
+	}
+	got := joined(collect("i", `UID FETCH 1 (UID RFC822.SIZE FLAGS BODY.PEEK[HEADER.FIELDS (From To Cc Bcc Subject Date Message-ID Priority X-Priority References Newsgroups In-Reply-To Content-Type Reply-To)])`))
+	if !strings.Contains(got, "Subject: tb") || !strings.Contains(got, "RFC822.SIZE") {
+		t.Errorf("Thunderbird header fetch:\n%s", got)
+	}
+	collect("j", `UID STORE 1 +FLAGS (\Seen $Forwarded)`)
+	if got := joined(collect("k", `UID FETCH 1 (FLAGS)`)); !strings.Contains(got, `$Forwarded`) || !strings.Contains(got, `\Seen`) {
+		t.Errorf("keywords: %s", got)
+	}
+	if got := joined(collect("m", `UID COPY 1 "Trash"`)); got != "" {
+		t.Logf("COPY: %s", got)
+	}
+	collect("n", `UID STORE 1 +FLAGS.SILENT (\Deleted)`)
+	if got := joined(collect("o", `UID EXPUNGE 1`)); !strings.Contains(got, "* 1 EXPUNGE") {
+		t.Errorf("UID EXPUNGE:\n%s", got)
+	}
+	if got := joined(collect("p", `STATUS Trash (MESSAGES)`)); !strings.Contains(got, "MESSAGES 1") {
+		t.Errorf("Trash after COPY:\n%s", got)
+	}
+}
