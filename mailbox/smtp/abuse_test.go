@@ -19,7 +19,7 @@ import (
 // rawConn speaks SMTP byte by byte, for what a well-behaved client
 // library will not send.
 type rawConn struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	tp *textproto.Conn
 }

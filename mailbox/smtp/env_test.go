@@ -38,7 +38,7 @@ var testParams = kdf.Params{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 // env is a store with three journalists and one source, and the SMTP
 // server on a loopback port.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	st      *store.Store
 	srv     *Server
 	addr    string
@@ -74,7 +74,7 @@ func randomBytes(t testing.TB, n int) []byte {
 	return b
 }
 
-func newEnv(t *testing.T, mod ...func(*Options)) *env {
+func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "data")
 	st, err := store.Init(dir, store.Options{})

@@ -161,7 +161,7 @@ func (e *env) checkNoTraces(raw []byte, key *openpgp.Entity) {
 }
 
 // decryptRaw returns the decrypted bytes of the PGP MESSAGE in raw.
-func decryptRaw(t *testing.T, raw []byte, key *openpgp.Entity) []byte {
+func decryptRaw(t testing.TB, raw []byte, key *openpgp.Entity) []byte {
 	t.Helper()
 	i := bytes.Index(raw, []byte("-----BEGIN PGP MESSAGE-----"))
 	if i < 0 {
