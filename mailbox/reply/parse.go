@@ -209,8 +209,10 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 		mt = "text/plain"
 	}
 	if dropTypes[mt] {
-		_, err := io.Copy(io.Discard, e.Body)
-		return err
+		if _, err := io.Copy(io.Discard, e.Body); err != nil {
+			return fmt.Errorf("%w (%v)", ErrMalformed, err)
+		}
+		return nil
 	}
 	if mt == "multipart/encrypted" || mt == "application/pkcs7-mime" || mt == "application/x-pkcs7-mime" {
 		return ErrMixedInline

@@ -82,6 +82,8 @@ func TestParseRefusals(t *testing.T) {
 		{"other protocol", "Content-Type: multipart/encrypted; protocol=\"application/x-other\"; boundary=b\n\n--b\n\n--b--\n", ErrUnsupportedEncryption},
 		{"armor among files", "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\n-----BEGIN PGP MESSAGE-----\n\nwcBMA\n-----END PGP MESSAGE-----\n--m\nContent-Type: application/pdf; name=a.pdf\n\nx\n--m--\n", ErrMixedInline},
 		{"no encrypted part", "Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=b\n\n--b\nContent-Type: application/pgp-encrypted\n\nVersion: 1\n--b--\n", ErrMalformed},
+		{"broken base64 in a dropped part", "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\nhi\n--m\nContent-Type: application/pgp-keys\nContent-Transfer-Encoding: base64\n\n!!!!\n--m--\n", ErrMalformed},
+		{"broken base64 in a file", "Content-Type: multipart/mixed; boundary=m\n\n--m\nContent-Type: text/plain\n\nhi\n--m\nContent-Type: application/pdf; name=a.pdf\nContent-Transfer-Encoding: base64\n\n!!!!\n--m--\n", ErrMalformed},
 		{"nested too deep", strings.Repeat("Content-Type: multipart/mixed; boundary=x\n\n--x\n", 40) + "\nhi\n", ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
