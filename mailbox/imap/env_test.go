@@ -2,6 +2,7 @@ package imapd
 
 import (
 	"context"
+	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net"
@@ -12,11 +13,13 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postern/mailbox/authn"
 	"postern/mailbox/imap/structure"
 	"postern/mailbox/kdf"
+	"postern/mailbox/pgp"
 	"postern/mailbox/store"
 )
 
@@ -35,6 +38,7 @@ type env struct {
 	addr     string
 	serveErr chan error
 	pass     map[string]string
+	keys     map[string]*openpgp.Entity // journalists' keys, private half included
 	opts     Options
 }
 
@@ -54,6 +58,7 @@ func newEnvWith(t testing.TB, o Options, names ...string) *env {
 		pool:     kdf.NewPool(kdf.PoolOptions{Workers: 2}),
 		throttle: authn.NewThrottle(authn.ThrottleOptions{}),
 		pass:     map[string]string{},
+		keys:     map[string]*openpgp.Entity{},
 	}
 	st, err := store.Init(e.dir, store.Options{})
 	if err != nil {
@@ -75,7 +80,13 @@ func (e *env) addJournalist(name string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := e.st.AddJournalist(store.Journalist{Name: name, PasswordHash: h}); err != nil {
+	seed := sha256.Sum256([]byte("journalist " + name))
+	key, err := pgp.DeriveKey(seed[:], name+" <"+name+"@newsroom.example>")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.keys[name] = key
+	if err := e.st.AddJournalist(store.Journalist{Name: name, PasswordHash: h, PublicKey: pgp.Serialize(key)}); err != nil {
 		e.t.Fatal(err)
 	}
 	e.pass[name] = pass

@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"bufio"
 	"errors"
 	"io"
 	"net"
@@ -9,11 +10,13 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postern/mailbox/imap/structure"
 	"postern/mailbox/kdf"
+	"postern/mailbox/pgp"
 	"postern/mailbox/store"
 )
 
@@ -307,19 +310,27 @@ func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOpt
 	if err != nil {
 		return nil, sess.storeErr("append", err, errTryCreate)
 	}
+	key, err := sess.journalistKey(j)
+	if err != nil {
+		return nil, err
+	}
 	bw, err := st.NewBlob()
 	if err != nil {
 		return nil, sess.storeErr("append", err, errInternal)
 	}
-	n, err := io.Copy(bw, io.LimitReader(r, max+1))
-	if err != nil || n > max || n != r.Size() {
+	cr := &countReader{r: r}
+	if err := sess.writeAppended(bw, cr, key); err != nil || cr.n != r.Size() {
 		bw.Abort()
-		if n > max {
-			return nil, errTooBig
+		var ierr *imap.Error
+		if errors.As(err, &ierr) {
+			return nil, ierr
+		}
+		if err != nil {
+			sess.s.log.Warn("imap: append failed", "err", err)
 		}
 		// A short or failed read is a broken connection; the library
 		// reports it.
-		return nil, &imap.Error{Type: imap.StatusResponseTypeBad, Text: "Literal not received"}
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Message not stored"}
 	}
 	ref, err := bw.Commit()
 	if err != nil {
@@ -337,6 +348,61 @@ func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOpt
 	}
 	sess.s.refresh(boxKey{j, mb.Name}, nil)
 	return &imap.AppendData{UID: imap.UID(uid), UIDValidity: mb.UIDValidity}, nil
+}
+
+// writeAppended copies an already encrypted message as it is, and seals
+// any other (see seal.go).
+func (sess *session) writeAppended(w io.Writer, r io.Reader, key *openpgp.Entity) error {
+	br := bufio.NewReaderSize(r, 64<<10)
+	raw, err := readRawHeader(br)
+	if errors.Is(err, errHeaderTooBig) {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeTooBig, Text: "Header too large"}
+	}
+	if err != nil {
+		return err
+	}
+	h := parseHeader(raw)
+	if isEncrypted(h, br) {
+		if _, err := w.Write(raw); err != nil {
+			return err
+		}
+		_, err := io.Copy(w, br)
+		return err
+	}
+	if key == nil {
+		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
+			Text: "Only encrypted messages can be stored (no usable key to seal this one)"}
+	}
+	return seal(w, key, h, raw, br)
+}
+
+// journalistKey is the journalist's public key for sealing, or nil when it
+// is unusable (expired: only encrypted messages are then accepted).
+func (sess *session) journalistKey(name string) (*openpgp.Entity, error) {
+	j, err := sess.s.o.Store.Journalist(name)
+	if err != nil {
+		return nil, sess.storeErr("append", err, errInternal)
+	}
+	if len(j.PublicKey) == 0 {
+		return nil, nil
+	}
+	key, _, err := pgp.ParsePublicKey(j.PublicKey)
+	if err != nil {
+		sess.s.log.Warn("imap: journalist key unusable for sealing appended mail", "err", err)
+		return nil, nil
+	}
+	return key, nil
+}
+
+type countReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // computeMeta walks a committed blob for its structure.

@@ -1,0 +1,156 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	gomessage "github.com/emersion/go-message"
+	"github.com/emersion/go-message/textproto"
+
+	"postern/mailbox/pgp"
+)
+
+// Journalists' clients APPEND Sent copies and drafts. A reply written in
+// plaintext (the relay encrypts it for the source on the SMTP path) would
+// be stored here in plaintext, breaking "no plaintext of a reply on disk".
+// So an APPENDed message that is not already OpenPGP-encrypted is sealed:
+// wrapped whole (headers and body) into an RFC 3156 message encrypted to
+// the journalist's own key, with minimal outer headers. The plaintext only
+// streams through memory.
+
+const maxAppendHeader = 256 << 10
+
+var errHeaderTooBig = errors.New("imapd: message header too large")
+
+// readRawHeader reads the header block, blank line included.
+func readRawHeader(br *bufio.Reader) ([]byte, error) {
+	var raw []byte
+	for {
+		line, err := br.ReadSlice('\n')
+		raw = append(raw, line...)
+		if len(raw) > maxAppendHeader {
+			return nil, errHeaderTooBig
+		}
+		if err == bufio.ErrBufferFull {
+			continue
+		}
+		if err == io.EOF {
+			return raw, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(line) <= 2 && strings.TrimRight(string(line), "\r\n") == "" {
+			return raw, nil
+		}
+	}
+}
+
+func parseHeader(raw []byte) textproto.Header {
+	h, err := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n\r\n"))))
+	if err != nil {
+		return textproto.Header{}
+	}
+	return h
+}
+
+// isEncrypted reports whether the message is PGP/MIME or inline OpenPGP.
+func isEncrypted(h textproto.Header, body *bufio.Reader) bool {
+	mh := gomessage.Header{Header: h}
+	if t, _, err := mh.ContentType(); err == nil && t == "multipart/encrypted" {
+		return true
+	}
+	peek, _ := body.Peek(512)
+	return bytes.HasPrefix(bytes.TrimLeft(peek, " \t\r\n"), []byte("-----BEGIN PGP MESSAGE-----"))
+}
+
+// seal writes the message (raw header, then body) to w as PGP/MIME
+// encrypted to key.
+func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte, body io.Reader) error {
+	var oh gomessage.Header
+	for _, k := range []string{"From", "To", "Cc", "Message-Id", "In-Reply-To", "References"} {
+		if v := h.Get(k); v != "" {
+			oh.Set(k, v)
+		}
+	}
+	// The exact time of a reply is about the source: the outer Date is the
+	// day; the original stays inside.
+	oh.Set("Date", time.Now().UTC().Truncate(24*time.Hour).Format(time.RFC1123Z))
+	oh.Set("Subject", "...")
+	oh.Set("MIME-Version", "1.0")
+	oh.SetContentType("multipart/encrypted", map[string]string{"protocol": "application/pgp-encrypted"})
+	outer, err := gomessage.CreateWriter(w, oh)
+	if err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	var vh gomessage.Header
+	vh.SetContentType("application/pgp-encrypted", nil)
+	vp, err := outer.CreatePart(vh)
+	if err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	if _, err := io.WriteString(vp, "Version: 1\r\n"); err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	if err := vp.Close(); err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	var eh gomessage.Header
+	eh.SetContentType("application/octet-stream", map[string]string{"name": "encrypted.asc"})
+	eh.SetContentDisposition("inline", map[string]string{"filename": "encrypted.asc"})
+	ep, err := outer.CreatePart(eh)
+	if err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	arm, err := armor.Encode(crlfWriter{ep}, "PGP MESSAGE", nil)
+	if err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	to := []*openpgp.Entity{key}
+	enc, err := pgp.Encrypt(arm, to, pgp.EncryptOptions{Compress: pgp.CompressionApplies(to)})
+	if err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	if _, err := enc.Write(rawHeader); err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	if _, err := io.Copy(enc, body); err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
+	}
+	for _, c := range []io.Closer{enc, arm, ep, outer} {
+		if err := c.Close(); err != nil {
+			return fmt.Errorf("imapd: seal: %w", err)
+		}
+	}
+	return nil
+}
+
+// crlfWriter turns the armor's LF line ends into CRLF, as mail needs.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			m, err := c.w.Write(p)
+			return n + m, err
+		}
+		if _, err := c.w.Write(p[:i]); err != nil {
+			return n, err
+		}
+		if _, err := c.w.Write([]byte("\r\n")); err != nil {
+			return n, err
+		}
+		n += i + 1
+		p = p[i+1:]
+	}
+	return n, nil
+}
