@@ -67,7 +67,7 @@ func fuzzEnv(t testing.TB) *fuzzState {
 // FuzzLanguage checks that no Accept-Language or ?l= value breaks the
 // language choice.
 func FuzzLanguage(f *testing.F) {
-	in, err := newI18n()
+	in, err := newI18n(nil)
 	if err != nil {
 		f.Fatal(err)
 	}

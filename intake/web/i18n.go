@@ -36,8 +36,26 @@ type i18n struct {
 	matcher language.Matcher
 }
 
-func newI18n() (*i18n, error) {
+// newI18n builds the catalogue for the languages the admin enabled (base codes
+// such as "en", "fr"; the first is the default). Empty enables every
+// translation we have.
+func newI18n(enabled []string) (*i18n, error) {
 	ts := translations()
+	if len(enabled) > 0 {
+		var picked []translation
+		for _, code := range enabled {
+			found := false
+			for _, t := range ts {
+				if base, _ := t.tag.Base(); base.String() == code {
+					picked, found = append(picked, t), true
+				}
+			}
+			if !found {
+				return nil, fmt.Errorf("web: i18n: no translation for language %q", code)
+			}
+		}
+		ts = picked
+	}
 	b := catalog.NewBuilder(catalog.Fallback(ts[0].tag))
 	in := &i18n{cat: b}
 	for _, t := range ts {

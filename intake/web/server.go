@@ -58,6 +58,9 @@ type Options struct {
 
 	Version      string // shown in /metadata
 	AllowUploads bool
+	// Languages are the base codes of the languages offered, the first being
+	// the default; empty offers every translation.
+	Languages []string
 	// Demo marks an instance served without Tor (relay demo): every page
 	// says loudly that it is not anonymous.
 	Demo bool
@@ -105,7 +108,7 @@ func New(o Options) (*Server, error) {
 	if o.SessionIdle <= 0 {
 		o.SessionIdle = DefaultSessionIdle
 	}
-	in, err := newI18n()
+	in, err := newI18n(o.Languages)
 	if err != nil {
 		return nil, err
 	}

@@ -88,7 +88,7 @@ func Default() Config {
 		SourceKDF:          KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		PasswordKDF:        KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		ArchiveKeyFile:     "",
-		Languages:          []string{"en"},
+		Languages:          []string{"en", "fr"},
 		LogLevel:           "info",
 	}
 }

@@ -193,7 +193,7 @@ var settings = []setting{
 		func(c *Config) *string { return &c.ArchiveKeyFile }, printable),
 	{
 		key: "languages",
-		doc: "Languages of the web form, comma separated, the first is the default.",
+		doc: "Languages of the web form, comma separated, the first is the default.\nAvailable: en, fr.",
 		set: func(c *Config, v string) error {
 			c.Languages = nil
 			for _, l := range strings.Split(v, ",") {

@@ -16,7 +16,7 @@ import (
 // exists), on the loopback addresses of the flags.
 func services(a *admin.Admin, sock net.Listener, o Options) ([]daemon.Service, error) {
 	svcs := []daemon.Service{wire.Control(a, sock, o.Logger)}
-	more, err := wire.Services(a, wire.Options{Intake: o.Intake, IMAP: o.IMAP, SMTP: o.SMTP, Logger: o.Logger})
+	more, err := wire.Services(a, wire.Options{Intake: o.Intake, IMAP: o.IMAP, SMTP: o.SMTP, Logger: o.Logger, Demo: true})
 	if err != nil {
 		return nil, fmt.Errorf("demo: %w", err)
 	}

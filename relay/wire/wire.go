@@ -1,10 +1,7 @@
 // Package wire builds the relay's network services from an open instance:
 // the one place where settings become the option structs of intake and
-// mailbox. `relay demo` runs the result on loopback; `relay serve` will run
-// the same list and publish it through Tor.
-//
-// Adding a service (SMTP) is one more function here and one more entry in
-// Services.
+// mailbox. `relay demo` runs the result on loopback; `relay serve` runs
+// the same list and publishes it through Tor.
 package wire
 
 import (
@@ -21,6 +18,7 @@ import (
 	imapd "postern/mailbox/imap"
 	"postern/mailbox/kdf"
 	"postern/mailbox/pgp"
+	smtpd "postern/mailbox/smtp"
 	"postern/relay/admin"
 	"postern/relay/ctl"
 	"postern/relay/daemon"
@@ -32,6 +30,8 @@ import (
 type Options struct {
 	Intake, IMAP, SMTP string // loopback host:port
 	Logger             *slog.Logger
+	// Demo puts the "not anonymous" banner on every page of the form.
+	Demo bool
 }
 
 // sweepEvery is how often idle source sessions (and their keys) are wiped
@@ -70,6 +70,8 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Salt:               a.Store().Salt(),
 		Version:            admin.Version,
 		AllowUploads:       true,
+		Languages:          cfg.Languages,
+		Demo:               o.Demo,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wire: intake: %w", err)
@@ -91,6 +93,17 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: imap: %w", err)
 	}
+	smtpSrv, err := smtpd.New(smtpd.Options{
+		Store:      a.Store(),
+		Auth:       auth,
+		Domain:     cfg.MailDomain,
+		OrgName:    cfg.Organisation,
+		Logger:     log,
+		ArchiveKey: archive,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("wire: smtp: %w", err)
+	}
 	httpServe := daemon.HTTP(form.HTTPServer(o.Intake))
 	return []daemon.Service{
 		{Name: "intake", Addr: o.Intake, Serve: func(ctx context.Context, ln net.Listener) error {
@@ -99,8 +112,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 			return httpServe(ctx, ln)
 		}},
 		{Name: "imap", Addr: o.IMAP, Serve: imapd.Run},
-		// SMTP: {Name: "smtp", Addr: o.SMTP, Serve: smtpd.Run} once
-		// mailbox/smtp exists, sharing auth.
+		{Name: "smtp", Addr: o.SMTP, Serve: smtpSrv.Run},
 	}, nil
 }
 
