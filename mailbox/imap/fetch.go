@@ -41,11 +41,23 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			return err
 		}
 	}
+	needFile := len(o.BodySection) > 0 || o.Envelope || o.BodyStructure != nil
 	for i, m := range msgs {
 		if es[i].seq == 0 {
 			continue // not yet announced to this client
 		}
-		if err := sess.fetchOne(w.CreateMessage(es[i].seq), m, o, seen); err != nil {
+		var f *os.File
+		if needFile {
+			// Opened before the response starts: a message whose last
+			// reference was just expunged elsewhere is skipped (its
+			// EXPUNGE follows) instead of breaking the response.
+			var err error
+			if f, err = sess.s.o.Store.OpenBlob(m.Blob.ID); err != nil {
+				sess.s.log.Debug("imap: blob gone during fetch", "err", err)
+				continue
+			}
+		}
+		if err := sess.fetchOne(w.CreateMessage(es[i].seq), m, f, o, seen); err != nil {
 			// A half-written response cannot be repaired: end the
 			// connection rather than desynchronise the client.
 			sess.netConn.Close()
@@ -55,8 +67,9 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 	return nil
 }
 
-func (sess *session) fetchOne(w *imapserver.FetchResponseWriter, m store.Message, o *imap.FetchOptions, seen bool) (err error) {
-	var f *os.File
+// fetchOne writes one FETCH response; f is the open blob or nil (then it
+// is opened if needed). It closes f.
+func (sess *session) fetchOne(w *imapserver.FetchResponseWriter, m store.Message, f *os.File, o *imap.FetchOptions, seen bool) (err error) {
 	defer func() {
 		if f != nil {
 			f.Close()
