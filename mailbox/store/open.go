@@ -80,6 +80,12 @@ type Store struct {
 	pending map[string]int64
 	// temps holds names of files in blobs/ that are being written or shredded.
 	temps map[string]struct{}
+	// pins counts open Snapshots. While it is above zero, blob files that lose
+	// their last reference are renamed away as usual but not shredded: their
+	// names wait in deferred until the last Snapshot closes, so a backup can
+	// still read every blob its database snapshot references (snapshot.go).
+	pins     int
+	deferred []string
 
 	// dbMu guards the db pointer: readers hold it shared for a transaction,
 	// Compact and Close hold it exclusively while they replace or close the file.

@@ -61,6 +61,10 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 			continue
 		}
 		s.temps[tmp] = struct{}{}
+		if s.pins > 0 {
+			s.deferred = append(s.deferred, tmp)
+			continue
+		}
 		doomed = append(doomed, tmp)
 	}
 	s.pubMu.Lock()

@@ -100,6 +100,7 @@ type Admin struct {
 	own  bool // Close closes the store
 
 	hooks hooks
+	ret   retention // the daily retention pass (retention.go)
 }
 
 func newAdmin(st *store.Store, cfg config.Config, o Options, own bool) *Admin {

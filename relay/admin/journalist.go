@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/base32"
 	"errors"
+	"io"
 	"strings"
 
 	"postern/mailbox/kdf"
 	"postern/mailbox/pgp"
 	"postern/mailbox/store"
+	"postern/relay/backup"
 )
 
 // PassphraseWords is the length of generated journalist passphrases: seven
@@ -69,6 +71,12 @@ type Ops interface {
 	JournalistOnionKey(ctx context.Context, name string) (OnionKey, error)
 	JournalistOnboard(ctx context.Context, name string) (Onboarding, error)
 	Status(ctx context.Context) (Status, error)
+	// Sources, compaction and backups (source.go, retention.go, backup.go).
+	SourceList(ctx context.Context) ([]SourceInfo, error)
+	SourceDelete(ctx context.Context, designation string) (SourceDeleted, error)
+	SourcePrune(ctx context.Context, inactiveDays int) (Pruned, error)
+	Compact(ctx context.Context) (Compacted, error)
+	Backup(ctx context.Context, w io.Writer, plan func(backup.Plan)) error
 }
 
 var _ Ops = (*Admin)(nil)

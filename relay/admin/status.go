@@ -29,6 +29,8 @@ type Status struct {
 	Replies       int      `json:"replies"`
 	Blobs         int      `json:"blobs"`
 	BlobBytes     int64    `json:"blob_bytes"`
+	// Retention says what expires next and when the pass runs (retention.go).
+	Retention *RetentionStatus `json:"retention,omitempty"`
 	// Tor is set when a running relay answers and runs tor.
 	Tor *TorStatus `json:"tor,omitempty"`
 	// Warnings are one-line problems an admin should act on.
@@ -61,6 +63,10 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		Blobs:         stats.Blobs,
 		BlobBytes:     stats.BlobBytes,
 		Warnings:      []string{},
+	}
+	if rs, err := a.RetentionStatus(ctx); err == nil {
+		s.Retention = &rs
+		s.Warnings = append(s.Warnings, retentionWarnings(rs, a.cfg)...)
 	}
 	js, err := a.st.Journalists()
 	if err != nil {

@@ -70,6 +70,18 @@ func commands() []command {
 			"give a journalist a new onion client key (printed once); the old one stops working", (*runner).cmdJournalistOnionKey},
 		{"journalist onboard", "NAME --out DIR [--data DIR] [--json]",
 			"write a folder with the onion key and Tor/Thunderbird setup; prints a new passphrase once", (*runner).cmdJournalistOnboard},
+		{"source list", "[--data DIR] [--json]",
+			"list sources: designation, created and last-active day, message and reply counts", (*runner).cmdSourceList},
+		{"source delete", "\"DESIGNATION\" [--data DIR] [--json]",
+			"delete a source: every submission in every mailbox, every reply; files shredded, database compacted", (*runner).cmdSourceDelete},
+		{"source prune", "--inactive DAYS [--data DIR] [--json]",
+			"delete every source inactive for at least DAYS days", (*runner).cmdSourcePrune},
+		{"compact", "[--data DIR] [--json]",
+			"rewrite the database so deleted records are gone from the file", (*runner).cmdCompact},
+		{"backup", "--out FILE --to ADMINKEY.asc|- [--data DIR] [--json]",
+			"write an encrypted, consistent backup (database, blobs, onion keys, settings), also while the relay runs", (*runner).cmdBackup},
+		{"restore", "--in FILE|- (--key SECRETKEY.asc|- | --plain) [--data DIR] [--json]",
+			"restore a backup into an empty or new data directory, after checking all of it", (*runner).cmdRestore},
 		{"serve", "[--data DIR] [--intake ADDR] [--imap ADDR] [--smtp ADDR] [--tor PATH] [--json]",
 			"run the relay: services on loopback, published as onion services through tor", (*runner).cmdServe},
 		{"status", "[--data DIR] [--json]",
@@ -143,6 +155,9 @@ func (r *runner) dispatch(args []string) error {
 	}
 	cmd, rest := lookup(args)
 	if cmd == nil {
+		if args[0] == "source" {
+			return usagef("source", "source needs a subcommand: list, delete or prune")
+		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {
 				return usagef("journalist", "journalist needs a subcommand: add, list, remove, passwd or set-key")

@@ -126,3 +126,27 @@ func (c *Client) Status(ctx context.Context) (r admin.Status, err error) {
 	err = c.call(ctx, request{Op: "status"}, &r)
 	return r, err
 }
+
+// SourceList implements admin.Ops.
+func (c *Client) SourceList(ctx context.Context) (r []admin.SourceInfo, err error) {
+	err = c.call(ctx, request{Op: "source.list"}, &r)
+	return r, err
+}
+
+// SourceDelete implements admin.Ops.
+func (c *Client) SourceDelete(ctx context.Context, designation string) (r admin.SourceDeleted, err error) {
+	err = c.call(ctx, request{Op: "source.delete", Name: designation}, &r)
+	return r, err
+}
+
+// SourcePrune implements admin.Ops.
+func (c *Client) SourcePrune(ctx context.Context, inactiveDays int) (r admin.Pruned, err error) {
+	err = c.call(ctx, request{Op: "source.prune", Days: inactiveDays}, &r)
+	return r, err
+}
+
+// Compact implements admin.Ops.
+func (c *Client) Compact(ctx context.Context) (r admin.Compacted, err error) {
+	err = c.call(ctx, request{Op: "compact"}, &r)
+	return r, err
+}

@@ -49,6 +49,7 @@ type request struct {
 	Op   string `json:"op"`
 	Name string `json:"name,omitempty"`
 	Key  []byte `json:"key,omitempty"`
+	Days int    `json:"days,omitempty"`
 }
 
 type wireError struct {
@@ -177,6 +178,10 @@ func serveConn(ctx context.Context, c net.Conn, ops admin.Ops, log *slog.Logger)
 		writeResponse(c, nil, &admin.Error{Kind: admin.ErrInvalid, Msg: "control socket: malformed request"})
 		return
 	}
+	if req.Op == "backup" { // streams: see stream.go
+		serveBackup(ctx, c, ops, log)
+		return
+	}
 	result, err := dispatch(ctx, ops, req)
 	if err != nil && kindName(err) == "internal" {
 		log.Error("ctl: request failed", "op", req.Op, "err", err)
@@ -200,6 +205,14 @@ func dispatch(ctx context.Context, ops admin.Ops, req request) (any, error) {
 		return ops.JournalistOnionKey(ctx, req.Name)
 	case "journalist.onboard":
 		return ops.JournalistOnboard(ctx, req.Name)
+	case "source.list":
+		return ops.SourceList(ctx)
+	case "source.delete":
+		return ops.SourceDelete(ctx, req.Name)
+	case "source.prune":
+		return ops.SourcePrune(ctx, req.Days)
+	case "compact":
+		return ops.Compact(ctx)
 	case "status":
 		st, err := ops.Status(ctx)
 		st.Running = err == nil

@@ -144,6 +144,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Started != nil {
 		o.Started(info)
 	}
+	// Retention runs at start and then daily while the services do.
+	defer a.StartRetention(ctx)()
 	return daemon.Run(ctx, svcs, daemon.Options{Logger: o.Logger})
 }
 

@@ -161,6 +161,8 @@ func Run(ctx context.Context, o Options) error {
 	if o.Started != nil {
 		o.Started(info)
 	}
+	// Retention runs at start and then daily while the services do.
+	defer a.StartRetention(ctx)()
 	err = daemon.Run(ctx, svcs, daemon.Options{Logger: log})
 	if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
 		return cause

@@ -1,0 +1,126 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"postern/relay/backup"
+	"postern/relay/config"
+)
+
+// Files of the data directory a backup carries besides the database and the
+// blobs: the settings and the onion service keys (without them a restored
+// relay would publish new addresses that no source knows). Tor's own state
+// (DATA/tor) is not carried: tor rebuilds it.
+var backupGlobs = []string{
+	config.FileName,
+	"onion/*.key",
+	"onion/*.hostname",
+}
+
+// maxBackupFile bounds one of those small files.
+const maxBackupFile = 4 << 20
+
+// Backup streams a consistent archive of the instance (relay/backup) to w, while
+// the relay keeps running. plan, if set, is called with the archive's expected
+// size before the first byte is written. The caller encrypts w (the CLI wraps
+// it in OpenPGP to the admin's key): the archive holds the database in clear.
+func (a *Admin) Backup(ctx context.Context, w io.Writer, plan func(backup.Plan)) error {
+	extra, err := a.backupFiles()
+	if err != nil {
+		return err
+	}
+	sn, err := a.st.Snapshot()
+	if err != nil {
+		return fail(ErrInternal, "backup: %v", err)
+	}
+	defer sn.Close()
+	src := backup.StoreSnapshot{Snapshot: sn}
+	if plan != nil {
+		plan(backup.PlanOf(src, extra))
+	}
+	if _, err := backup.Write(ctx, w, src, extra, a.now()); err != nil {
+		if ctx.Err() != nil {
+			return fail(ErrInternal, "backup cancelled")
+		}
+		return fail(ErrInternal, "%v", err)
+	}
+	a.log.Info("backup written")
+	return nil
+}
+
+// backupFiles reads the small files that go with the database: postern.conf,
+// onion keys and addresses, and the archive key when it lies in the data
+// directory.
+func (a *Admin) backupFiles() ([]backup.File, error) {
+	dir := a.st.Dir()
+	seen := map[string]bool{}
+	var rels []string
+	for _, g := range backupGlobs {
+		m, err := filepath.Glob(filepath.Join(dir, filepath.FromSlash(g)))
+		if err != nil {
+			return nil, fail(ErrInternal, "backup: %v", err)
+		}
+		for _, p := range m {
+			rel, _ := filepath.Rel(dir, p)
+			rels = append(rels, filepath.ToSlash(rel))
+		}
+	}
+	if p := a.cfg.ArchiveKeyPath(dir); p != "" {
+		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") && !filepath.IsAbs(rel) {
+			rels = append(rels, filepath.ToSlash(rel))
+		} else {
+			a.log.Warn("backup: archive_key_file lies outside the data directory and is not in the backup")
+		}
+	}
+	sort.Strings(rels)
+	var out []backup.File
+	for _, rel := range rels {
+		if seen[rel] {
+			continue
+		}
+		seen[rel] = true
+		f, err := os.Open(filepath.Join(dir, filepath.FromSlash(rel)))
+		if err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			return nil, fail(ErrInternal, "backup: %v", err)
+		}
+		fi, err := f.Stat()
+		if err != nil || !fi.Mode().IsRegular() {
+			f.Close()
+			continue
+		}
+		b, err := io.ReadAll(io.LimitReader(f, maxBackupFile+1))
+		f.Close()
+		if err != nil {
+			return nil, fail(ErrInternal, "backup: %v", err)
+		}
+		if len(b) > maxBackupFile {
+			return nil, fail(ErrInternal, "backup: %s is larger than %d bytes", rel, maxBackupFile)
+		}
+		out = append(out, backup.File{Path: rel, Data: b})
+	}
+	if !seen[config.FileName] {
+		return nil, fail(ErrInstance, "backup: %s is missing", filepath.Join(dir, config.FileName))
+	}
+	return out, nil
+}
+
+// CheckRestored is the last check of a restore before the directory is moved
+// into place: the settings parse and the source KDF record matches them, as
+// Open will demand.
+func CheckRestored(dir string) error {
+	a, err := Open(dir, Options{})
+	if err != nil {
+		return fmt.Errorf("%w: the restored instance does not open: %v", backup.ErrArchive, err)
+	}
+	return a.Close()
+}

@@ -1,0 +1,146 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+
+	"postern/relay/admin"
+)
+
+func (r *runner) cmdSourceList(args []string) error {
+	f := r.newFlags("source list", true)
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	list, err := ops.SourceList(r.env.Context)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		if list == nil {
+			list = []admin.SourceInfo{}
+		}
+		return r.printJSON(list)
+	}
+	if len(list) == 0 {
+		fmt.Fprintln(r.env.Stdout, "No sources.")
+		return nil
+	}
+	w := r.env.Stdout
+	fmt.Fprintf(w, "%-32s %-10s %-11s %8s %7s\n", "DESIGNATION", "CREATED", "LAST ACTIVE", "MESSAGES", "REPLIES")
+	for _, s := range list {
+		fmt.Fprintf(w, "%-32s %-10s %-11s %8d %7d\n", s.Designation, s.Created, s.LastActive, s.Messages, s.Replies)
+	}
+	return nil
+}
+
+func (r *runner) cmdSourceDelete(args []string) error {
+	const cmd = "source delete"
+	f := r.newFlags(cmd, true)
+	pos, err := f.parse(args, 1, `DESIGNATION (in quotes: "quixotic tangerine")`)
+	if err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := ops.SourceDelete(r.env.Context, pos[0])
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(res)
+	}
+	fmt.Fprintf(r.env.Stdout, "Source %q deleted: %d submissions and %d replies, from every journalist's mailboxes.\n"+
+		"Their files were overwritten and removed and the database was compacted.\n"+
+		"Their codename no longer opens anything.\n", res.Designation, res.Messages, res.Replies)
+	return nil
+}
+
+func (r *runner) cmdSourcePrune(args []string) error {
+	const cmd = "source prune"
+	f := r.newFlags(cmd, true)
+	inactive := f.String("inactive", "", "delete sources inactive for at least this many days")
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	if *inactive == "" {
+		return usagef(cmd, "%s: --inactive DAYS is required", cmd)
+	}
+	days, err := strconv.Atoi(*inactive)
+	if err != nil || days < 1 || days > 100_000 {
+		return usagef(cmd, "%s: --inactive wants a number of days from 1 to 100000, not %q", cmd, clip(*inactive))
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := ops.SourcePrune(r.env.Context, days)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(res)
+	}
+	if len(res.Deleted) == 0 {
+		fmt.Fprintf(r.env.Stdout, "No source has been inactive for %d days or more.\n", days)
+		return nil
+	}
+	fmt.Fprintf(r.env.Stdout, "Deleted %d sources inactive for %d days or more:\n", len(res.Deleted), days)
+	for _, d := range res.Deleted {
+		fmt.Fprintf(r.env.Stdout, "  %-32s %d submissions, %d replies\n", d.Designation, d.Messages, d.Replies)
+	}
+	return nil
+}
+
+func (r *runner) cmdCompact(args []string) error {
+	f := r.newFlags("compact", true)
+	if _, err := f.parse(args, 0, ""); err != nil {
+		return err
+	}
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	c, err := ops.Compact(r.env.Context)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(c)
+	}
+	fmt.Fprintf(r.env.Stdout, "Database compacted: %s → %s; deleted records are gone from the file.\n",
+		humanBytes(c.Before), humanBytes(c.After))
+	return nil
+}
+
+// printRetention is the retention part of `relay status`.
+func printRetention(w io.Writer, st admin.Status) {
+	rs := st.Retention
+	if rs == nil || rs.Days == 0 {
+		return
+	}
+	fmt.Fprintf(w, "  expiring:        %d messages, %d replies within a day; %d messages, %d replies within a week\n",
+		rs.DueDay.Messages, rs.DueDay.Replies, rs.DueWeek.Messages, rs.DueWeek.Replies)
+	switch {
+	case rs.NextRun != "":
+		fmt.Fprintf(w, "  next retention:  %s\n", rs.NextRun)
+	case st.Running:
+		fmt.Fprintln(w, "  next retention:  (not scheduled)")
+	default:
+		fmt.Fprintln(w, "  next retention:  when the relay runs (at start, then daily)")
+	}
+	if rs.LastRun != "" {
+		fmt.Fprintf(w, "  last retention:  %s, removed %d messages, %d replies\n", rs.LastRun, rs.Removed.Messages, rs.Removed.Replies)
+	}
+}
