@@ -229,8 +229,9 @@ type mail struct {
 }
 
 // inbox logs in over IMAP, fetches every INBOX message whole and decrypts
-// each with the journalist's key. A message that does not decrypt fails t.
-func inbox(t *testing.T, p *relayProc, in *instance) []mail {
+// each with the journalist's key, and returns them with INBOX's
+// UIDVALIDITY. A message that does not decrypt fails t.
+func inbox(t *testing.T, p *relayProc, in *instance) ([]mail, uint32) {
 	t.Helper()
 	c, err := imapclient.DialInsecure(p.info.IMAPAddr, nil)
 	if err != nil {
@@ -247,7 +248,7 @@ func inbox(t *testing.T, p *relayProc, in *instance) []mail {
 	var out []mail
 	if sel.NumMessages == 0 {
 		c.Logout().Wait()
-		return nil
+		return nil, sel.UIDValidity
 	}
 	whole := &imap.FetchItemBodySection{Peek: true}
 	bufs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
@@ -269,7 +270,7 @@ func inbox(t *testing.T, p *relayProc, in *instance) []mail {
 		out = append(out, mail{UID: b.UID, Raw: raw, Dec: d, Date: b.InternalDate})
 	}
 	c.Logout().Wait()
-	return out
+	return out, sel.UIDValidity
 }
 
 // readPart returns attachment i of a decrypted mail.

@@ -68,7 +68,7 @@ func TestPrivacyScan(t *testing.T) {
 	}
 
 	// The journalist reads everything that was planted.
-	ms := inbox(t, p, in)
+	ms, _ := inbox(t, p, in)
 	if len(ms) != 2 {
 		t.Fatalf("INBOX holds %d readable messages, want 2", len(ms))
 	}
