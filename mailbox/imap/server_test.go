@@ -519,7 +519,6 @@ func TestConcurrentViewsConverge(t *testing.T) {
 // Silent connections are closed: before login after LoginTimeout, after
 // login after IdleTimeout.
 func TestTimeouts(t *testing.T) {
-	e := newEnvWith(t, Options{LoginTimeout: 100 * time.Millisecond, IdleTimeout: 300 * time.Millisecond}, "alice")
 	waitClosed := func(r *raw, what string) {
 		t.Helper()
 		for {
@@ -531,10 +530,14 @@ func TestTimeouts(t *testing.T) {
 			}
 		}
 	}
+	// Two servers, so that a slow login under load cannot meet the other
+	// timeout.
+	e := newEnvWith(t, Options{LoginTimeout: 100 * time.Millisecond})
 	r := dialRaw(t, e.addr)
 	r.send("a NOOP\r\n") // commands before login do not extend the deadline
 	waitClosed(r, "not logged in")
 
+	e = newEnvWith(t, Options{IdleTimeout: 300 * time.Millisecond}, "alice")
 	r = dialRaw(t, e.addr)
 	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
 	if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
