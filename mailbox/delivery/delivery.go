@@ -26,6 +26,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"postern/mailbox/pgp"
+	"postern/mailbox/imap/structure"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
@@ -92,6 +93,10 @@ type Tx struct {
 	key   *openpgp.Entity
 	names []string // journalists the mail is encrypted to
 	blob  *store.BlobWriter
+	meta  *metaTap // walks the mail's MIME structure as it is written, for IMAP
+	// metaBytes is the encoded structure, cached with the message so IMAP
+	// serves ENVELOPE, BODYSTRUCTURE and sections without walking the file.
+	metaBytes []byte
 	w     *pgpmime.Writer
 	err   error // first failure; the blob is gone
 	done  bool  // committed, aborted or failed
@@ -166,9 +171,10 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
-	t := &Tx{d: d, ctx: ctx, src: s.Source, key: s.SourceKey, names: names, blob: blob}
-	w, err := pgpmime.NewWriter(ctxWriter{ctx: ctx, w: blob}, to, h)
+	t := &Tx{d: d, ctx: ctx, src: s.Source, key: s.SourceKey, names: names, blob: blob, meta: newMetaTap()}
+	w, err := pgpmime.NewWriter(ctxWriter{ctx: ctx, w: io.MultiWriter(blob, t.meta)}, to, h)
 	if err != nil {
+		t.meta.abort()
 		blob.Abort()
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
@@ -245,6 +251,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 	if err := t.w.Close(); err != nil {
 		return t.fail(err)
 	}
+	t.metaBytes = t.meta.finish()
 	ref, err := t.blob.Commit()
 	t.done = true
 	if err != nil { // the store removed the temp file
@@ -270,7 +277,7 @@ func (t *Tx) deliver(ref store.BlobRef) error {
 	const tries = 3
 	for i := 0; ; i++ {
 		err := t.d.o.Store.Deliver(store.Delivery{Blob: ref, SourceID: t.src.ID,
-			Journalists: t.names, Mailbox: "INBOX"})
+			Journalists: t.names, Mailbox: "INBOX", Meta: t.metaBytes})
 		if err == nil || !errors.Is(err, store.ErrNotFound) || i == tries-1 {
 			return err
 		}
@@ -312,6 +319,7 @@ func (t *Tx) Abort() {
 	}
 	t.done = true
 	t.err = ErrFinished
+	t.meta.abort()
 	t.blob.Abort()
 }
 
@@ -336,6 +344,7 @@ func (t *Tx) fail(err error) error {
 	if !errors.Is(err, context.Canceled) && !errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("delivery: %w", err)
 	}
+	t.meta.abort()
 	t.blob.Abort()
 	t.done = true
 	t.err = err
@@ -372,4 +381,41 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
+}
+
+// metaTap computes the IMAP structure of the mail (mailbox/imap/structure)
+// from the ciphertext stream as it goes to the blob, so the whole file is not
+// read a second time. A failure only loses the cache: IMAP then walks the file
+// itself at the first fetch.
+type metaTap struct {
+	pw   *io.PipeWriter
+	done chan []byte
+}
+
+func newMetaTap() *metaTap {
+	pr, pw := io.Pipe()
+	m := &metaTap{pw: pw, done: make(chan []byte, 1)}
+	go func() {
+		meta, err := structure.Meta(pr)
+		io.Copy(io.Discard, pr) // the walker may stop early; never block the writer
+		if err != nil {
+			meta = nil
+		}
+		m.done <- meta
+	}()
+	return m
+}
+
+func (m *metaTap) Write(p []byte) (int, error) { return m.pw.Write(p) }
+
+// finish ends the stream and returns the structure (nil if it failed).
+func (m *metaTap) finish() []byte {
+	m.pw.Close()
+	return <-m.done
+}
+
+// abort ends the stream and lets the walker go.
+func (m *metaTap) abort() {
+	m.pw.CloseWithError(ErrFinished)
+	<-m.done
 }

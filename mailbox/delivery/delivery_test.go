@@ -16,6 +16,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"postern/mailbox/pgp"
+	"postern/mailbox/imap/structure"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
@@ -667,5 +668,38 @@ func TestCompress(t *testing.T) {
 	plain, packed := size(false), size(true)
 	if packed*4 > plain {
 		t.Errorf("compressed blob %d bytes, uncompressed %d", packed, plain)
+	}
+}
+
+// The IMAP structure is computed on the way in and stored with the message,
+// and it matches a walk of the committed file.
+func TestMetaCachedAtDelivery(t *testing.T) {
+	e := newEnv(t, "alice")
+	ctx := context.Background()
+	tx, err := e.deliverer().Start(ctx, Submission{Source: e.src, SourceKey: e.srcKey})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Text("hello"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m := e.inbox(t, "alice")[0]
+	if len(m.Meta) == 0 {
+		t.Fatal("no structure cached with the message")
+	}
+	f, err := e.st.OpenBlob(m.Blob.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want, err := structure.Meta(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(m.Meta, want) {
+		t.Error("cached structure differs from a walk of the stored file")
 	}
 }
