@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"postern/mailbox/authn"
 	"postern/mailbox/store"
 )
 
@@ -35,8 +36,27 @@ type Hooks struct {
 }
 
 type hooks struct {
-	mu sync.Mutex
-	h  Hooks
+	mu    sync.Mutex
+	h     Hooks
+	locks func() []authn.Lock
+}
+
+// SetLoginLocks lets Status report journalists locked out by the failed-login
+// throttle that IMAP and SMTP share; the wiring of the services calls it.
+func (a *Admin) SetLoginLocks(f func() []authn.Lock) {
+	a.hooks.mu.Lock()
+	a.hooks.locks = f
+	a.hooks.mu.Unlock()
+}
+
+func (a *Admin) loginLocks() []authn.Lock {
+	a.hooks.mu.Lock()
+	f := a.hooks.locks
+	a.hooks.mu.Unlock()
+	if f == nil {
+		return nil
+	}
+	return f()
 }
 
 // SetHooks installs hooks; serve calls it once before it answers commands.

@@ -85,6 +85,15 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expires on %s (in %d days)", j.Name, j.Fingerprint, day(j.KeyExpires), left))
 		}
 	}
+	known := map[string]bool{}
+	for _, j := range js {
+		known[j.Name] = true
+	}
+	for _, l := range a.loginLocks() {
+		if known[l.Name] {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: locked out after repeated failed logins until %s UTC", l.Name, l.Until.UTC().Format("15:04")))
+		}
+	}
 	if h := a.getHooks(); h.Tor != nil {
 		ts := h.Tor()
 		s.Tor = &ts

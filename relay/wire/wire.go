@@ -78,10 +78,12 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	}
 	// One authenticator (and throttle) for IMAP and SMTP, so a guesser
 	// cannot double their rate by alternating protocols.
+	throttle := authn.NewThrottle(authn.ThrottleOptions{})
+	a.SetLoginLocks(throttle.Locks)
 	auth := &authn.Authenticator{
 		Store:       a.Store(),
 		Pool:        a.Pool(),
-		Throttle:    authn.NewThrottle(authn.ThrottleOptions{}),
+		Throttle:    throttle,
 		Logger:      log.With("component", "authn"),
 		DummyParams: kdf.Params(cfg.PasswordKDF),
 	}
