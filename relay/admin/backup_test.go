@@ -1,0 +1,432 @@
+package admin
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postern/mailbox/authn"
+	imapd "postern/mailbox/imap"
+	"postern/mailbox/kdf"
+	"postern/mailbox/store"
+	"postern/relay/backup"
+)
+
+// adminKey is the admin's backup key pair.
+func adminKey(t testing.TB, label string) *openpgp.Entity {
+	return derived(t, "admin "+label, "Admin <admin@"+testDomain+">")
+}
+
+// takeBackup runs Admin.Backup into an encrypted buffer.
+func takeBackup(t *testing.T, a *Admin, to *openpgp.Entity) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc, err := backup.Encrypt(&buf, to)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan backup.Plan
+	if err := a.Backup(context.Background(), enc, func(p backup.Plan) { plan = p }); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Files < 3 || plan.Bytes <= 0 {
+		t.Fatalf("plan %+v", plan)
+	}
+	return buf.Bytes()
+}
+
+func restore(data []byte, key *openpgp.Entity, target string) error {
+	r, err := backup.Decrypt(bytes.NewReader(data), openpgp.EntityList{key})
+	if err != nil {
+		return err
+	}
+	_, err = backup.Restore(context.Background(), r, target, backup.RestoreOptions{Check: CheckRestored})
+	return err
+}
+
+// mailView is what a journalist's client sees of every mailbox, through the
+// store API: UIDVALIDITY, UIDNEXT, and each message's UID, flags and bytes.
+func mailView(t *testing.T, st *store.Store) string {
+	t.Helper()
+	var b bytes.Buffer
+	js, err := st.Journalists()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range js {
+		fmt.Fprintf(&b, "journalist %s hash=%s key=%x\n", j.Name, j.PasswordHash, j.PublicKey)
+		mbs, err := st.Mailboxes(j.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mb := range mbs {
+			fmt.Fprintf(&b, "  %s validity=%d next=%d count=%d use=%s sub=%v\n", mb.Name, mb.UIDValidity, mb.UIDNext, mb.Count, mb.SpecialUse, mb.Subscribed)
+			msgs, err := st.Messages(j.Name, mb.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range msgs {
+				f, err := st.OpenBlob(m.Blob.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				data, err := io.ReadAll(f)
+				f.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				fmt.Fprintf(&b, "    uid=%d flags=%v date=%s source=%x bytes=%x\n", m.UID, m.Flags, m.Date.Format("2006-01-02"), m.SourceID, sha(data))
+			}
+		}
+	}
+	return b.String()
+}
+
+func sha(b []byte) []byte {
+	h := sha256.Sum256(b)
+	return h[:8]
+}
+
+// imapView logs in over IMAP and lists, per mailbox, UIDVALIDITY, UIDNEXT and
+// each message's UID and flags.
+func imapView(t *testing.T, st *store.Store, pool *kdf.Pool, name, pass string) string {
+	t.Helper()
+	srv, err := imapd.New(imapd.Options{Store: st, Auth: &authn.Authenticator{Store: st, Pool: pool,
+		Throttle: authn.NewThrottle(authn.ThrottleOptions{}), DummyParams: kdf.Params(testConfig().PasswordKDF)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	defer func() {
+		srv.Close()
+		<-serveErr
+	}()
+	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(name, pass).Wait(); err != nil {
+		t.Fatalf("IMAP login %s: %v", name, err)
+	}
+	var b bytes.Buffer
+	for _, box := range []string{"INBOX", "Archive"} {
+		sel, err := c.Select(box, nil).Wait()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(&b, "%s validity=%d next=%d exists=%d\n", box, sel.UIDValidity, sel.UIDNext, sel.NumMessages)
+		if sel.NumMessages == 0 {
+			continue
+		}
+		msgs, err := c.Fetch(imap.SeqSet{{Start: 1, Stop: 0}}, &imap.FetchOptions{UID: true, Flags: true}).Collect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			flags := slices.Clone(m.Flags)
+			slices.Sort(flags)
+			fmt.Fprintf(&b, "  uid=%d flags=%v\n", m.UID, flags)
+		}
+	}
+	c.Logout().Wait()
+	return b.String()
+}
+
+func TestBackupRestoreRoundTrip(t *testing.T) {
+	f := newFixture(t, "ana", "bob")
+	st := f.a.Store()
+	s1, s2 := f.newSource(t), f.newSource(t)
+	f.submit(t, s1, "first submission")
+	f.submit(t, s2, "another source")
+	f.submit(t, s1, "second submission")
+	f.reply(t, s1, "we read you")
+	f.reply(t, s1, "tell us more")
+	if err := st.SetFlags("ana", "INBOX", []uint32{1, 3}, store.FlagAdd, []string{`\Seen`, "$Important"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SetFlags("bob", "INBOX", []uint32{2}, store.FlagAdd, []string{`\Flagged`}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Move("ana", "INBOX", []uint32{2}, "Archive"); err != nil {
+		t.Fatal(err)
+	}
+	key := adminKey(t, "a")
+	data := takeBackup(t, f.a, key)
+	if bytes.Contains(data, []byte(s1.rec.Designation)) || bytes.Contains(data, []byte("SQLite")) {
+		t.Fatal("the backup file is not encrypted")
+	}
+	wantMail := mailView(t, st)
+	wantIMAP := map[string]string{}
+	for _, j := range []string{"ana", "bob"} {
+		wantIMAP[j] = imapView(t, st, f.a.Pool(), j, f.pass[j])
+	}
+
+	target := filepath.Join(t.TempDir(), "restored")
+	if err := restore(data, key, target); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rst := b.Store()
+	if err := rst.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rst.Salt(), st.Salt()) {
+		t.Fatal("salt differs")
+	}
+	if got := mailView(t, rst); got != wantMail {
+		t.Fatalf("restored mail differs\n got:\n%s\nwant:\n%s", got, wantMail)
+	}
+	for _, j := range []string{"ana", "bob"} {
+		if got := imapView(t, rst, b.Pool(), j, f.pass[j]); got != wantIMAP[j] {
+			t.Fatalf("IMAP view of %s differs\n got:\n%s\nwant:\n%s", j, got, wantIMAP[j])
+		}
+	}
+	// The source logs in with the codename and reads the replies.
+	src, texts := readReplies(t, rst, b.Pool(), kdf.Params(b.Config().SourceKDF), s1.codename)
+	if src.Designation != s1.rec.Designation || !slices.Equal(texts, []string{"we read you", "tell us more"}) {
+		t.Fatalf("codename login after restore: %s %q", src.Designation, texts)
+	}
+	// Same onion keys (same addresses) and settings.
+	for _, name := range []string{"onion/intake.key", "onion/journalist.key", "postern.conf"} {
+		want, _ := os.ReadFile(filepath.Join(f.dir, name))
+		got, err := os.ReadFile(filepath.Join(target, name))
+		if err != nil || !bytes.Equal(got, want) || len(want) == 0 {
+			t.Fatalf("%s not restored as it was: %v", name, err)
+		}
+		if fi, _ := os.Stat(filepath.Join(target, name)); fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s mode %v", name, fi.Mode())
+		}
+	}
+	if fi, _ := os.Stat(target); fi.Mode().Perm() != 0o700 {
+		t.Fatalf("data dir mode %v", fi.Mode())
+	}
+	if _, err := os.Stat(filepath.Join(target, backup.HeaderName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the archive header was left in the data directory")
+	}
+	// A second restore into the now full directory is refused.
+	if err := restore(data, key, target); !errors.Is(err, backup.ErrTarget) {
+		t.Fatalf("restore over an instance: %v", err)
+	}
+}
+
+// TestRestoreRefusesBadBackups: corrupt, truncated, wrongly keyed and
+// manipulated backups are refused, and the target stays absent (or empty),
+// with no temp directory left next to it.
+func TestRestoreRefusesBadBackups(t *testing.T) {
+	f := newFixture(t, "ana")
+	s := f.newSource(t)
+	f.submit(t, s, "x")
+	f.reply(t, s, "y")
+	key := adminKey(t, "a")
+	data := takeBackup(t, f.a, key)
+	var plain bytes.Buffer
+	if err := f.a.Backup(context.Background(), &plain, nil); err != nil {
+		t.Fatal(err)
+	}
+	flip := func(b []byte, at int) []byte {
+		c := slices.Clone(b)
+		c[at] ^= 0x40
+		return c
+	}
+	cases := []struct {
+		name  string
+		data  []byte
+		key   *openpgp.Entity
+		plain bool
+		want  error
+	}{
+		{"byte flipped in the middle", flip(data, len(data)/2), key, false, backup.ErrArchive},
+		{"byte flipped near the end", flip(data, len(data)-30), key, false, backup.ErrArchive},
+		{"byte flipped in the header", flip(data, 40), key, false, nil},
+		{"truncated to half", data[:len(data)/2], key, false, backup.ErrArchive},
+		{"truncated by one byte", data[:len(data)-1], key, false, backup.ErrArchive},
+		{"empty", nil, key, false, backup.ErrArchive},
+		{"wrong key", data, adminKey(t, "someone else"), false, backup.ErrKey},
+		{"plain archive, byte flipped", flip(plain.Bytes(), plain.Len()/2), nil, true, backup.ErrArchive},
+		{"plain archive, truncated", plain.Bytes()[:plain.Len()-2048], nil, true, backup.ErrArchive},
+		{"plain archive, not an archive", []byte("hello, this is not a tar stream at all"), nil, true, backup.ErrArchive},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			parent := t.TempDir()
+			target := filepath.Join(parent, "restored")
+			var err error
+			if c.plain {
+				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, backup.RestoreOptions{Check: CheckRestored})
+			} else {
+				err = restore(c.data, c.key, target)
+			}
+			if err == nil {
+				t.Fatal("bad backup restored")
+			}
+			if c.want != nil && !errors.Is(err, c.want) {
+				t.Fatalf("error %v, want %v", err, c.want)
+			}
+			entries, _ := os.ReadDir(parent)
+			if len(entries) != 0 {
+				t.Fatalf("left behind: %v (error: %v)", entries, err)
+			}
+			// An empty target directory stays empty.
+			if err := os.Mkdir(target, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if c.plain {
+				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, backup.RestoreOptions{Check: CheckRestored})
+			} else {
+				err = restore(c.data, c.key, target)
+			}
+			if err == nil {
+				t.Fatal("bad backup restored into an empty directory")
+			}
+			if entries, _ := os.ReadDir(target); len(entries) != 0 {
+				t.Fatalf("target not empty: %v", entries)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) != 1 {
+				t.Fatalf("left behind: %v", entries)
+			}
+		})
+	}
+	// The good one restores (the cases above fail for their damage).
+	if err := restore(data, key, filepath.Join(t.TempDir(), "ok")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := backup.Restore(context.Background(), bytes.NewReader(plain.Bytes()), filepath.Join(t.TempDir(), "ok"), backup.RestoreOptions{Check: CheckRestored}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestBackupDuringDeliveries: a backup taken while submissions (and a source
+// deletion) go on restores to a consistent state holding every submission
+// that was acknowledged before the backup began.
+func TestBackupDuringDeliveries(t *testing.T) {
+	f := newFixture(t, "ana", "bob")
+	st := f.a.Store()
+	srcs := []*testSource{f.newSource(t), f.newSource(t)}
+	doomed := f.newSource(t)
+	for i := range 3 {
+		f.submit(t, doomed, fmt.Sprintf("doomed %d", i))
+	}
+	f.reply(t, doomed, "doomed reply")
+	for _, s := range srcs {
+		f.submit(t, s, "before")
+	}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var acked atomic.Int64
+	for i, s := range srcs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				f.submit(t, s, fmt.Sprintf("writer %d message %d", i, n))
+				acked.Add(1)
+			}
+		}()
+	}
+	// Let some deliveries happen, then note what is acknowledged and back up.
+	for acked.Load() < 4 {
+		runtime.Gosched()
+	}
+	before := map[uint32]string{}
+	for _, m := range mustMessages(t, st, "ana", "INBOX") {
+		before[m.UID] = m.Blob.ID
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if _, err := f.a.SourceDelete(context.Background(), doomed.rec.Designation); err != nil {
+			t.Error(err)
+		}
+	}()
+	key := adminKey(t, "a")
+	data := takeBackup(t, f.a, key)
+	close(stop)
+	wg.Wait()
+	if err := st.Check(); err != nil {
+		t.Fatal(err)
+	}
+
+	target := filepath.Join(t.TempDir(), "restored")
+	if err := restore(data, key, target); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	rst := b.Store()
+	if err := rst.Check(); err != nil {
+		t.Fatalf("restored store: %v", err)
+	}
+	got := map[uint32]string{}
+	for _, m := range mustMessages(t, rst, "ana", "INBOX") {
+		got[m.UID] = m.Blob.ID
+	}
+	for uid, blob := range before {
+		if uid <= 3 { // the doomed source's, deleted concurrently: either way is consistent
+			continue
+		}
+		if got[uid] != blob {
+			t.Fatalf("acknowledged message uid %d (blob %s) missing from the restore", uid, blob)
+		}
+	}
+	// Each journalist got every submission in one transaction: both INBOXes
+	// of the restore hold the same submissions.
+	var anaBlobs, bobBlobs []string
+	for _, m := range mustMessages(t, rst, "ana", "INBOX") {
+		anaBlobs = append(anaBlobs, m.Blob.ID)
+	}
+	for _, m := range mustMessages(t, rst, "bob", "INBOX") {
+		bobBlobs = append(bobBlobs, m.Blob.ID)
+	}
+	slices.Sort(anaBlobs)
+	slices.Sort(bobBlobs)
+	if !slices.Equal(anaBlobs, bobBlobs) {
+		t.Fatalf("a delivery is half there: ana %d, bob %d", len(anaBlobs), len(bobBlobs))
+	}
+	t.Logf("backup held %d of ana's messages; %d acknowledged before it began, %d at the end",
+		len(got), len(before), len(mustMessages(t, st, "ana", "INBOX")))
+}
+
+func mustMessages(t *testing.T, st *store.Store, j, box string) []store.Message {
+	t.Helper()
+	m, err := st.Messages(j, box)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
