@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -240,13 +241,56 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Read first: an up-to-date database is not written at all, so a command
+	// that opens the instance and then fails changes nothing on disk.
 	var salt []byte
-	err = db.Update(func(tx *bolt.Tx) error {
+	upToDate := false
+	err = db.View(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bMeta)
 		if meta == nil || meta.Get(kSalt) == nil {
 			return ErrNotInstance
 		}
+		var done []string
+		if string(meta.Get(kSchema)) != fmt.Sprint(schemaVersion) || json.Unmarshal(meta.Get(kMigrations), &done) != nil {
+			return nil
+		}
+		for _, m := range migs {
+			if !slices.Contains(done, m.name) {
+				return nil
+			}
+		}
+		for _, b := range allBuckets {
+			if tx.Bucket(b) == nil {
+				return nil
+			}
+		}
 		salt = append([]byte(nil), meta.Get(kSalt)...)
+		upToDate = true
+		return nil
+	})
+	if err == nil && !upToDate {
+		err = db.Update(upgrade(migs, log, &salt))
+	}
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	s := newStore(dir, opts, db, salt)
+	if err := s.collectBlobs(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// upgrade brings the schema up to date: pending migrations, missing buckets.
+func upgrade(migs []migration, log *slog.Logger, saltOut *[]byte) func(tx *bolt.Tx) error {
+	return func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bMeta)
+		if meta == nil || meta.Get(kSalt) == nil {
+			return ErrNotInstance
+		}
+		*saltOut = append([]byte(nil), meta.Get(kSalt)...)
 		var version int
 		if _, err := fmt.Sscan(string(meta.Get(kSchema)), &version); err != nil {
 			return fmt.Errorf("schema version: %w", err)
@@ -278,17 +322,7 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 			}
 		}
 		return putMetaRecord(meta, schemaVersion, done, nil)
-	})
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
-	s := newStore(dir, opts, db, salt)
-	if err := s.collectBlobs(); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return s, nil
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {

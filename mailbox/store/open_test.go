@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -220,4 +221,38 @@ func TestPanicInTransactionReleasesLocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCheck(t, s)
+}
+
+// Opening an up-to-date instance reads the database and writes nothing, so a
+// command that opens it and then fails changes nothing on disk.
+func TestOpenWritesNothing(t *testing.T) {
+	dir := t.TempDir() + "/d"
+	s, err := Init(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, Options{}) // the first Open may finish what Init left
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	before, err := os.ReadFile(dir + "/" + dbName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := os.ReadFile(dir + "/" + dbName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(before, after) {
+		t.Fatal("Open rewrote an up-to-date database")
+	}
 }
