@@ -31,24 +31,24 @@ func TestInit(t *testing.T) {
 		t.Fatalf("seeded config not used: %+v", cfg)
 	}
 
-	before := snapshot(t, dir, true)
+	before := snapshot(t, dir)
 	r := relay(t, nil, "init", "--data", dir)
 	if r.code != 1 || !strings.Contains(r.stderr, "already holds a Postern instance") {
 		t.Fatalf("second init: %+v", r)
 	}
-	if after := snapshot(t, dir, true); after != before {
+	if after := snapshot(t, dir); after != before {
 		t.Fatalf("second init changed the instance:\n%s\n---\n%s", before, after)
 	}
 
 	// A non-empty directory that is not an instance is left alone.
 	other := t.TempDir()
 	os.WriteFile(filepath.Join(other, "notes.txt"), []byte("mine"), 0o644)
-	before = snapshot(t, other, true)
+	before = snapshot(t, other)
 	r = relay(t, nil, "init", "--data", other)
 	if r.code != 1 || !strings.Contains(r.stderr, "not empty") {
 		t.Fatalf("init in non-empty dir: %+v", r)
 	}
-	if snapshot(t, other, true) != before {
+	if snapshot(t, other) != before {
 		t.Fatal("init changed a non-empty directory")
 	}
 
@@ -130,9 +130,8 @@ func TestMisuse(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			// Usage errors must not even open the database; operational
 			// ones may open it but must not change what it holds.
-			withDB := tc.code == 2
 			beforeState := state(t, dir) // opens the store: before the snapshot
-			before := snapshot(t, dir, withDB)
+			before := snapshot(t, dir)
 			r := relay(t, []byte(tc.stdin), tc.args...)
 			if r.code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr %q", r.code, tc.code, r.stderr)
@@ -154,7 +153,7 @@ func TestMisuse(t *testing.T) {
 			if r.stdout != "" {
 				t.Fatalf("stdout not empty on failure: %q", r.stdout)
 			}
-			if after := snapshot(t, dir, withDB); after != before {
+			if after := snapshot(t, dir); after != before {
 				t.Fatalf("files changed:\n%s\n---\n%s", before, after)
 			}
 			if got := state(t, dir); got != beforeState {

@@ -244,12 +244,12 @@ func hexFpr(e *openpgp.Entity) string {
 // The demo never touches an instance that `relay init` made.
 func TestDemoRefusesRealInstance(t *testing.T) {
 	dir := newInstance(t)
-	before := snapshot(t, dir, false)
+	before := snapshot(t, dir)
 	r := relay(t, nil, "demo", "--data", dir, "--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
 	if r.code != 1 || !strings.Contains(r.stderr, "not made by 'relay demo'") {
 		t.Fatalf("%+v", r)
 	}
-	if snapshot(t, dir, false) != before {
+	if snapshot(t, dir) != before {
 		t.Fatal("demo changed a real instance")
 	}
 	if r := relay(t, nil, "demo", "--data", dir, "--intake", "0.0.0.0:80"); r.code != 1 || !strings.Contains(r.stderr, "only loopback") {
