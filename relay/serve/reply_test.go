@@ -5,7 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"io"
+	"net"
 	"net/mail"
 	"path/filepath"
 	"strings"
@@ -15,8 +15,6 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-sasl"
-	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgp/pgptest"
@@ -173,31 +171,11 @@ func TestReplyRoundTrip(t *testing.T) {
 
 // sendMail submits like Thunderbird does on loopback: plain SMTP, AUTH PLAIN.
 func sendMail(addr, user, pass, to, msg string) error {
-	c, err := smtp.Dial(addr)
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
-		return err
-	}
-	if err := c.Mail(user+"@example.org", nil); err != nil {
-		return err
-	}
-	if err := c.Rcpt(to, nil); err != nil {
-		return err
-	}
-	w, err := c.Data()
-	if err != nil {
-		return err
-	}
-	if _, err := io.WriteString(w, msg); err != nil {
-		return err
-	}
-	if err := w.Close(); err != nil {
-		return err
-	}
-	return c.Quit()
+	return sendOn(conn, user, pass, to, msg)
 }
 
 func fetchAll(t *testing.T, addr, user, pass string) [][]byte {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/pgp"
 	"postern/relay/admin"
@@ -135,6 +138,23 @@ func TestServeOverTor(t *testing.T) {
 	if n := inboxCount(ctx, t, tn, info.JournalistOnion, "alice", alice.Passphrase); n != 1 {
 		t.Fatalf("alice's INBOX over the onion: %d messages", n)
 	}
+	// alice answers over SMTP through the journalist onion; the source reads
+	// it through the intake onion.
+	srcAddr := sourceAddress(ctx, t, tn, info.JournalistOnion, alice.Passphrase)
+	if err := retry(ctx, func() error {
+		conn, err := tornet.Dial(ctx, tn.SocksAddr, info.JournalistOnion+":587")
+		if err != nil {
+			return err
+		}
+		return sendOn(conn, "alice", alice.Passphrase, srcAddr,
+			"From: alice <alice@example.org>\r\nTo: "+srcAddr+"\r\nSubject: Re\r\n\r\nREPLY-OVER-TOR\r\n")
+	}); err != nil {
+		t.Fatal("SMTP over the journalist onion:", err)
+	}
+	inbox, err := src2.Inbox(ctx)
+	if err != nil || !strings.Contains(inbox.Body, "REPLY-OVER-TOR") {
+		t.Fatalf("the source does not see the reply over the intake onion (%v)", err)
+	}
 
 	// relay status through the control socket shows tor and both onions.
 	c, err := ctl.Dial(ctx, dir)
@@ -171,6 +191,54 @@ func TestServeOverTor(t *testing.T) {
 	if err := retry(ctx, func() error { return src3.Login(ctx, codename) }); err != nil {
 		t.Fatal("login after restart:", err)
 	}
+}
+
+// sourceAddress reads the From of alice's first message over the onion.
+func sourceAddress(ctx context.Context, t *testing.T, tn *tornet.Network, onion, pass string) string {
+	t.Helper()
+	conn, err := tornet.Dial(ctx, tn.SocksAddr, onion+":143")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := imapclient.New(conn, nil)
+	defer c.Close()
+	if err := c.Login("alice", pass).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{Envelope: true}).Collect()
+	if err != nil || len(msgs) != 1 || len(msgs[0].Envelope.From) != 1 {
+		t.Fatalf("envelope over the onion: %v", err)
+	}
+	return msgs[0].Envelope.From[0].Addr()
+}
+
+// sendOn submits a message on an open connection, as Thunderbird does.
+func sendOn(conn net.Conn, user, pass, to, msg string) error {
+	c := smtp.NewClient(conn)
+	defer c.Close()
+	if err := c.Auth(sasl.NewPlainClient("", user, pass)); err != nil {
+		return err
+	}
+	if err := c.Mail(user+"@example.org", nil); err != nil {
+		return err
+	}
+	if err := c.Rcpt(to, nil); err != nil {
+		return err
+	}
+	w, err := c.Data()
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, msg); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 func dialOnce(ctx context.Context, tn *tornet.Network, onion string) error {
