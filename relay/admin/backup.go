@@ -72,6 +72,11 @@ func (a *Admin) backupFiles() ([]backup.File, error) {
 			rels = append(rels, filepath.ToSlash(rel))
 		}
 	}
+	if a.IsDemo() {
+		// A demo's journalist key lies in its data directory; without it the
+		// restored demo's mail would be unreadable.
+		rels = append(rels, "demo-journalist.sec.asc", "demo-journalist.pub.asc")
+	}
 	if p := a.cfg.ArchiveKeyPath(dir); p != "" {
 		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") && !filepath.IsAbs(rel) {
 			rels = append(rels, filepath.ToSlash(rel))

@@ -156,7 +156,10 @@ func (r *runner) dispatch(args []string) error {
 	cmd, rest := lookup(args)
 	if cmd == nil {
 		if args[0] == "source" {
-			return usagef("source", "source needs a subcommand: list, delete or prune")
+			if len(args) == 1 {
+				return usagef("source", "source needs a subcommand: list, delete or prune")
+			}
+			return usagef("source", "unknown source subcommand %q", clip(args[1]))
 		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {
