@@ -31,9 +31,13 @@ check:
 	GOARCH=386 $(GO) vet ./...
 	$(STATICCHECK) ./...
 
-## bench: every benchmark, no tests
+## bench: every Go benchmark, then the whole-process comparisons of
+## tools/bench (relay vs gpg, Dovecot; memory; flood), method in
+## docs/benchmarks.md. Smaller runs: make bench BENCHFLAGS='-rss-mib 256 -sync-n 1000'
+BENCHFLAGS ?=
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) run ./tools/bench $(BENCHFLAGS)
 
 ## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s)
 fuzz:

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postern/tools/sourceclient"
+)
+
+// cheapKDF keeps codename creation out of the way of what is measured (the
+// ingest path never runs argon2: the source's key was derived at login).
+const cheapKDF = `source_kdf_time = 1
+source_kdf_memory_kib = 8192
+password_kdf_time = 1
+password_kdf_memory_kib = 8192
+`
+
+// ingestResult is one file through the relay and through gpg.
+type ingestResult struct {
+	kind             string // "text" or "random"
+	size             int64
+	relayCPU, gpgCPU time.Duration
+	relayWall        time.Duration
+	mailBytes        int64 // RFC822.SIZE the journalist downloads
+	gpgBytes         int64
+}
+
+// benchIngest submits a file of size bytes of each kind through the form of
+// a relay with journalists journalists and measures the relay process's CPU
+// (utime+stime from /proc before and after, so HTTP parsing, MIME, ZLIB,
+// encryption, armor and fsync all count), the size of the resulting mail over
+// IMAP, and gpg encrypting the same file to the same keys (its rusage).
+func (e *env) benchIngest(size int64, journalists int) ([]ingestResult, error) {
+	in, err := e.newInstance("ingest", cheapKDF+"max_submission_mib = 4096\n", journalists)
+	if err != nil {
+		return nil, err
+	}
+	gnupg := filepath.Join(e.work, "gnupg")
+	var fprs []string
+	if err := os.MkdirAll(gnupg, 0o700); err != nil {
+		return nil, err
+	}
+	for _, j := range in.js {
+		imp := exec.Command("gpg", "--homedir", gnupg, "--batch", "--quiet", "--import")
+		imp.Stdin = bytesReader(j.armored)
+		if out, err := imp.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("gpg --import: %v\n%s", err, out)
+		}
+		fprs = append(fprs, fmt.Sprintf("%X", j.key.PrimaryKey.Fingerprint))
+	}
+
+	p, err := e.start(in)
+	if err != nil {
+		return nil, err
+	}
+	defer p.stop()
+	ctx := context.Background()
+	src := sourceclient.New("http://"+p.info.IntakeAddr, nil)
+	if _, err := src.NewCodename(ctx); err != nil {
+		return nil, err
+	}
+	if err := src.Submit(ctx, "", "warm-up"); err != nil {
+		return nil, err
+	}
+
+	var out []ingestResult
+	for i, kind := range []string{"text", "random"} {
+		path := filepath.Join(e.work, "ingest-"+kind)
+		gen := textReader(int64(i), size)
+		if kind == "random" {
+			gen = randomReader(uint64(i), size)
+		}
+		if err := writeFile(path, gen); err != nil {
+			return nil, err
+		}
+		r := ingestResult{kind: kind, size: size}
+
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		c0, err := cpuTime(p.pid())
+		if err != nil {
+			return nil, err
+		}
+		t0 := time.Now()
+		err = src.Submit(ctx, "", "benchmark "+kind, sourceclient.File{Name: "file-" + kind, R: f})
+		f.Close()
+		if err != nil {
+			return nil, fmt.Errorf("submit %s: %w", kind, err)
+		}
+		r.relayWall = time.Since(t0)
+		c1, err := cpuTime(p.pid())
+		if err != nil {
+			return nil, err
+		}
+		r.relayCPU = c1 - c0
+		if r.mailBytes, err = lastMailSize(p.info.IMAPAddr, in.js[0]); err != nil {
+			return nil, err
+		}
+
+		args := []string{"--homedir", gnupg, "--batch", "--yes", "--quiet", "--trust-model", "always", "-e"}
+		for _, fp := range fprs {
+			args = append(args, "-r", fp)
+		}
+		gout := path + ".gpg"
+		args = append(args, "-o", gout, path)
+		g := exec.Command("gpg", args...)
+		if msg, err := g.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("gpg -e: %v\n%s", err, msg)
+		}
+		ru := g.ProcessState.SysUsage().(*syscall.Rusage)
+		r.gpgCPU = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+		if fi, err := os.Stat(gout); err == nil {
+			r.gpgBytes = fi.Size()
+		}
+		os.Remove(gout)
+		os.Remove(path)
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// lastMailSize returns RFC822.SIZE of the newest INBOX message: the bytes
+// a journalist's client downloads for it.
+func lastMailSize(addr string, j journalist) (int64, error) {
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	if err := c.Login(j.name, j.pass).Wait(); err != nil {
+		return 0, fmt.Errorf("imap login: %w", err)
+	}
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return 0, err
+	}
+	ms, err := c.Fetch(imap.SeqSetNum(sel.NumMessages), &imap.FetchOptions{RFC822Size: true}).Collect()
+	if err != nil || len(ms) != 1 {
+		return 0, fmt.Errorf("imap fetch: %v (%d messages)", err, len(ms))
+	}
+	c.Logout().Wait()
+	return ms[0].RFC822Size, nil
+}

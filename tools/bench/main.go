@@ -1,0 +1,186 @@
+// Command bench runs Postern's whole-process benchmarks: the real relay
+// binary on loopback, measured from the outside (/proc, rusage, wall
+// clock) side by side with the tool a newsroom would otherwise use, and
+// prints one table of measured values, goals and ratios. The method is in
+// docs/benchmarks.md; `make bench` runs it.
+//
+//	go run ./tools/bench [-only ingest,size,rss,sync,flood] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m]
+//
+// A goal missed is printed as MISSED, never tuned away.
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+type options struct {
+	only         map[string]bool
+	ingestMiB    int64
+	journalists  int
+	rssMiB       int64
+	syncN        int
+	floodClients int
+	floodTime    time.Duration
+	keep         bool
+	profileDir   string
+}
+
+// row is one line of the result table.
+type row struct {
+	name, measured, goal, verdict string
+}
+
+func main() {
+	var o options
+	only := flag.String("only", "ingest,size,rss,sync,flood", "benchmarks to run (comma separated)")
+	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
+	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
+	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
+	flag.IntVar(&o.syncN, "sync-n", 10000, "messages in the mailbox for the mbsync comparison")
+	flag.IntVar(&o.floodClients, "flood-clients", 200, "clients flooding codename creation")
+	flag.DurationVar(&o.floodTime, "flood-time", time.Minute, "how long the flood lasts")
+	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
+	flag.StringVar(&o.profileDir, "profile", "", "also profile the ingest path in-process (relay/serve.Run) and write DIR/ingest-*.pprof")
+	flag.Parse()
+	o.only = map[string]bool{}
+	for _, s := range strings.Split(*only, ",") {
+		o.only[strings.TrimSpace(s)] = true
+	}
+	if err := runAll(o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func runAll(o options) error {
+	work, err := os.MkdirTemp("", "postern-bench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Fprintln(os.Stderr, "scratch directory:", work)
+	} else {
+		defer os.RemoveAll(work)
+	}
+	e := &env{work: work}
+	if err := e.buildRelay(); err != nil {
+		return err
+	}
+	var rows []row
+	fail := func(name string, err error) {
+		fmt.Fprintf(os.Stderr, "bench %s: %v\n", name, err)
+		rows = append(rows, row{name, "error: " + firstLine(err.Error()), "", "ERROR"})
+	}
+	if o.only["ingest"] || o.only["size"] {
+		progress("ingest: %d MiB text and %d MiB random through the form, and gpg", o.ingestMiB, o.ingestMiB)
+		rs, err := e.benchIngest(o.ingestMiB<<20, o.journalists)
+		if err != nil {
+			fail("ingest", err)
+		}
+		for _, r := range rs {
+			if o.only["ingest"] {
+				ratio := r.relayCPU.Seconds() / r.gpgCPU.Seconds()
+				rows = append(rows, row{
+					fmt.Sprintf("(a) CPU per byte, %s, relay ÷ gpg", r.kind),
+					fmt.Sprintf("%.2f (relay %.2fs CPU, %.0f MB/s wall; gpg %.2fs)", ratio, r.relayCPU.Seconds(), float64(r.size)/1e6/r.relayWall.Seconds(), r.gpgCPU.Seconds()),
+					"≤ 1.00", verdict(ratio <= 1.0)})
+			}
+			if o.only["size"] {
+				ratio := float64(r.mailBytes) / float64(r.size)
+				rows = append(rows, row{
+					fmt.Sprintf("(b) downloaded ÷ submitted, %s", r.kind),
+					fmt.Sprintf("%.3f (%d of %d bytes; gpg binary %.3f)", ratio, r.mailBytes, r.size, float64(r.gpgBytes)/float64(r.size)),
+					"≤ 1.40", verdict(ratio <= 1.40)})
+			}
+		}
+	}
+	if o.profileDir != "" {
+		for _, kind := range []string{"text", "random"} {
+			if err := e.profileIngest(kind, o.ingestMiB<<20, o.journalists, o.profileDir); err != nil {
+				fail("profile "+kind, err)
+			}
+		}
+	}
+	if o.only["rss"] {
+		progress("rss: %d MiB streamed through the form", o.rssMiB)
+		r, err := e.benchRSS(o.rssMiB << 20)
+		if err != nil {
+			fail("(c) memory", err)
+		} else {
+			rows = append(rows, row{
+				fmt.Sprintf("(c) relay RSS above idle, %d MiB upload", o.rssMiB),
+				fmt.Sprintf("%.1f MiB (idle %.1f, peak VmRSS %.1f, VmHWM %.1f; %.0f MB/s)", mib(r.peak-r.idle), mib(r.idle), mib(r.peakRSS), mib(r.hwm), float64(r.size)/1e6/r.wall.Seconds()),
+				"≤ 64 MiB", verdict(r.peak-r.idle <= 64<<20)})
+		}
+	}
+	if o.only["sync"] {
+		progress("sync: mbsync of %d messages from Postern and from Dovecot", o.syncN)
+		r, err := e.benchSync(o.syncN)
+		if err != nil {
+			fail("(d) mbsync", err)
+		} else {
+			ratio := r.postern.Seconds() / r.dovecot.Seconds()
+			rows = append(rows, row{
+				fmt.Sprintf("(d) mbsync full sync, %d messages, Postern ÷ Dovecot", o.syncN),
+				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs)", ratio, r.postern.Seconds(), r.dovecot.Seconds()),
+				"≤ 1.00", verdict(ratio <= 1.0)})
+		}
+	}
+	if o.only["flood"] {
+		progress("flood: %d clients creating codenames for %s, one source submitting", o.floodClients, o.floodTime)
+		r, err := e.benchFlood(o.floodClients, o.floodTime)
+		if err != nil {
+			fail("(e) flood", err)
+		} else {
+			rows = append(rows, row{
+				fmt.Sprintf("(e) submission latency under a %d-client codename flood", o.floodClients),
+				fmt.Sprintf("p99 %.2fs, p50 %.2fs, max %.2fs over %d submissions (%d failed); relay peak RSS %.0f MiB; flood: %d codenames, %d busy pages, %d errors",
+					r.p99.Seconds(), r.p50.Seconds(), r.max.Seconds(), r.n, r.failed, mib(r.peakRSS), r.codenames, r.busy, r.floodErrs),
+				"p99 < 3 s, RSS < 512 MiB", verdict(r.p99 < 3*time.Second && r.peakRSS < 512<<20 && r.failed == 0)})
+		}
+	}
+	fmt.Println()
+	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "benchmark\tmeasured\tgoal\tverdict")
+	for _, r := range rows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.name, r.measured, r.goal, r.verdict)
+	}
+	return tw.Flush()
+}
+
+func verdict(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "MISSED"
+}
+
+func mib(b int64) float64 { return float64(b) / (1 << 20) }
+
+func progress(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "%s "+format+"\n", append([]any{time.Now().UTC().Format("15:04:05")}, args...)...)
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
+func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// need returns the path of tool or an error naming it.
+func need(tool string) (string, error) {
+	p, err := exec.LookPath(tool)
+	if err != nil {
+		return "", fmt.Errorf("%s is not installed", tool)
+	}
+	return p, nil
+}

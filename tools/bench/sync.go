@@ -1,0 +1,294 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"postern/mailbox/delivery"
+	"postern/mailbox/store"
+)
+
+type syncResult struct {
+	postern, dovecot time.Duration
+}
+
+// syncRuns is how many full syncs each server gets; the fastest counts, so
+// a first-touch cost (Dovecot builds its index on first access, the page
+// cache warms) does not decide the comparison.
+const syncRuns = 2
+
+// benchSync fills a journalist's INBOX with n submissions made by the same
+// delivery code the form uses (store opened directly, before the relay
+// starts, so filling does not take n HTTP round trips), copies the very same
+// mails into a Maildir for a throwaway Dovecot on loopback, and times a
+// full mbsync pull from each into an empty local Maildir.
+func (e *env) benchSync(n int) (syncResult, error) {
+	var r syncResult
+	mbsync, err := need("mbsync")
+	if err != nil {
+		return r, err
+	}
+	dovecot, err := need("dovecot")
+	if err != nil {
+		return r, err
+	}
+	in, err := e.newInstance("sync", cheapKDF, 1)
+	if err != nil {
+		return r, err
+	}
+	dv, err := newDovecot(e.work, dovecot)
+	if err != nil {
+		return r, err
+	}
+	defer dv.stop()
+	if err := fill(in, n, filepath.Join(dv.home, "alice", "Maildir")); err != nil {
+		return r, err
+	}
+	dv.chown()
+	p, err := e.start(in)
+	if err != nil {
+		return r, err
+	}
+	defer p.stop()
+
+	r.postern, err = bestSync(mbsync, e.work, p.info.IMAPAddr, in.js[0].name, in.js[0].pass, n)
+	if err != nil {
+		return r, fmt.Errorf("postern: %w", err)
+	}
+	r.dovecot, err = bestSync(mbsync, e.work, dv.addr, "alice", "secret", n)
+	if err != nil {
+		return r, fmt.Errorf("dovecot: %w", err)
+	}
+	return r, nil
+}
+
+// fill delivers n text submissions (about 2 KB of prose each, ZLIB on as in
+// the relay) and writes each resulting mail to maildir/cur as well.
+func fill(in *instance, n int, maildir string) error {
+	for _, d := range []string{"cur", "new", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(maildir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	st, err := store.Open(in.dir, store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	src := store.Source{ID: make([]byte, 32), Designation: "bench source", Address: "bench-source@postern.local"}
+	copy(src.ID, "postern bench source id")
+	if err := st.CreateSource(src); err != nil {
+		return err
+	}
+	d := delivery.New(delivery.Options{Store: st, Domain: "postern.local", Compress: true})
+	ctx := context.Background()
+	for i := range n {
+		tx, err := d.Start(ctx, delivery.Submission{Source: src})
+		if err != nil {
+			return err
+		}
+		text, _ := io.ReadAll(textReader(int64(i), 2000))
+		if err := tx.Text(string(text)); err != nil {
+			return err
+		}
+		if err := tx.Commit(ctx); err != nil {
+			return err
+		}
+		if i%1000 == 999 {
+			progress("sync: %d of %d messages delivered", i+1, n)
+		}
+	}
+	ms, err := st.Messages(in.js[0].name, "INBOX")
+	if err != nil {
+		return err
+	}
+	if len(ms) != n {
+		return fmt.Errorf("INBOX holds %d messages, want %d", len(ms), n)
+	}
+	for i, m := range ms {
+		f, err := st.OpenBlob(m.Blob.ID)
+		if err != nil {
+			return err
+		}
+		err = writeFile(filepath.Join(maildir, "cur", fmt.Sprintf("%d.M%dP1.bench:2,", 1700000000+i, i)), f)
+		f.Close()
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// bestSync runs syncRuns full syncs into fresh Maildirs and returns the
+// fastest, after checking the message count.
+func bestSync(mbsync, work, addr, user, pass string, n int) (time.Duration, error) {
+	var best time.Duration
+	for i := range syncRuns {
+		dir, err := os.MkdirTemp(work, "mbsync-")
+		if err != nil {
+			return 0, err
+		}
+		md := filepath.Join(dir, "mail")
+		os.MkdirAll(md, 0o700)
+		pf := filepath.Join(dir, "pass")
+		os.WriteFile(pf, []byte(pass), 0o600)
+		host, port, _ := strings.Cut(addr, ":")
+		conf := "IMAPAccount a\nHost " + host + "\nPort " + port + "\nUser " + user +
+			"\nPassCmd \"cat " + pf + "\"\nSSLType None\nAuthMechs LOGIN\n\n" +
+			"IMAPStore remote\nAccount a\n\nMaildirStore local\nPath " + md + "/\nInbox " + md + "/INBOX\n\n" +
+			"Channel sync\nFar :remote:\nNear :local:\nPatterns INBOX\nCreate Near\nSync Pull\nSyncState *\n"
+		rc := filepath.Join(dir, "mbsyncrc")
+		os.WriteFile(rc, []byte(conf), 0o600)
+		t0 := time.Now()
+		out, err := exec.Command(mbsync, "-q", "-c", rc, "-a").CombinedOutput()
+		took := time.Since(t0)
+		if err != nil {
+			return 0, fmt.Errorf("mbsync: %v\n%s", err, out)
+		}
+		got := 0
+		for _, sub := range []string{"new", "cur"} {
+			es, _ := os.ReadDir(filepath.Join(md, "INBOX", sub))
+			got += len(es)
+		}
+		if got != n {
+			return 0, fmt.Errorf("mbsync fetched %d messages, want %d", got, n)
+		}
+		if i == 0 || took < best {
+			best = took
+		}
+		os.RemoveAll(dir)
+	}
+	return best, nil
+}
+
+// dovecotConf is the throwaway Dovecot: loopback, plaintext LOGIN, one
+// static password, Maildir (the same setup as mailbox/imap's client suite).
+const dovecotConf = `base_dir = {{dir}}/run
+log_path = {{dir}}/log
+ssl = no
+disable_plaintext_auth = no
+auth_mechanisms = plain login
+protocols = imap
+listen = 127.0.0.1
+default_login_user = {{loginuser}}
+default_internal_user = {{user}}
+default_internal_group = {{group}}
+service imap-login {
+  inet_listener imap {
+    address = 127.0.0.1
+    port = {{port}}
+  }
+  inet_listener imaps {
+    port = 0
+  }
+  chroot =
+}
+service anvil {
+  chroot =
+}
+passdb {
+  driver = static
+  args = password=secret
+}
+userdb {
+  driver = static
+  args = uid={{mailuid}} gid={{mailgid}} home={{dir}}/home/%u
+}
+mail_location = maildir:~/Maildir
+namespace inbox {
+  inbox = yes
+  separator = /
+}
+`
+
+type dovecotProc struct {
+	cmd       *exec.Cmd
+	dir, home string
+	addr      string
+	uid, gid  int
+}
+
+// newDovecot starts dovecot in the foreground. Running as root, the mail
+// processes use uid 65534 (Dovecot refuses uid 0 for mail).
+func newDovecot(work, bin string) (*dovecotProc, error) {
+	dir, err := os.MkdirTemp("", "postern-bench-dovecot-")
+	if err != nil {
+		return nil, err
+	}
+	os.Chmod(dir, 0o755)
+	dv := &dovecotProc{dir: dir, home: filepath.Join(dir, "home"), uid: os.Getuid(), gid: os.Getgid()}
+	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
+	os.MkdirAll(dv.home, 0o755)
+	user, group, loginUser := "root", "root", "nobody"
+	if dv.uid == 0 {
+		dv.uid, dv.gid = 65534, 65534
+	} else {
+		out, _ := exec.Command("id", "-un").Output()
+		user = strings.TrimSpace(string(out))
+		out, _ = exec.Command("id", "-gn").Output()
+		group = strings.TrimSpace(string(out))
+		loginUser = user
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(port), "{{user}}", user,
+		"{{group}}", group, "{{loginuser}}", loginUser,
+		"{{mailuid}}", fmt.Sprint(dv.uid), "{{mailgid}}", fmt.Sprint(dv.gid)).Replace(dovecotConf)
+	cf := filepath.Join(dir, "dovecot.conf")
+	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
+		return nil, err
+	}
+	dv.cmd = exec.Command(bin, "-c", cf, "-F")
+	if err := dv.cmd.Start(); err != nil {
+		return nil, err
+	}
+	dv.addr = fmt.Sprintf("127.0.0.1:%d", port)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		c, err := net.DialTimeout("tcp", dv.addr, time.Second)
+		if err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			l, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.HasPrefix(l, "* OK") {
+				return dv, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			dv.stop()
+			log, _ := os.ReadFile(filepath.Join(dir, "log"))
+			return nil, fmt.Errorf("dovecot did not start:\n%s", log)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// chown hands the Maildir to the mail user.
+func (dv *dovecotProc) chown() {
+	filepath.Walk(dv.home, func(p string, _ os.FileInfo, err error) error {
+		if err == nil {
+			os.Lchown(p, dv.uid, dv.gid)
+		}
+		return nil
+	})
+}
+
+func (dv *dovecotProc) stop() {
+	if dv.cmd != nil && dv.cmd.Process != nil {
+		dv.cmd.Process.Signal(os.Interrupt)
+		dv.cmd.Wait()
+	}
+	os.RemoveAll(dv.dir)
+}
