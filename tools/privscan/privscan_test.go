@@ -1,6 +1,7 @@
 package privscan
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"slices"
@@ -126,4 +127,25 @@ func TestDirAndStore(t *testing.T) {
 	if len(hits) != 2 {
 		t.Fatalf("planted file: %v", hits)
 	}
+}
+
+// FuzzScan feeds arbitrary bytes (the scanner reads whole data
+// directories, including ciphertext and the raw database): no panic, and
+// every hit points inside the input at what it names.
+func FuzzScan(f *testing.F) {
+	for _, s := range []string{"", "10.0.0.1:80", "[::1]:1", "fe80::1%eth0", "Mozilla/5.0", `{"c":1764428986}`,
+		"12:34:56", "1.2.3.4.5.6", "::::::::", "MARK", "\xff\xfe1\x00.\x002"} {
+		f.Add([]byte(s))
+	}
+	o := Options{Markers: []string{"MARK"}, AllowAddrs: []string{"127.0.0.1:80"}}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, h := range append(Bytes("x", b, o), Dates("x", b)...) {
+			if h.Offset < 0 || h.Offset > int64(len(b)) {
+				t.Fatalf("hit %v outside %d bytes", h, len(b))
+			}
+			if h.Kind == Marker && !bytes.HasPrefix(b[h.Offset:], []byte(h.Text)) {
+				t.Fatalf("marker hit %v does not point at the marker", h)
+			}
+		}
+	})
 }
