@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-sasl"
+	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/store"
 	"postern/tools/sourceclient"
@@ -59,14 +62,22 @@ func TestCrashUnderLoad(t *testing.T) {
 		known       = map[imap.UID]string{}
 		maxUID      imap.UID
 		uidValidity uint32
-		tempsAt     int // kills that left a temp file behind (the test hit mid-write)
+		// Replies: the journalist answers one earlier source each round
+		// by SMTP; every reply acknowledged (250 after DATA) must be on
+		// that source's inbox page after the restart.
+		codenames = map[string]string{}   // "rR-wW" → codename
+		addrs     = map[string]string{}   // "rR-wW" → source address
+		replies   = map[string][]string{} // "rR-wW" → acknowledged reply markers
+		tempsAt   int                     // kills that left a temp file behind (the test hit mid-write)
 	)
 	logs := &syncBuf{}
 	for round := 0; round < crashRounds; round++ {
 		p := startRelay(t, in, logs)
 		ms, uv := inbox(t, p, in)
-		checkBlobs(t, in, round, len(ms))
 		verifyInbox(t, round, ms, acked, known, &maxUID)
+		learnAddrs(t, ms, addrs)
+		shown := verifyReplies(t, round, p, codenames, replies)
+		checkBlobs(t, in, round, len(ms)+shown)
 		if uidValidity == 0 {
 			uidValidity = uv
 		} else if uv != uidValidity {
@@ -90,9 +101,13 @@ func TestCrashUnderLoad(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				src := sourceclient.New(p.intakeURL(), nil)
-				if _, err := src.NewCodename(c); err != nil {
+				cn, err := src.NewCodename(c)
+				if err != nil {
 					return
 				}
+				mu.Lock()
+				codenames[fmt.Sprintf("r%d-w%d", round, w)] = cn
+				mu.Unlock()
 				for n := 0; c.Err() == nil; n++ {
 					id := fmt.Sprintf("r%d-w%d-n%d", round, w, n)
 					size := sizes[w][n%len(sizes[w])]
@@ -107,6 +122,22 @@ func TestCrashUnderLoad(t *testing.T) {
 				}
 			}()
 		}
+		if target := fmt.Sprintf("r%d-w0", round-1); addrs[target] != "" {
+			replies[target] = []string{} // checked from now on, even if no reply gets through
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for n := 0; c.Err() == nil; n++ {
+					marker := fmt.Sprintf("crash-reply-r%d-n%d", round, n)
+					if err := sendReply(p, in, addrs[target], marker); err != nil {
+						return
+					}
+					mu.Lock()
+					replies[target] = append(replies[target], marker)
+					mu.Unlock()
+				}
+			}()
+		}
 		time.Sleep(time.Duration(50+rng.IntN(1200)) * time.Millisecond)
 		p.kill()
 		cancel()
@@ -117,10 +148,16 @@ func TestCrashUnderLoad(t *testing.T) {
 	}
 	p := startRelay(t, in, logs)
 	ms, _ := inbox(t, p, in)
-	checkBlobs(t, in, crashRounds, len(ms))
 	verifyInbox(t, crashRounds, ms, acked, known, &maxUID)
+	shown := verifyReplies(t, crashRounds, p, codenames, replies)
+	checkBlobs(t, in, crashRounds, len(ms)+shown)
 	p.stop(t)
-	t.Logf("%d kills, %d acknowledged submissions, %d kills left a temp blob to clean up", crashRounds, len(acked), tempsAt)
+	nReplies := countReplies(replies)
+	t.Logf("%d kills, %d acknowledged submissions, %d acknowledged replies, %d kills left a temp blob to clean up",
+		crashRounds, len(acked), nReplies, tempsAt)
+	if nReplies == 0 {
+		t.Error("no reply was acknowledged: the SMTP path was not under load")
+	}
 	if len(acked) < crashRounds {
 		t.Errorf("only %d submissions acknowledged in %d rounds: the load did not reach the relay", len(acked), crashRounds)
 	}
@@ -140,8 +177,9 @@ func TestCrashUnderLoad(t *testing.T) {
 
 // checkBlobs lists blobs/. After a kill it only reports whether a temp
 // file is there. After a start-up (messages >= 0, nothing submitted since)
-// a temp file is an error, and so is a blob file no message references:
-// with one journalist and no replies, every blob is one INBOX message.
+// a temp file is an error, and so is a blob file no record references:
+// with one journalist, who gets no copy of her own replies, every blob is
+// one INBOX message or one reply on a source's inbox page.
 func checkBlobs(t *testing.T, in *instance, round int, messages int) (temp bool) {
 	t.Helper()
 	es, err := os.ReadDir(filepath.Join(in.dir, "blobs"))
@@ -224,4 +262,85 @@ func verifyInbox(t *testing.T, round int, ms []mail, acked map[string]int, known
 			t.Errorf("round %d: acknowledged submission %s is not in INBOX", round, id)
 		}
 	}
+}
+
+// countReplies is the number of acknowledged replies.
+func countReplies(r map[string][]string) int {
+	n := 0
+	for _, m := range r {
+		n += len(m)
+	}
+	return n
+}
+
+// learnAddrs records the source address of each worker's source from the
+// From of its submissions.
+func learnAddrs(t *testing.T, ms []mail, addrs map[string]string) {
+	t.Helper()
+	for _, m := range ms {
+		mm := crashIDRE.FindStringSubmatch(m.Dec.Text)
+		if mm == nil {
+			continue
+		}
+		key := mm[1][:strings.LastIndex(mm[1], "-n")]
+		if addrs[key] != "" {
+			continue
+		}
+		h, err := netmail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := netmail.ParseAddress(h.Header.Get("From"))
+		if err != nil {
+			t.Fatalf("From of %s: %v", mm[1], err)
+		}
+		addrs[key] = a.Address
+	}
+}
+
+// sendReply sends one plaintext reply from the journalist to addr.
+func sendReply(p *relayProc, in *instance, addr, marker string) error {
+	c, err := smtp.Dial(p.info.SMTPAddr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if err := c.Hello("laptop.example"); err != nil {
+		return err
+	}
+	if err := c.Auth(sasl.NewPlainClient("", in.name, in.pass)); err != nil {
+		return err
+	}
+	msg := "From: Jane <jane@newsroom.example>\r\nTo: <" + addr + ">\r\nSubject: Re: your documents\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n" + marker + "\r\n"
+	return c.SendMail("jane@newsroom.example", []string{addr}, strings.NewReader(msg))
+}
+
+// verifyReplies logs in as every source that was replied to and checks that
+// each acknowledged reply is on its inbox page and every reply there is
+// readable. It returns how many replies the pages show in all.
+func verifyReplies(t *testing.T, round int, p *relayProc, codenames map[string]string, replies map[string][]string) (shown int) {
+	t.Helper()
+	c := ctx(t, time.Minute)
+	for key, markers := range replies {
+		src := sourceclient.New(p.intakeURL(), nil)
+		if err := src.Login(c, codenames[key]); err != nil {
+			t.Errorf("round %d: source %s cannot log in: %v", round, key, err)
+			continue
+		}
+		pg, err := src.Inbox(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		shown += strings.Count(pg.Body, `<article class="reply"`)
+		if strings.Contains(pg.Body, `class="problem"`) {
+			t.Errorf("round %d: source %s has an unreadable reply", round, key)
+		}
+		for _, m := range markers {
+			if !strings.Contains(pg.Body, m+"\n") && !strings.Contains(pg.Body, m+"<") {
+				t.Errorf("round %d: acknowledged reply %s is not on %s's inbox page", round, m, key)
+			}
+		}
+	}
+	return shown
 }
