@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -20,8 +19,6 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"postern/mailbox/authn"
-	imapd "postern/mailbox/imap"
 	"postern/mailbox/kdf"
 	"postern/mailbox/store"
 	"postern/relay/backup"
@@ -109,22 +106,7 @@ func sha(b []byte) []byte {
 // each message's UID and flags.
 func imapView(t *testing.T, st *store.Store, pool *kdf.Pool, name, pass string) string {
 	t.Helper()
-	srv, err := imapd.New(imapd.Options{Store: st, Auth: &authn.Authenticator{Store: st, Pool: pool,
-		Throttle: authn.NewThrottle(authn.ThrottleOptions{}), DummyParams: kdf.Params(testConfig().PasswordKDF)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
-	defer func() {
-		srv.Close()
-		<-serveErr
-	}()
-	c, err := imapclient.DialInsecure(ln.Addr().String(), nil)
+	c, err := imapclient.DialInsecure(startIMAP(t, st, pool), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
