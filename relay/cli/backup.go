@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 
 	"postern/mailbox/pgp"
@@ -86,7 +87,7 @@ func (r *runner) cmdBackup(args []string) error {
 	berr := ops.Backup(r.env.Context, pw, func(p backup.Plan) { prog.setTotal(p.Bytes) })
 	pw.CloseWithError(berr)
 	v := <-vc
-	prog.finish()
+	prog.finish(berr == nil && v.err == nil)
 	if berr != nil {
 		return fmt.Errorf("backup failed, nothing written: %w", berr)
 	}
@@ -153,7 +154,7 @@ func (r *runner) cmdRestore(args []string) error {
 		return err
 	}
 	if err := backup.CheckTarget(target); err != nil {
-		return fmt.Errorf("restore refused: %v; restore goes into an empty or new directory only", err)
+		return fmt.Errorf("restore refused: %v", err)
 	}
 	var input io.Reader = r.env.Stdin
 	var total int64
@@ -186,7 +187,7 @@ func (r *runner) cmdRestore(args []string) error {
 		}
 	}
 	man, err := backup.Restore(r.env.Context, src, target, backup.RestoreOptions{Check: admin.CheckRestored})
-	prog.finish()
+	prog.finish(err == nil)
 	if err != nil {
 		return fmt.Errorf("restore refused, %s unchanged: %v", target, err)
 	}
@@ -339,10 +340,15 @@ func (p *progress) update(n int64) {
 	}
 }
 
-func (p *progress) finish() {
+// finish ends the progress line; ok says whether the work completed.
+func (p *progress) finish(ok bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.printed {
+	switch {
+	case !p.printed:
+	case ok:
+		fmt.Fprintf(p.w, "\r%s: done%s\n", p.label, strings.Repeat(" ", 40))
+	default:
 		fmt.Fprintln(p.w)
 	}
 }
