@@ -1,6 +1,7 @@
 package store
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -152,4 +153,33 @@ func expiringUIDs(tx *bolt.Tx, m *mbox, cutoff int64) ([]uint32, error) {
 		return nil
 	})
 	return out, err
+}
+
+// DeleteSources deletes several sources as DeleteSource does, in one
+// transaction followed by one compaction (relay source prune). Ids that name
+// no source are skipped; deleted counts the others.
+func (s *Store) DeleteSources(ids [][]byte) (deleted int, err error) {
+	err = s.update("delete sources", func(tx *bolt.Tx, st *txState) error {
+		deleted = 0
+		for _, id := range ids {
+			if _, err := getSource(tx, id); errors.Is(err, ErrNotFound) {
+				continue
+			}
+			if err := st.deleteSource(tx, id); err != nil {
+				return err
+			}
+			deleted++
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, err
+	}
+	if deleted == 0 {
+		return 0, nil
+	}
+	if err := s.Compact(); err != nil {
+		return deleted, fmt.Errorf("store: delete sources: records deleted, but %w", err)
+	}
+	return deleted, nil
 }

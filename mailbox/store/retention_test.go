@@ -197,3 +197,47 @@ func TestSnapshotConsistent(t *testing.T) {
 		t.Fatalf("live store has %d messages", len(got))
 	}
 }
+
+func TestDeleteSources(t *testing.T) {
+	s, _ := newTestStore(t)
+	addJournalist(t, s, "ana")
+	a, b, c := addSource(t, s, "first owl"), addSource(t, s, "second owl"), addSource(t, s, "third owl")
+	var refs []BlobRef
+	for _, src := range []Source{a, b, c} {
+		ref := putBlob(t, s, []byte("from "+src.Designation))
+		if err := s.Deliver(Delivery{Blob: ref, SourceID: src.ID}); err != nil {
+			t.Fatal(err)
+		}
+		refs = append(refs, ref)
+		if _, err := s.AddReply(Reply{SourceID: src.ID, Blob: putBlob(t, s, []byte("reply to "+src.Designation))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var events []Event
+	defer s.Subscribe(func(e Event) { mu.Lock(); events = append(events, e); mu.Unlock() })()
+	n, err := s.DeleteSources([][]byte{a.ID, c.ID, randomBytes(t, 32)})
+	if err != nil || n != 2 {
+		t.Fatalf("deleted %d %v", n, err)
+	}
+	mustCheck(t, s)
+	if got := uids(messages(t, s, "ana", "INBOX")); !slices.Equal(got, []uint32{2}) {
+		t.Fatalf("INBOX %v", got)
+	}
+	if blobExists(t, s, refs[0].ID) || blobExists(t, s, refs[2].ID) || !blobExists(t, s, refs[1].ID) {
+		t.Fatal("wrong blobs removed")
+	}
+	mu.Lock()
+	if len(events) != 1 || events[0].Kind != EventExpunge || !slices.Equal(events[0].UIDs, []uint32{1, 3}) {
+		t.Fatalf("events %+v", events)
+	}
+	mu.Unlock()
+	for _, d := range []string{"first owl", "third owl"} {
+		if hits := scanDataDir(t, s.Dir(), []byte(d)); len(hits) > 0 {
+			t.Fatalf("%q left in %v", d, hits)
+		}
+	}
+	if n, err := s.DeleteSources([][]byte{a.ID}); err != nil || n != 0 {
+		t.Fatalf("again: %d %v", n, err)
+	}
+}

@@ -189,34 +189,7 @@ func (s *Store) TouchSource(id []byte) error {
 // source's id and designation do not linger in bbolt's freed pages.
 func (s *Store) DeleteSource(id []byte) error {
 	err := s.update("delete source", func(tx *bolt.Tx, st *txState) error {
-		src, err := getSource(tx, id)
-		if err != nil {
-			return err
-		}
-		if err := st.deleteSourceMessages(tx, id); err != nil {
-			return err
-		}
-		if rb := tx.Bucket(bReplies).Bucket(id); rb != nil {
-			if err := rb.ForEach(func(k, v []byte) error {
-				var r replyRec
-				if err := getJSON(rb, k, &r); err != nil {
-					return err
-				}
-				return st.unref(tx, r.Blob)
-			}); err != nil {
-				return err
-			}
-			if err := tx.Bucket(bReplies).DeleteBucket(id); err != nil {
-				return err
-			}
-		}
-		if err := tx.Bucket(bSrcAddr).Delete(indexKey(src.Address)); err != nil {
-			return err
-		}
-		if err := tx.Bucket(bSrcDesig).Delete(indexKey(src.Designation)); err != nil {
-			return err
-		}
-		return tx.Bucket(bSources).Delete(id)
+		return st.deleteSource(tx, id)
 	})
 	if err != nil {
 		return err
@@ -225,6 +198,38 @@ func (s *Store) DeleteSource(id []byte) error {
 		return fmt.Errorf("store: delete source: records deleted, but %w", err)
 	}
 	return nil
+}
+
+// deleteSource removes one source and everything of theirs within tx.
+func (st *txState) deleteSource(tx *bolt.Tx, id []byte) error {
+	src, err := getSource(tx, id)
+	if err != nil {
+		return err
+	}
+	if err := st.deleteSourceMessages(tx, id); err != nil {
+		return err
+	}
+	if rb := tx.Bucket(bReplies).Bucket(id); rb != nil {
+		if err := rb.ForEach(func(k, v []byte) error {
+			var r replyRec
+			if err := getJSON(rb, k, &r); err != nil {
+				return err
+			}
+			return st.unref(tx, r.Blob)
+		}); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bReplies).DeleteBucket(id); err != nil {
+			return err
+		}
+	}
+	if err := tx.Bucket(bSrcAddr).Delete(indexKey(src.Address)); err != nil {
+		return err
+	}
+	if err := tx.Bucket(bSrcDesig).Delete(indexKey(src.Designation)); err != nil {
+		return err
+	}
+	return tx.Bucket(bSources).Delete(id)
 }
 
 func (st *txState) deleteSourceMessages(tx *bolt.Tx, id []byte) error {

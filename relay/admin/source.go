@@ -116,6 +116,7 @@ func (a *Admin) SourcePrune(ctx context.Context, inactiveDays int) (Pruned, erro
 	}
 	cutoff := utcDay(a.now()).AddDate(0, 0, -inactiveDays)
 	res := Pruned{InactiveDays: inactiveDays, Deleted: []SourceDeleted{}}
+	var ids [][]byte
 	for _, s := range sums {
 		last := s.LastActive
 		if last.IsZero() {
@@ -124,18 +125,20 @@ func (a *Admin) SourcePrune(ctx context.Context, inactiveDays int) (Pruned, erro
 		if last.After(cutoff) {
 			continue
 		}
-		if err := ctxErr(ctx); err != nil {
-			return res, err
-		}
-		d, err := a.deleteSource(s.Source)
-		if errors.Is(err, ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return res, err
-		}
-		res.Deleted = append(res.Deleted, d)
+		ids = append(ids, s.ID)
+		res.Deleted = append(res.Deleted, SourceDeleted{Designation: s.Designation, Messages: s.Messages, Replies: s.Replies})
 	}
+	if len(ids) == 0 {
+		return res, nil
+	}
+	if err := ctxErr(ctx); err != nil {
+		return Pruned{}, err
+	}
+	// One transaction and one compaction for all of them.
+	if _, err := a.st.DeleteSources(ids); err != nil {
+		return Pruned{}, fail(ErrInternal, "pruning sources: %v", err)
+	}
+	a.log.Info("inactive sources deleted", "count", len(ids))
 	return res, nil
 }
 
