@@ -211,6 +211,7 @@ func TestExtractRefuses(t *testing.T) {
 		"wrong sum":          rebuild(t, good, &wrongSum),
 		"file not in list":   rebuild(t, good, &Manifest{Format: Format, Files: []Entry{}}),
 		"no manifest":        rebuild(t, good, nil)[:1536],
+		"file then dir":      rebuild(t, append(good[:2:2], entry{name: "onion", data: []byte("x")}, entry{name: "onion/k", data: []byte("y")}), nil),
 		"garbage":            []byte("definitely not a tar archive, nor anything else"),
 		"empty":              nil,
 		"after the manifest": append(rebuild(t, good, nil)[:len(rebuild(t, good, nil))-1024], rebuild(t, []entry{{name: "late", data: []byte("x")}}, nil)...),

@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 
 	"postern/mailbox/store"
 )
@@ -105,7 +106,7 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 				return Manifest{}, fmt.Errorf("%w: backup format %d, this relay reads %d", ErrArchive, hdr.Format, Format)
 			}
 			if err := writeFile(dir, th.Name, bytes.NewReader(b), th.Size, sha256.New()); err != nil {
-				return Manifest{}, err
+				return Manifest{}, archiveErr(ctx, err)
 			}
 			seen[th.Name], order = e, append(order, th.Name)
 		case th.Name == ManifestName:
@@ -169,6 +170,10 @@ func archiveErr(ctx context.Context, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: it ends too early (truncated?)", ErrArchive)
 	}
+	if errors.Is(err, syscall.ENOTDIR) || errors.Is(err, os.ErrExist) || errors.Is(err, syscall.EISDIR) {
+		// A file where the archive later wants a directory, or the reverse.
+		return fmt.Errorf("%w: conflicting file names", ErrArchive)
+	}
 	var pe *os.PathError
 	if errors.As(err, &pe) {
 		return fmt.Errorf("backup: restore: %w", err)
@@ -200,11 +205,11 @@ func writeFile(dir, name string, r io.Reader, size int64, h hash.Hash) error {
 	}
 	path := filepath.Join(dir, filepath.FromSlash(name))
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return fmt.Errorf("backup: restore: %w", err)
+		return err
 	}
 	n, err := io.Copy(hashingWriter{w: f, h: h}, io.LimitReader(r, size))
 	if err == nil && n != size {
