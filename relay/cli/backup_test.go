@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"postern/mailbox/pgp/pgptest"
 	"postern/mailbox/store"
@@ -92,7 +93,12 @@ func TestSourceAndBackupWhileRunning(t *testing.T) {
 	if !strings.Contains(table, list[0]["designation"].(string)) || !strings.Contains(table, "LAST ACTIVE") {
 		t.Fatalf("source list: %q", table)
 	}
+	// The first retention pass runs as the relay starts; wait for it.
 	status := mustRelay(t, nil, "status", "--data", dir)
+	for deadline := time.Now().Add(time.Minute); !strings.Contains(status, "last retention:") && time.Now().Before(deadline); {
+		time.Sleep(50 * time.Millisecond)
+		status = mustRelay(t, nil, "status", "--data", dir)
+	}
 	if !strings.Contains(status, "relay running:   yes") || !strings.Contains(status, "next retention:  20") ||
 		!strings.Contains(status, "last retention:  20") || !strings.Contains(status, "expiring:") {
 		t.Fatalf("status: %s", status)
