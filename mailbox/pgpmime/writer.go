@@ -22,7 +22,6 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
@@ -154,9 +153,11 @@ func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 		return nil, fmt.Errorf("pgpmime: encrypted part: %w", err)
 	}
 	// No armor headers: a Version or Comment would fingerprint the relay.
-	if pw.armor, err = armor.Encode(crlfWriter{pw.encPart}, "PGP MESSAGE", nil); err != nil {
-		return nil, fmt.Errorf("pgpmime: armor: %w", err)
+	aw := newArmorWriter(pw.encPart)
+	if aw.err != nil {
+		return nil, fmt.Errorf("pgpmime: armor: %w", aw.err)
 	}
+	pw.armor = aw
 	if pw.enc, err = pgp.Encrypt(pw.armor, to, pgp.EncryptOptions{Compress: !h.Uncompressed}); err != nil {
 		return nil, fmt.Errorf("pgpmime: %w", err)
 	}
