@@ -25,8 +25,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"postern/mailbox/pgp"
 	"postern/mailbox/imap/structure"
+	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
@@ -97,9 +97,9 @@ type Tx struct {
 	// metaBytes is the encoded structure, cached with the message so IMAP
 	// serves ENVELOPE, BODYSTRUCTURE and sections without walking the file.
 	metaBytes []byte
-	w     *pgpmime.Writer
-	err   error // first failure; the blob is gone
-	done  bool  // committed, aborted or failed
+	w         *pgpmime.Writer
+	err       error // first failure; the blob is gone
+	done      bool  // committed, aborted or failed
 }
 
 // Start prepares a delivery: it loads every journalist's key, adds the

@@ -15,8 +15,8 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
-	"postern/mailbox/pgp"
 	"postern/mailbox/imap/structure"
+	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
