@@ -323,6 +323,10 @@ func TestBackupDuringDeliveries(t *testing.T) {
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	var acked atomic.Int64
+	var failed atomic.Bool
+	// halt stops the writers and waits for them, also when the test fails early.
+	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	defer halt()
 	for i, s := range srcs {
 		wg.Add(1)
 		go func() {
@@ -333,13 +337,17 @@ func TestBackupDuringDeliveries(t *testing.T) {
 					return
 				default:
 				}
-				f.submit(t, s, fmt.Sprintf("writer %d message %d", i, n))
+				if err := f.trySubmit(s, fmt.Sprintf("writer %d message %d", i, n)); err != nil {
+					t.Error(err)
+					failed.Store(true)
+					return
+				}
 				acked.Add(1)
 			}
 		}()
 	}
 	// Let some deliveries happen, then note what is acknowledged and back up.
-	for acked.Load() < 4 {
+	for acked.Load() < 4 && !failed.Load() {
 		runtime.Gosched()
 	}
 	before := map[uint32]string{}
@@ -355,8 +363,7 @@ func TestBackupDuringDeliveries(t *testing.T) {
 	}()
 	key := adminKey(t, "a")
 	data := takeBackup(t, f.a, key)
-	close(stop)
-	wg.Wait()
+	halt()
 	if err := st.Check(); err != nil {
 		t.Fatal(err)
 	}

@@ -151,18 +151,23 @@ func (f *fixture) newSource(t *testing.T) *testSource {
 // submit delivers a message from src to every journalist's INBOX.
 func (f *fixture) submit(t testing.TB, src *testSource, text string) {
 	t.Helper()
+	if err := f.trySubmit(src, text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// trySubmit is submit for goroutines other than the test's.
+func (f *fixture) trySubmit(src *testSource, text string) error {
 	d := delivery.New(delivery.Options{Store: f.a.Store(), Domain: testDomain})
 	tx, err := d.Start(context.Background(), delivery.Submission{Source: src.rec, SourceKey: src.key})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	defer tx.Abort()
 	if err := tx.Text(text); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := tx.Commit(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	return tx.Commit(context.Background())
 }
 
 // reply stores a reply encrypted to the source's key, as mailbox/smtp does.
