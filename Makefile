@@ -20,9 +20,12 @@ run:
 	$(GO) run ./relay/cmd/relay demo
 
 ## test: every test, integration tests included (they are plain Go tests
-## that drive the real binary and real tools: gpg, rnp, sq, curl, tor...)
+## that drive the real binary and real tools: gpg, rnp, sq, curl, tor...).
+## TestLarge* tests (hundreds of MiB streamed) run in a second pass without
+## -race, which slows streaming about fifteenfold; they skip under -race.
 test:
 	$(GO) test -race -shuffle=on ./...
+	$(GO) test -shuffle=on -run '^TestLarge' ./...
 
 ## check: formatting, vet (also for 32-bit), staticcheck
 check:

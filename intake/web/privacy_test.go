@@ -95,6 +95,9 @@ func TestLargeUploadMemory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("200 MiB upload")
 	}
+	if raceEnabled {
+		t.Skip("runs in make test's second pass, without -race (it slows streaming about fifteenfold)")
+	}
 	const size = 200 << 20
 	e := newEnv(t, nil)
 	b, tok := e.loggedIn()
