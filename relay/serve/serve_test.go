@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -80,10 +81,11 @@ func TestServeOverTor(t *testing.T) {
 	}
 	a.Close()
 
+	var done chan error
 	start := func() (Info, func()) {
 		sctx, stop := context.WithCancel(ctx)
 		started := make(chan Info, 1)
-		done := make(chan error, 1)
+		done = make(chan error, 1)
 		go func() {
 			done <- Run(sctx, Options{Dir: dir, Started: func(i Info) { started <- i }})
 		}()
@@ -182,14 +184,65 @@ func TestServeOverTor(t *testing.T) {
 	}
 	stop()
 
-	info2, stop2 := start()
-	defer stop2()
+	info2, _ := start()
 	if info2.IntakeOnion != info.IntakeOnion || info2.JournalistOnion != info.JournalistOnion {
 		t.Fatalf("onion addresses changed across restart: %+v -> %+v", info, info2)
 	}
 	src3 := sourceclient.New("http://"+info2.IntakeOnion, dial)
 	if err := retry(ctx, func() error { return src3.Login(ctx, codename) }); err != nil {
 		t.Fatal("login after restart:", err)
+	}
+
+	// If tor dies, the relay stops every service rather than serve without
+	// its onions.
+	if out, err := exec.Command("pkill", "-KILL", "-f", filepath.Join(dir, "tor", "torrc")).CombinedOutput(); err != nil {
+		t.Fatalf("pkill tor: %v %s", err, out)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "tor exited") {
+			t.Fatalf("serve after tor died: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("serve kept running after tor died")
+	}
+	for _, addr := range []string{info2.IntakeAddr, info2.IMAPAddr, info2.SMTPAddr} {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			t.Errorf("%s still listens after tor died", addr)
+		}
+	}
+}
+
+// Without tor, serve refuses to start and leaves no listener behind.
+func TestServeWithoutTorProgram(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	cfg := config.Default()
+	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
+	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = addr, "127.0.0.1:0", "127.0.0.1:0"
+	a, err := admin.Init(dir, cfg, admin.InitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	err = Run(context.Background(), Options{Dir: dir, TorPath: "/nonexistent/tor"})
+	if err == nil || !strings.Contains(err.Error(), "tor program was not found") || !strings.Contains(err.Error(), "never runs without its onions") {
+		t.Fatalf("want a clear refusal, got %v", err)
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("the intake port is still held: %v", err)
+	}
+	ln.Close()
+	if _, err := os.Stat(filepath.Join(dir, "relay.sock")); err == nil {
+		t.Error("the control socket was left behind")
 	}
 }
 
