@@ -419,3 +419,54 @@ func mustMessages(t *testing.T, st *store.Store, j, box string) []store.Message 
 	}
 	return m
 }
+
+// TestBackupFileList: the archive holds the database, the blobs, the onion
+// keys and addresses, postern.conf and an archive key kept in the data
+// directory; nothing else (not tor's state, the socket or stray files).
+func TestBackupFileList(t *testing.T) {
+	f := newFixture(t, "ana")
+	src := f.newSource(t)
+	f.submit(t, src, "x")
+	f.a.cfg.ArchiveKeyFile = "keys/archive.asc"
+	for name, data := range map[string]string{
+		"keys/archive.asc":          "archive key",
+		"onion/journalist.hostname": "abc.onion\n",
+		"tor/cached-certs":          "tor state",
+		"notes.txt":                 "stray",
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(f.dir, name)), 0o700)
+		if err := os.WriteFile(filepath.Join(f.dir, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf bytes.Buffer
+	if err := f.a.Backup(context.Background(), &buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	m, err := backup.Verify(context.Background(), &buf, backup.ExtractOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range m.Files {
+		if filepath.Dir(e.Path) == "blobs" {
+			e.Path = "blobs/*"
+		}
+		got = append(got, e.Path)
+	}
+	want := []string{backup.HeaderName, backup.DBName, "blobs/*", "keys/archive.asc", "onion/intake.key",
+		"onion/journalist.hostname", "onion/journalist.key", "postern.conf"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("archive files\n got %v\nwant %v", got, want)
+	}
+	// Outside the data directory, the archive key is not carried (and a
+	// missing postern.conf stops the backup).
+	f.a.cfg.ArchiveKeyFile = "/etc/postern/archive.asc"
+	if err := f.a.Backup(context.Background(), io.Discard, nil); err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(filepath.Join(f.dir, "postern.conf"))
+	if err := f.a.Backup(context.Background(), io.Discard, nil); !errors.Is(err, ErrInstance) {
+		t.Fatalf("backup without postern.conf: %v", err)
+	}
+}
