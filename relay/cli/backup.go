@@ -106,11 +106,18 @@ func (r *runner) cmdBackup(args []string) error {
 	if err := tmp.Close(); err != nil {
 		return fmt.Errorf("backup failed, nothing written: %v", err)
 	}
-	// Link, not rename: it refuses to replace a file made meanwhile.
+	// Link, not rename: it refuses to replace a file made meanwhile. Where
+	// the filesystem has no hard links, rename after checking again.
 	if err := os.Link(tmp.Name(), *out); err != nil {
-		return fmt.Errorf("backup failed, nothing written: %v", err)
+		if _, serr := os.Lstat(*out); !errors.Is(serr, os.ErrNotExist) {
+			return fmt.Errorf("backup failed, nothing written: %v", err)
+		}
+		if err := os.Rename(tmp.Name(), *out); err != nil {
+			return fmt.Errorf("backup failed, nothing written: %v", err)
+		}
+	} else {
+		os.Remove(tmp.Name())
 	}
-	os.Remove(tmp.Name())
 	ok = true
 	syncDir(filepath.Dir(*out))
 	var bytes int64
