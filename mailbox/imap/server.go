@@ -30,6 +30,7 @@ import (
 
 	"postern/mailbox/authn"
 	"postern/mailbox/kdf"
+	"postern/mailbox/netlimit"
 	"postern/mailbox/store"
 )
 
@@ -68,7 +69,6 @@ type Server struct {
 	auth  *authn.Authenticator
 	srv   *imapserver.Server
 	cache *structCache
-	slots chan struct{} // one token per open connection
 
 	unsubscribe func()
 	dirty       chan struct{} // wakes the worker; capacity 1
@@ -122,7 +122,6 @@ func New(o Options) (*Server, error) {
 		log:        log,
 		auth:       o.Auth,
 		cache:      newStructCache(4096),
-		slots:      make(chan struct{}, o.MaxConns),
 		dirty:      make(chan struct{}, 1),
 		done:       make(chan struct{}),
 		workerDone: make(chan struct{}),
@@ -153,7 +152,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(&limitListener{Listener: ln, s: s})
+	err := s.srv.Serve(netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.IdleTimeout, Deadlines: netlimit.Capped, Busy: "* BYE Too many connections\r\n"}))
 	if err != nil && s.isClosed() {
 		return nil
 	}
@@ -163,21 +162,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Run serves ln until ctx is done, then closes the server, ending every
 // session. It has the shape of relay/daemon's Service.Serve.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		cerr := s.Close()
-		if err := <-errc; err != nil {
-			return err
-		}
-		return cerr
-	case err := <-errc:
-		if err == nil {
-			err = errors.New("imapd: server stopped")
-		}
-		return err
-	}
+	return netlimit.Run(ctx, "imapd", func() error { return s.Serve(ln) }, s.Close)
 }
 
 // Close stops the listeners, ends every session and stops listening to the

@@ -24,6 +24,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/authn"
+	"postern/mailbox/netlimit"
 	"postern/mailbox/reply"
 	"postern/mailbox/store"
 )
@@ -77,7 +78,6 @@ type Server struct {
 	log    *slog.Logger
 	proc   *reply.Processor
 	srv    *smtp.Server
-	slots  chan struct{}   // one token per open connection
 	busy   chan struct{}   // one token per reply in memory
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -125,7 +125,7 @@ func New(o Options) (*Server, error) {
 	}
 	o.Domain = strings.ToLower(o.Domain)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{o: o, log: log, proc: proc, slots: make(chan struct{}, o.MaxConns),
+	s := &Server{o: o, log: log, proc: proc,
 		busy: make(chan struct{}, o.MaxInFlight),
 		ctx:  ctx, cancel: cancel}
 
@@ -150,7 +150,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(&limitListener{Listener: ln, s: s})
+	err := s.srv.Serve(netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.ReadTimeout, Deadlines: netlimit.PerRead, Busy: "421 4.7.0 Too many connections, try again later\r\n"}))
 	if err != nil && s.isClosed() {
 		return nil
 	}
@@ -160,21 +160,7 @@ func (s *Server) Serve(ln net.Listener) error {
 // Run serves ln until ctx is done, then closes the server. It has the shape
 // of relay/daemon's Service.Serve.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(ln) }()
-	select {
-	case <-ctx.Done():
-		cerr := s.Close()
-		if err := <-errc; err != nil {
-			return err
-		}
-		return cerr
-	case err := <-errc:
-		if err == nil {
-			err = errors.New("smtpd: server stopped")
-		}
-		return err
-	}
+	return netlimit.Run(ctx, "smtpd", func() error { return s.Serve(ln) }, s.Close)
 }
 
 // Close stops the listeners and ends every connection; a reply being
