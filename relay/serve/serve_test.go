@@ -26,21 +26,6 @@ import (
 	"postern/tools/tornet"
 )
 
-func needTor(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"tor", "tor-gencert"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping onion tests", tool)
-		}
-	}
-	if testing.Short() {
-		t.Skip("the private Tor network takes ~30 s")
-	}
-}
-
 func journalistKey(t *testing.T, seed byte, name string) []byte {
 	t.Helper()
 	e, err := pgp.DeriveKey(bytes.Repeat([]byte{seed}, 32), name+" <"+name+"@example.org>")
@@ -56,7 +41,7 @@ func journalistKey(t *testing.T, seed byte, name string) []byte {
 // key; without the key, or after removal, the onion refuses; after a restart both
 // addresses and the mail are still there.
 func TestServeOverTor(t *testing.T) {
-	needTor(t)
+	tornet.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 	tn, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})

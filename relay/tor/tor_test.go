@@ -11,27 +11,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"postern/tools/tornet"
 )
-
-func needTor(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"tor", "tor-gencert"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping onion tests", tool)
-		}
-	}
-	if testing.Short() {
-		t.Skip("the private Tor network takes ~30 s")
-	}
-}
 
 func TestMissingTor(t *testing.T) {
 	_, err := Start(context.Background(), Options{DataDir: t.TempDir(), ExePath: "/nonexistent/tor"})
@@ -43,7 +27,7 @@ func TestMissingTor(t *testing.T) {
 // TestOnionServices publishes both services on the private network, checks client
 // authorisation, then restarts tor and checks both addresses are kept.
 func TestOnionServices(t *testing.T) {
-	needTor(t)
+	tornet.Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	net_, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})

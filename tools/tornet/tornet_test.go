@@ -11,34 +11,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
 
-// needTor skips without tor on a developer's machine and fails in CI.
-func needTor(t *testing.T) {
-	t.Helper()
-	for _, tool := range []string{"tor", "tor-gencert"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI: %v", tool, err)
-			}
-			t.Skipf("%s not installed; skipping the private Tor network test", tool)
-		}
-	}
-}
-
 // TestOnionWithClientAuth builds the network, hosts a v3 onion service that requires
 // client authorisation with a plain tor, and checks that the client reaches it only
 // with the key.
 func TestOnionWithClientAuth(t *testing.T) {
-	needTor(t)
-	if testing.Short() {
-		t.Skip("private Tor network takes ~30 s")
-	}
+	Need(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
