@@ -88,7 +88,7 @@ func Decrypt(r io.Reader, keys openpgp.EntityList) (*Decrypted, error) {
 		return nil, err
 	}
 	if !isMIME {
-		d.Text = normalizeText(toUTF8(plain, "utf-8"), nil)
+		d.Text = NormalizeText(toUTF8(plain, "utf-8"), nil)
 		return d, nil
 	}
 	d.plain = plain
@@ -221,7 +221,7 @@ func (d *Decrypted) walk(e *message.Entity, path []int, depth int, html *string)
 		if err != nil {
 			return fmt.Errorf("%w: text: %v", ErrDecrypt, err)
 		}
-		d.Text = normalizeText(toUTF8(b, params["charset"]), params)
+		d.Text = NormalizeText(toUTF8(b, params["charset"]), params)
 		return nil
 	case !attachment && mt == "text/html":
 		if *html == "" {

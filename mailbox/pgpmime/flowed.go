@@ -2,10 +2,11 @@ package pgpmime
 
 import "strings"
 
-// normalizeText gives the text of a part LF line endings and, for
+// NormalizeText gives the text of a part LF line endings and, for
 // format=flowed (RFC 3676, Thunderbird's default for plain text), joins
 // the soft-broken lines back into paragraphs so a web page can wrap them.
-func normalizeText(s string, params map[string]string) string {
+// params are the part's Content-Type parameters.
+func NormalizeText(s string, params map[string]string) string {
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	if !strings.EqualFold(params["format"], "flowed") {
 		return s

@@ -591,8 +591,8 @@ func TestNormalizeText(t *testing.T) {
 		{"del \r\nsp\r\n", map[string]string{"format": "flowed", "delsp": "yes"}, "delsp\n"},
 	}
 	for _, c := range cases {
-		if got := normalizeText(c.in, c.params); got != c.want {
-			t.Errorf("normalizeText(%q, %v) = %q, want %q", c.in, c.params, got, c.want)
+		if got := NormalizeText(c.in, c.params); got != c.want {
+			t.Errorf("NormalizeText(%q, %v) = %q, want %q", c.in, c.params, got, c.want)
 		}
 	}
 }

@@ -5,16 +5,14 @@ import (
 
 	"golang.org/x/net/html"
 	"golang.org/x/text/encoding/htmlindex"
+
+	"postern/mailbox/pgpmime"
 )
 
 // decodeText turns a text/plain body into UTF-8 with LF line ends, joining
 // format=flowed lines (Thunderbird's default) back into paragraphs.
 func decodeText(b []byte, params map[string]string) string {
-	s := strings.ReplaceAll(charsetToUTF8(b, params["charset"]), "\r\n", "\n")
-	if !strings.EqualFold(params["format"], "flowed") {
-		return s
-	}
-	return unflow(s, strings.EqualFold(params["delsp"], "yes"))
+	return pgpmime.NormalizeText(charsetToUTF8(b, params["charset"]), params)
 }
 
 // charsetToUTF8 decodes text in its declared charset; an unknown charset or
@@ -30,38 +28,6 @@ func charsetToUTF8(b []byte, charset string) string {
 		}
 	}
 	return strings.ToValidUTF8(string(b), "\uFFFD")
-}
-
-// unflow undoes RFC 3676 format=flowed: a line ending in a space continues
-// on the next line of the same quote depth.
-func unflow(s string, delsp bool) string {
-	var out strings.Builder
-	prevFlowed, prevDepth := false, 0
-	for i, line := range strings.Split(s, "\n") {
-		depth := 0
-		for depth < len(line) && line[depth] == '>' {
-			depth++
-		}
-		quote, body := line[:depth], line[depth:]
-		body = strings.TrimPrefix(body, " ") // space-stuffing
-		if i > 0 {
-			if prevFlowed && depth == prevDepth {
-				quote = ""
-			} else {
-				out.WriteByte('\n')
-			}
-		}
-		flowed := strings.HasSuffix(body, " ") && body != "-- "
-		if flowed && delsp {
-			body = body[:len(body)-1]
-		}
-		if quote != "" {
-			out.WriteString(quote + " ")
-		}
-		out.WriteString(body)
-		prevFlowed, prevDepth = flowed, depth
-	}
-	return out.String()
 }
 
 // htmlToText draws plain text from an HTML-only reply. It is crude on
