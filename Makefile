@@ -34,13 +34,13 @@ check:
 	GOARCH=386 $(GO) vet ./...
 	$(STATICCHECK) ./...
 
-## bench: every Go benchmark, then the whole-process comparisons of
-## tools/bench (relay vs gpg, Dovecot; memory; flood), method in
-## docs/benchmarks.md. Smaller runs: make bench BENCHFLAGS='-rss-mib 256 -sync-n 1000'
+## bench: the whole-process comparisons of tools/bench (relay vs gpg and
+## Dovecot, memory, flood; method in docs/benchmarks.md), then every Go
+## benchmark. Smaller runs: make bench BENCHFLAGS='-rss-mib 256 -sync-n 1000'
 BENCHFLAGS ?=
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./...
 	$(GO) run ./tools/bench $(BENCHFLAGS)
+	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s)
 fuzz:

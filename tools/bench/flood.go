@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -52,30 +53,52 @@ func (e *env) benchFlood(clients int, d time.Duration) (floodResult, error) {
 
 	var wg sync.WaitGroup
 	var codenames, busy, errs atomic.Int64
+	var lastErr atomic.Value
 	for range clients {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				c := sourceclient.New(base, nil)
+				// A new visitor each time (no cookie), whose connection is
+				// closed afterwards: 200 clients means at most 200
+				// connections, not one more left idle per codename.
+				var conns []net.Conn
+				dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+					c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+					if err == nil {
+						conns = append(conns, c)
+					}
+					return c, err
+				}
+				c := sourceclient.New(base, dial)
+				closeAll := func() {
+					for _, c := range conns {
+						c.Close()
+					}
+				}
 				tok, err := c.Token(ctx, "/")
 				if err != nil {
+					closeAll()
 					if ctx.Err() == nil {
 						errs.Add(1)
+						lastErr.Store(err.Error())
 					}
 					continue
 				}
 				pg, err := c.Post(ctx, "/new", url.Values{"csrf": {tok}})
+				closeAll()
 				switch {
 				case ctx.Err() != nil:
 				case err != nil:
 					errs.Add(1)
+					lastErr.Store(err.Error())
 				case pg.Status == http.StatusOK:
 					codenames.Add(1)
 				case pg.Status == http.StatusServiceUnavailable:
 					busy.Add(1)
 				default:
 					errs.Add(1)
+					lastErr.Store(fmt.Sprintf("status %d", pg.Status))
 				}
 			}
 		}()
@@ -109,6 +132,7 @@ func (e *env) benchFlood(clients int, d time.Duration) (floodResult, error) {
 		}
 		if err != nil {
 			r.failed++
+			progress("flood: a legitimate submission failed: %v", err)
 			continue
 		}
 		lat = append(lat, time.Since(t0))
@@ -119,6 +143,9 @@ func (e *env) benchFlood(clients int, d time.Duration) (floodResult, error) {
 		r.peakRSS = max(r.peakRSS, hwm)
 	}
 	r.codenames, r.busy, r.floodErrs = codenames.Load(), busy.Load(), errs.Load()
+	if e, ok := lastErr.Load().(string); ok {
+		progress("flood: last flood error: %s", e)
+	}
 	if len(lat) == 0 {
 		return r, fmt.Errorf("no legitimate submission completed (%d failed)", r.failed)
 	}

@@ -123,7 +123,7 @@ func runAll(o options) error {
 	}
 	if o.only["sync"] {
 		progress("sync: mbsync of %d messages from Postern and from Dovecot", o.syncN)
-		r, err := e.benchSync(o.syncN)
+		r, err := e.benchSync(o.syncN, o.profileDir)
 		if err != nil {
 			fail("(d) mbsync", err)
 		} else {

@@ -12,6 +12,52 @@ import (
 	"postern/tools/sourceclient"
 )
 
+// inProcess runs relay/serve.Run on dir inside this process and returns
+// where it listens and a stop function.
+func inProcess(dir string) (serve.Info, func(), error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan serve.Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- serve.Run(ctx, serve.Options{Dir: dir, WithoutTor: true,
+			Intake: "127.0.0.1:0", IMAP: "127.0.0.1:0", SMTP: "127.0.0.1:0",
+			Started: func(i serve.Info) { started <- i }})
+	}()
+	select {
+	case info := <-started:
+		return info, func() { cancel(); <-done }, nil
+	case err := <-done:
+		cancel()
+		return serve.Info{}, nil, fmt.Errorf("serve: %w", err)
+	}
+}
+
+// profile writes a CPU profile of fn to outDir/name.pprof and prints its top.
+func profile(outDir, name, title string, fn func() error) error {
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return err
+	}
+	prof := filepath.Join(outDir, name+".pprof")
+	pf, err := os.Create(prof)
+	if err != nil {
+		return err
+	}
+	if err := pprof.StartCPUProfile(pf); err != nil {
+		pf.Close()
+		return err
+	}
+	err = fn()
+	pprof.StopCPUProfile()
+	pf.Close()
+	if err != nil {
+		return err
+	}
+	fmt.Printf("\nCPU profile of %s (%s):\n", title, prof)
+	top := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof)
+	top.Stdout, top.Stderr = os.Stdout, os.Stderr
+	return top.Run()
+}
+
 // profileIngest runs the relay's serve loop inside this process (the same
 // code as `relay serve`, relay/serve.Run) and records a CPU profile while
 // one file of size bytes (kind "text" or "random") is submitted through
@@ -32,21 +78,12 @@ func (e *env) profileIngest(kind string, size int64, journalists int, outDir str
 	}
 	defer os.Remove(path)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	started := make(chan serve.Info, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- serve.Run(ctx, serve.Options{Dir: in.dir, WithoutTor: true,
-			Intake: "127.0.0.1:0", IMAP: "127.0.0.1:0", SMTP: "127.0.0.1:0",
-			Started: func(i serve.Info) { started <- i }})
-	}()
-	var info serve.Info
-	select {
-	case info = <-started:
-	case err := <-done:
-		return fmt.Errorf("serve: %w", err)
+	info, stop, err := inProcess(in.dir)
+	if err != nil {
+		return err
 	}
+	defer stop()
+	ctx := context.Background()
 	src := sourceclient.New("http://"+info.IntakeAddr, nil)
 	if _, err := src.NewCodename(ctx); err != nil {
 		return err
@@ -54,32 +91,12 @@ func (e *env) profileIngest(kind string, size int64, journalists int, outDir str
 	if err := src.Submit(ctx, "", "warm-up"); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return err
-	}
-	prof := filepath.Join(outDir, "ingest-"+kind+".pprof")
-	pf, err := os.Create(prof)
-	if err != nil {
-		return err
-	}
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	if err := pprof.StartCPUProfile(pf); err != nil {
-		return err
-	}
-	err = src.Submit(ctx, "", "profile", sourceclient.File{Name: "file", R: f})
-	pprof.StopCPUProfile()
-	pf.Close()
-	if err != nil {
-		return err
-	}
-	cancel()
-	<-done
-	fmt.Printf("\nCPU profile of the ingest path, %d MiB %s (%s):\n", size>>20, kind, prof)
-	top := exec.Command("go", "tool", "pprof", "-top", "-nodecount=25", prof)
-	top.Stdout, top.Stderr = os.Stdout, os.Stderr
-	return top.Run()
+	return profile(outDir, "ingest-"+kind, fmt.Sprintf("the ingest path, %d MiB %s", size>>20, kind), func() error {
+		return src.Submit(ctx, "", "profile", sourceclient.File{Name: "file", R: f})
+	})
 }

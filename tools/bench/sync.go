@@ -30,7 +30,10 @@ const syncRuns = 2
 // starts, so filling does not take n HTTP round trips), copies the very same
 // mails into a Maildir for a throwaway Dovecot on loopback, and times a
 // full mbsync pull from each into an empty local Maildir.
-func (e *env) benchSync(n int) (syncResult, error) {
+//
+// With profileDir set, the relay process is then stopped and one more sync
+// runs against relay/serve.Run inside this process under the CPU profiler.
+func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
 	var r syncResult
 	mbsync, err := need("mbsync")
 	if err != nil {
@@ -67,7 +70,20 @@ func (e *env) benchSync(n int) (syncResult, error) {
 	if err != nil {
 		return r, fmt.Errorf("dovecot: %w", err)
 	}
-	return r, nil
+	if profileDir == "" {
+		return r, nil
+	}
+	p.stop()
+	info, stop, err := inProcess(in.dir)
+	if err != nil {
+		return r, err
+	}
+	defer stop()
+	err = profile(profileDir, "sync", fmt.Sprintf("an mbsync full sync of %d messages (IMAP server in-process)", n), func() error {
+		_, err := bestSync(mbsync, e.work, info.IMAPAddr, in.js[0].name, in.js[0].pass, n)
+		return err
+	})
+	return r, err
 }
 
 // fill delivers n text submissions (about 2 KB of prose each, ZLIB on as in
