@@ -348,8 +348,9 @@ func (u *upload) start() error {
 	return nil
 }
 
-// abort drops the delivery and, if this request created the source record,
-// removes it again: a failed first submission leaves nothing stored.
+// abort drops the delivery and, if this request created the source record
+// and nothing was committed under it since, removes it again: a failed first
+// submission leaves nothing stored.
 func (u *upload) abort() {
 	if u.tx != nil {
 		u.tx.Abort()
@@ -362,7 +363,13 @@ func (u *upload) abort() {
 		if st.src == nil {
 			return nil
 		}
-		if err := u.s.o.Store.DeleteSource(st.src.ID); err != nil {
+		// Another request of this source (a second tab) may have committed
+		// a submission meanwhile: then the record stays, with everything.
+		err := u.s.o.Store.DeleteSourceIfUnused(st.src.ID)
+		if errors.Is(err, store.ErrSourceInUse) {
+			return nil
+		}
+		if err != nil {
 			u.s.log.Warn("web: remove source of failed first submission", "err", err)
 		}
 		wipeEntity(st.key)

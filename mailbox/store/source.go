@@ -200,6 +200,28 @@ func (s *Store) DeleteSource(id []byte) error {
 	return nil
 }
 
+// ErrSourceInUse means DeleteSourceIfUnused found messages or replies.
+var ErrSourceInUse = errors.New("store: the source has messages or replies")
+
+// DeleteSourceIfUnused removes a source record that holds nothing yet (no
+// message in any mailbox, no reply), in one transaction that checks it: the
+// intake undoes a failed first submission with it, and must never take away
+// what another request of the same source committed meanwhile. It returns
+// ErrSourceInUse, and deletes nothing, when the source holds anything.
+// Nothing of the source's reached a blob or a message, so no compaction is
+// needed.
+func (s *Store) DeleteSourceIfUnused(id []byte) error {
+	return s.update("delete unused source", func(tx *bolt.Tx, st *txState) error {
+		if b := tx.Bucket(bSrcMsgs).Bucket(id); b != nil && b.Stats().KeyN > 0 {
+			return ErrSourceInUse
+		}
+		if b := tx.Bucket(bReplies).Bucket(id); b != nil && b.Stats().KeyN > 0 {
+			return ErrSourceInUse
+		}
+		return st.deleteSource(tx, id)
+	})
+}
+
 // deleteSource removes one source and everything of theirs within tx.
 func (st *txState) deleteSource(tx *bolt.Tx, id []byte) error {
 	src, err := getSource(tx, id)

@@ -333,3 +333,33 @@ func TestCompactionCrashRecovery(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// DeleteSourceIfUnused removes only a source that holds nothing.
+func TestDeleteSourceIfUnused(t *testing.T) {
+	s, _ := newTestStore(t)
+	addJournalist(t, s, "alice")
+	empty := addSource(t, s, "empty one")
+	used := addSource(t, s, "used one")
+	if err := s.Deliver(Delivery{Blob: putBlob(t, s, []byte("ciphertext")), SourceID: used.ID}); err != nil {
+		t.Fatal(err)
+	}
+	replied := addSource(t, s, "replied one")
+	if _, err := s.AddReply(Reply{SourceID: replied.ID, Blob: putBlob(t, s, []byte("reply"))}); err != nil {
+		t.Fatal(err)
+	}
+	for _, src := range []Source{used, replied} {
+		if err := s.DeleteSourceIfUnused(src.ID); !errors.Is(err, ErrSourceInUse) {
+			t.Fatalf("%s: %v, want ErrSourceInUse", src.Designation, err)
+		}
+		if _, err := s.Source(src.ID); err != nil {
+			t.Fatalf("%s was deleted: %v", src.Designation, err)
+		}
+	}
+	if err := s.DeleteSourceIfUnused(empty.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Source(empty.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("empty source still there: %v", err)
+	}
+	mustCheck(t, s)
+}

@@ -1,0 +1,76 @@
+package web
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A first upload that fails must not take away what the same source
+// committed meanwhile in another tab (found in review: it used to delete the
+// whole source, acknowledged submissions included).
+func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
+	e := newEnv(t, nil)
+	b, tok := e.loggedIn() // a new codename; no source record yet
+
+	// Tab A: starts the first upload, then stalls mid-file.
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	started := make(chan struct{})
+	doneA := make(chan struct{})
+	go func() {
+		defer close(doneA)
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/submit", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("User-Agent", torUA)
+		if resp, err := b.c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	go func() {
+		mw.WriteField("csrf", tok)
+		mw.WriteField("message", "tab A")
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="file"; filename="a.bin"`)
+		w, _ := mw.CreatePart(h)
+		w.Write([]byte(strings.Repeat("a", 64<<10)))
+		close(started)
+	}()
+	<-started
+	// Wait until A's request has created the source record.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.stats().Sources == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("tab A never created the source")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	// Tab B: the same session sends a message, and is told it was received.
+	p := b.postMultipart("/submit", field("csrf", tok), field("message", "tab B"))
+	if !strings.Contains(p.url, "/submitted") {
+		t.Fatalf("tab B: %d\n%s", p.status, p.body)
+	}
+
+	// Tab A's circuit breaks.
+	pw.CloseWithError(errors.New("circuit closed"))
+	<-doneA
+	// The server notices the broken upload a moment after the client does:
+	// give its abort time to run, and check nothing goes meanwhile.
+	for range 100 {
+		if st := e.stats(); st.Sources != 1 || st.Messages != 1 {
+			t.Fatalf("after tab A failed: %+v; tab B's acknowledged submission must remain", st)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	e.check()
+	if got := fmt.Sprint(len(e.delivered())); got != "1" {
+		t.Fatalf("delivered %s", got)
+	}
+}
