@@ -13,6 +13,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"postern/mailbox/reply"
 	"postern/mailbox/store"
 )
 
@@ -97,8 +98,14 @@ func (s *Server) showReply(v *view, rep store.Reply, key *openpgp.Entity) replyV
 		rv.Unreadable = true
 		return rv
 	}
-	rv.Subject, rv.Text = d.Subject, d.Text
+	// A reply that came already encrypted was stored as it was: its
+	// signature block and the journalist's key or vCard are cut here, as the
+	// relay cuts them from plaintext replies on the way in.
+	rv.Subject, rv.Text = d.Subject, reply.StripSignature(d.Text)
 	for i, part := range d.Parts {
+		if reply.IdentifyingType(part.ContentType) {
+			continue
+		}
 		rv.Parts = append(rv.Parts, partView{
 			Name: displayName(part.Name, i),
 			Size: humanBytes(part.Size),
@@ -147,7 +154,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	d, err := s.decryptReply(rep, key)
-	if err != nil || idx >= len(d.Parts) {
+	if err != nil || idx >= len(d.Parts) || reply.IdentifyingType(d.Parts[idx].ContentType) {
 		s.notFound(w, rq)
 		return
 	}

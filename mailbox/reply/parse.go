@@ -77,6 +77,12 @@ var dropTypes = map[string]bool{
 	"text/rfc822-headers":           true,
 }
 
+// IdentifyingType reports whether a part of this media type is one a
+// journalist's client adds about the journalist (signature, key, vCard). The
+// intake hides such parts of replies that reached the relay already
+// encrypted, which it could not strip on the way in.
+func IdentifyingType(mediaType string) bool { return dropTypes[strings.ToLower(mediaType)] }
+
 // Parse reads a reply as received over SMTP. It never writes anything; the
 // plaintext stays in the returned value, in memory.
 func Parse(raw []byte) (*Parsed, error) {
@@ -208,7 +214,7 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	if mt == "" {
 		mt = "text/plain"
 	}
-	if dropTypes[mt] {
+	if IdentifyingType(mt) {
 		if _, err := io.Copy(io.Discard, e.Body); err != nil {
 			return fmt.Errorf("%w (%v)", ErrMalformed, err)
 		}

@@ -160,8 +160,8 @@ func TestStripSignature(t *testing.T) {
 		"hello -- world\n":             "hello -- world\n",
 		"a\n--\nnot a separator":       "a\n--\nnot a separator",
 	} {
-		if got := stripSignature(in); got != want {
-			t.Errorf("stripSignature(%q) = %q, want %q", in, got, want)
+		if got := StripSignature(in); got != want {
+			t.Errorf("StripSignature(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
@@ -204,7 +204,7 @@ func FuzzReply(f *testing.F) {
 				}
 			}
 		case Plain:
-			_ = stripSignature(p.Text)
+			_ = StripSignature(p.Text)
 			p.Wipe()
 		default:
 			t.Fatalf("kind %d", p.Kind)

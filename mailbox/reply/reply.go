@@ -259,15 +259,15 @@ func (p *Processor) writePlain(w io.Writer, key *openpgp.Entity, src store.Sourc
 	if err != nil {
 		return err
 	}
-	return writeParts(w, []*openpgp.Entity{key}, h, stripSignature(r.Text), r.Attachments)
+	return writeParts(w, []*openpgp.Entity{key}, h, StripSignature(r.Text), r.Attachments)
 }
 
-// stripSignature cuts the text at the signature separator ("-- " on a line
+// StripSignature cuts the text at the signature separator ("-- " on a line
 // of its own, RFC 3676): mail clients append the journalist's signature
 // block (name, desk, phone) on their own, and it would tell the source who
 // wrote. What the journalist typed above it stays; the team's copy keeps
 // everything.
-func stripSignature(text string) string {
+func StripSignature(text string) string {
 	if strings.HasPrefix(text, "-- \n") || text == "-- " {
 		return ""
 	}

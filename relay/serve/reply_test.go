@@ -116,7 +116,12 @@ func TestReplyRoundTrip(t *testing.T) {
 	// An encrypted reply made by gpg to the source's key, sent by swaks.
 	g := pgptest.NewGPG(t)
 	g.Run(srcKey, "--import")
-	inner := "Content-Type: text/plain; charset=utf-8\r\n\r\nENCRYPTED-REPLY-MARKER from gpg\r\n"
+	// Like Thunderbird: a signature block and the journalist's own key ride
+	// inside the encryption, out of the relay's reach on the way in.
+	inner := "Content-Type: multipart/mixed; boundary=\"in\"\r\n\r\n" +
+		"--in\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nENCRYPTED-REPLY-MARKER from gpg\r\n-- \r\nJane Doe, Investigations desk\r\n" +
+		"--in\r\nContent-Type: application/pgp-keys; name=\"OpenPGP_0xALICE.asc\"\r\nContent-Disposition: attachment; filename=\"OpenPGP_0xALICE.asc\"\r\n\r\n" +
+		"-----BEGIN PGP PUBLIC KEY BLOCK-----\r\n\r\nxx\r\n-----END PGP PUBLIC KEY BLOCK-----\r\n--in--\r\n"
 	armored := g.Run([]byte(inner), "--trust-model", "always", "--armor", "--encrypt", "--recipient", from.Address)
 	body := "MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"b1\"\r\n\r\n" +
 		"--b1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n" +
@@ -143,8 +148,10 @@ func TestReplyRoundTrip(t *testing.T) {
 			t.Errorf("the source's inbox lacks %s", want)
 		}
 	}
-	if strings.Contains(inbox.Body, "alice") || strings.Contains(inbox.Body, "Thunderbird") {
-		t.Error("the journalist's identity reached the source's inbox")
+	for _, leak := range []string{"alice", "Thunderbird", "Investigations desk", "OpenPGP_0xALICE"} {
+		if strings.Contains(inbox.Body, leak) {
+			t.Errorf("the journalist's identity (%q) reached the source's inbox", leak)
+		}
 	}
 
 	// bob sees the submission, a copy of the plaintext reply and a notice.
