@@ -103,6 +103,14 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: blob: %w", err)
 	}
+	// File times would tell the minute of each submission: set them to the
+	// day, as every stored date is (ctime and birth time cannot be set; see
+	// docs/admin.md on mounting the data directory).
+	today := s.today()
+	if err := os.Chtimes(filepath.Join(s.blobs, w.name), today, today); err != nil {
+		w.Abort()
+		return BlobRef{}, fmt.Errorf("store: blob: times: %w", err)
+	}
 	s.blobMu.Lock()
 	err = os.Rename(filepath.Join(s.blobs, w.name), filepath.Join(s.blobs, id))
 	if err == nil {
@@ -115,6 +123,7 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: blob: rename: %w", err)
 	}
+	os.Chtimes(s.blobs, today, today) // the directory's times move with every file
 	if err := syncDir(s.blobs); err != nil {
 		s.DiscardBlob(id)
 		return BlobRef{}, fmt.Errorf("store: blob: sync dir: %w", err)

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestBlobWriteCommitOpen(t *testing.T) {
@@ -177,4 +178,19 @@ func TestFailedDeliveryLeavesBlobToDiscard(t *testing.T) {
 		t.Fatal("discarded a referenced blob")
 	}
 	mustCheck(t, s)
+}
+
+// A committed blob's file times are the day, not the moment, of the write.
+func TestBlobTimesAreDays(t *testing.T) {
+	s, dir := newTestStore(t)
+	ref := putBlob(t, s, []byte("ciphertext"))
+	for _, p := range []string{filepath.Join(dir, "blobs", ref.ID), filepath.Join(dir, "blobs")} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := fi.ModTime().UTC(); !m.Equal(m.Truncate(24 * time.Hour)) {
+			t.Errorf("%s: mtime %s is finer than a day", p, m)
+		}
+	}
 }
