@@ -42,10 +42,12 @@ bench:
 	$(GO) run ./tools/bench $(BENCHFLAGS)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s)
+## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s);
+## a package whose tests do not build fails the run instead of being skipped
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
-		for target in $$($(GO) test -list '^Fuzz' "$$pkg" | grep '^Fuzz' || true); do \
+		list=$$($(GO) test -list '^Fuzz' "$$pkg" 2>&1) || { echo "$$list"; exit 1; }; \
+		for target in $$(echo "$$list" | grep '^Fuzz' || true); do \
 			echo "== $$pkg $$target"; \
 			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 		done; \
