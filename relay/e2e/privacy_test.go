@@ -82,6 +82,17 @@ func TestPrivacyScan(t *testing.T) {
 		if strings.Contains(string(m.Raw), mText) {
 			t.Error("plaintext in the mail outside the encryption")
 		}
+		// Dates that leave the relay are days: INTERNALDATE and Date.
+		if d := m.Date.UTC(); d.Hour()+d.Minute()+d.Second() != 0 {
+			t.Errorf("INTERNALDATE %v is finer than a day", m.Date)
+		}
+		h, err := netmail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, err := h.Header.Date(); err != nil || d.UTC().Hour()+d.UTC().Minute()+d.UTC().Second() != 0 {
+			t.Errorf("Date: %q is not a day (%v)", h.Header.Get("Date"), err)
+		}
 	}
 	for _, want := range []string{mSubject, mText, mFile, mName, mSubject + "2"} {
 		if !strings.Contains(seen.String(), want) {
