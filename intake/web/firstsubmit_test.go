@@ -74,3 +74,44 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 		t.Fatalf("delivered %s", got)
 	}
 }
+
+// Submissions in flight are bounded: past MaxUploads a source gets the busy
+// page at once, and nothing is stored for it.
+func TestUploadsInFlightBounded(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxUploads = 1 })
+	a, tokA := e.loggedIn()
+	pr, pw := io.Pipe()
+	mw := multipart.NewWriter(pw)
+	doneA := make(chan struct{})
+	go func() {
+		defer close(doneA)
+		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/submit", pr)
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.Header.Set("User-Agent", torUA)
+		if resp, err := a.c.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	go func() {
+		mw.WriteField("csrf", tokA)
+		mw.WriteField("message", "slow")
+		h := textproto.MIMEHeader{}
+		h.Set("Content-Disposition", `form-data; name="file"; filename="a.bin"`)
+		w, _ := mw.CreatePart(h)
+		w.Write([]byte(strings.Repeat("a", 64<<10)))
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for e.stats().Sources == 0 { // A holds the only upload slot
+		if time.Now().After(deadline) {
+			t.Fatal("upload A never started")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b, tokB := e.loggedIn()
+	p := b.postMultipart("/submit", field("csrf", tokB), field("message", "second"))
+	if p.status != http.StatusServiceUnavailable {
+		t.Fatalf("second upload: %d, want 503 busy", p.status)
+	}
+	pw.CloseWithError(errors.New("circuit closed"))
+	<-doneA
+}

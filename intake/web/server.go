@@ -52,6 +52,10 @@ type Options struct {
 	MaxMessageChars    int           // message text; default DefaultMaxMessageChars
 	SessionIdle        time.Duration // default DefaultSessionIdle
 	MaxSessions        int           // live sessions; default session.DefaultMax
+	// MaxUploads bounds submissions in flight at once (each holds a
+	// connection, a temp blob and up to MaxSubmissionBytes); beyond it a
+	// source gets the busy page. Default DefaultMaxUploads.
+	MaxUploads int
 
 	KDF  kdf.Params // codename → identity cost
 	Salt []byte     // the instance salt (store.Salt())
@@ -77,6 +81,7 @@ type Server struct {
 	sessions *session.Store
 	forms    *session.Forms
 	handler  http.Handler
+	uploads  chan struct{} // one token per submission in flight
 }
 
 // New checks o and builds the server.
@@ -105,6 +110,9 @@ func New(o Options) (*Server, error) {
 	if o.MaxMessageChars <= 0 {
 		o.MaxMessageChars = DefaultMaxMessageChars
 	}
+	if o.MaxUploads <= 0 {
+		o.MaxUploads = DefaultMaxUploads
+	}
 	if o.SessionIdle <= 0 {
 		o.SessionIdle = DefaultSessionIdle
 	}
@@ -118,6 +126,7 @@ func New(o Options) (*Server, error) {
 	}
 	s := &Server{
 		o: o, log: o.Logger, now: o.Now, i18n: in, tmpl: tmpl,
+		uploads:  make(chan struct{}, o.MaxUploads),
 		sessions: session.New(session.Options{Idle: o.SessionIdle, Max: o.MaxSessions, Now: o.Now}),
 		// A form token lives as long as an idle session would: a source may
 		// read the landing page for a while before pressing the button.

@@ -82,6 +82,17 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.tooLarge(w, rq)
 		return
 	}
+	select {
+	case s.uploads <- struct{}{}:
+		defer func() { <-s.uploads }()
+	default:
+		s.busy(w, rq)
+		return
+	}
+	if !s.roomFor(r.ContentLength, limit) {
+		s.busy(w, rq)
+		return
+	}
 	rc := http.NewResponseController(w)
 	// A slow circuit may take an hour for 500 MiB: no overall deadline,
 	// but a read that stalls for uploadIdleTimeout ends the upload.
@@ -376,4 +387,29 @@ func (u *upload) abort() {
 		st.key, st.src = nil, nil
 		return nil
 	})
+}
+
+// DefaultMaxUploads is the default of Options.MaxUploads.
+const DefaultMaxUploads = 16
+
+// diskReserve is kept free for the database, IMAP appends and replies.
+const diskReserve = 256 << 20
+
+// roomFor reports whether the disk can take a submission of declared size
+// (unknown: the limit) once encrypted, with a reserve. A flood of uploads
+// must not fill the disk and break the rest of the relay.
+func (s *Server) roomFor(declared, limit int64) bool {
+	if declared <= 0 || declared > limit {
+		declared = limit
+	}
+	free, err := freeBytes(s.o.Store.Dir())
+	if err != nil {
+		return true // no statistics: let the write fail if it must
+	}
+	// Ciphertext is at most ~1.9 times the submitted bytes (base64, armor).
+	if need := declared*2 + diskReserve; free < uint64(need) {
+		s.log.Warn("web: submission refused: the disk is nearly full", "bytes", free)
+		return false
+	}
+	return true
 }
