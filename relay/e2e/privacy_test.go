@@ -2,7 +2,9 @@ package e2e_test
 
 import (
 	"bytes"
+	"fmt"
 	netmail "net/mail"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -116,13 +118,7 @@ func TestPrivacyScan(t *testing.T) {
 		strings.Join(words, "-"), strings.Join(words, "+"), strings.Join(words, ""),
 		sourceclient.TorBrowserUA, "Windows NT 10.0"}
 	markers = append(markers, mReply...)
-	// The relay's own listen addresses (announced, and configured in
-	// postern.conf) may appear; any other address, a client's, may not.
-	cfg, err := config.Load(in.dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	allow := []string{p.info.IntakeAddr, p.info.IMAPAddr, p.info.SMTPAddr, cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen}
+	allow := ownAddrs(t, in, p)
 	out := logs.Bytes()
 	if len(out) == 0 {
 		t.Fatal("the relay logged nothing: the log scan would prove nothing")
@@ -173,4 +169,98 @@ func replyBySMTP(t *testing.T, p *relayProc, in *instance, m mail, markers []str
 		t.Fatalf("SMTP reply: %v", err)
 	}
 	c.Quit()
+}
+
+// TestDeletedSourceGone: a source who deletes the account takes every trace
+// with it. After the deletion and a restart, neither its designation nor its
+// address (the two labels that tie mails to one person) is anywhere in the
+// data directory, raw database pages included, and its submissions and the
+// reply to it are gone from IMAP. Another source's designation, still there,
+// shows that the scan reads the database.
+func TestDeletedSourceGone(t *testing.T) {
+	in := newInstance(t, cheapConf)
+	logs := &syncBuf{}
+	p := startRelay(t, in, logs)
+	c := ctx(t, 3*time.Minute)
+
+	keep := sourceclient.New(p.intakeURL(), nil)
+	gone := sourceclient.New(p.intakeURL(), nil)
+	for i, s := range []*sourceclient.Client{keep, gone} {
+		if _, err := s.NewCodename(c); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Submit(c, "", fmt.Sprintf("source %d", i),
+			sourceclient.File{Name: "doc.txt", R: strings.NewReader(strings.Repeat("text ", 1000))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ms, _ := inbox(t, p, in)
+	if len(ms) != 2 {
+		t.Fatalf("INBOX holds %d messages, want 2", len(ms))
+	}
+	from := map[string]*netmail.Address{}
+	for _, m := range ms {
+		h, err := netmail.ReadMessage(bytes.NewReader(m.Raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := netmail.ParseAddress(h.Header.Get("From"))
+		if err != nil || a.Name == "" {
+			t.Fatalf("From %q: %v", h.Header.Get("From"), err)
+		}
+		from[strings.TrimSpace(m.Dec.Text)] = a
+	}
+	kept, deleted := from["source 0"], from["source 1"]
+	if kept == nil || deleted == nil {
+		t.Fatalf("submissions not told apart: %v", from)
+	}
+	if p.info.SMTPAddr != "" {
+		if err := sendReply(p, in, deleted.Address, "a reply to be deleted"); err != nil {
+			t.Fatalf("reply: %v", err)
+		}
+	}
+
+	tok, err := gone.Token(c, "/account/delete")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pg, err := gone.Post(c, "/account/delete", url.Values{"csrf": {tok}}); err != nil || pg.Status != 200 {
+		t.Fatalf("delete account: %v %d", err, pg.Status)
+	}
+	ms, _ = inbox(t, p, in)
+	if len(ms) != 1 || strings.TrimSpace(ms[0].Dec.Text) != "source 0" {
+		t.Fatalf("after the deletion INBOX holds %d messages, want only source 0's", len(ms))
+	}
+	p.stop(t)
+
+	// The deleted source's labels are nowhere; the kept one's are found.
+	privscan.Check(t, in.dir, logs.Bytes(), privscan.Options{
+		Markers:    []string{deleted.Name, deleted.Address},
+		AllowAddrs: ownAddrs(t, in, p),
+	})
+	hits, err := privscan.Dir(in.dir, privscan.Options{Markers: []string{kept.Name}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, h := range hits {
+		if h.Kind == privscan.Marker {
+			found++
+		}
+	}
+	if found == 0 {
+		t.Errorf("the kept source's designation %q is not found: the scan does not see the database", kept.Name)
+	}
+}
+
+// ownAddrs are the relay's own listen addresses (announced at start-up,
+// and configured in postern.conf): they may appear; any other address, a
+// client's, may not.
+func ownAddrs(t *testing.T, in *instance, p *relayProc) []string {
+	t.Helper()
+	cfg, err := config.Load(in.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return []string{p.info.IntakeAddr, p.info.IMAPAddr, p.info.SMTPAddr, cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen}
 }
