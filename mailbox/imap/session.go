@@ -100,10 +100,12 @@ func (sess *session) Login(username, password string) error {
 	sess.mu.Lock()
 	sess.name = j.Name
 	sess.mu.Unlock()
-	// A removal between the check and now must not leave a live session:
-	// Logout runs on removal, and this re-check covers the window before
-	// the name was set.
-	if _, err := sess.s.o.Store.Journalist(j.Name); err != nil {
+	// A removal or a reset (passphrase, onion key) between the check and now
+	// must not leave a live session: Logout runs on both, and this re-check
+	// against the record the passphrase was verified with covers the window
+	// before the name was set.
+	if cur, err := sess.s.o.Store.Journalist(j.Name); err != nil ||
+		cur.PasswordHash != j.PasswordHash || cur.OnionAuthPublic != j.OnionAuthPublic {
 		sess.mu.Lock()
 		sess.name = ""
 		sess.mu.Unlock()
