@@ -4,7 +4,7 @@
 // prints one table of measured values, goals and ratios. The method is in
 // docs/benchmarks.md; `make bench` runs it.
 //
-//	go run ./tools/bench [-only ingest,size,rss,sync,flood] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m]
+//	go run ./tools/bench [-only ingest,size,rss,sync,flood,conns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
 //
 // A goal missed is printed as MISSED, never tuned away.
 package main
@@ -29,6 +29,7 @@ type options struct {
 	syncN        int
 	floodClients int
 	floodTime    time.Duration
+	conns        int
 	keep         bool
 	profileDir   string
 }
@@ -40,13 +41,14 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,rss,sync,flood", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,rss,sync,flood,conns", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
 	flag.IntVar(&o.syncN, "sync-n", 10000, "messages in the mailbox for the mbsync comparison")
 	flag.IntVar(&o.floodClients, "flood-clients", 200, "clients flooding codename creation")
 	flag.DurationVar(&o.floodTime, "flood-time", time.Minute, "how long the flood lasts")
+	flag.IntVar(&o.conns, "conns", 5000, "idle visitor connections for the conns benchmark")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.profileDir, "profile", "", "also profile the ingest path in-process (relay/serve.Run) and write DIR/ingest-*.pprof")
 	flag.Parse()
@@ -145,6 +147,18 @@ func runAll(o options) error {
 				fmt.Sprintf("p99 %.2fs, p50 %.2fs, max %.2fs over %d submissions (%d failed); relay peak RSS %.0f MiB; flood: %d codenames, %d busy pages, %d errors",
 					r.p99.Seconds(), r.p50.Seconds(), r.max.Seconds(), r.n, r.failed, mib(r.peakRSS), r.codenames, r.busy, r.floodErrs),
 				"p99 < 3 s, RSS < 512 MiB", verdict(r.p99 < 3*time.Second && r.peakRSS < 512<<20 && r.failed == 0)})
+		}
+	}
+	if o.only["conns"] {
+		progress("conns: %d visitors who stay connected", o.conns)
+		r, err := e.benchConns(o.conns)
+		if err != nil {
+			fail("(f) idle connections", err)
+		} else {
+			rows = append(rows, row{
+				fmt.Sprintf("(f) relay RSS with %d idle visitor connections", o.conns),
+				fmt.Sprintf("%.0f MiB (idle %.0f MiB; %d connected, %d refused or failed)", mib(r.peak), mib(r.idle), r.opened, r.refused),
+				"(none; (e)'s budget: < 512 MiB)", verdict(r.peak < 512<<20)})
 		}
 	}
 	fmt.Println()
