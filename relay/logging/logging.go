@@ -159,6 +159,13 @@ func cleanAttr(a slog.Attr) slog.Attr {
 	case slog.KindString:
 		return slog.String(a.Key, Scrub(v.String()))
 	case slog.KindAny:
+		// An error's or a Stringer's text is scrubbed and kept; any other
+		// value (a struct printed whole would show every field) is not.
+		switch v.Any().(type) {
+		case error, fmt.Stringer:
+		default:
+			return slog.String(a.Key, Redacted)
+		}
 		return slog.String(a.Key, Scrub(valueString(v)))
 	case slog.KindTime:
 		return slog.Time(a.Key, v.Time().UTC().Truncate(24*time.Hour))

@@ -221,3 +221,14 @@ func BenchmarkHandler(b *testing.B) {
 		l.Info("delivery failed", "component", "intake", "err", err, "count", 3, "subject", "x")
 	}
 }
+
+// A struct under an allowed key is not printed field by field.
+func TestHandlerRedactsStructValues(t *testing.T) {
+	var buf bytes.Buffer
+	log := New(&buf, Options{})
+	type record struct{ Subject, Codename string }
+	log.Info("x", "count", record{"the subject", "seven secret words"})
+	if strings.Contains(buf.String(), "subject") || strings.Contains(buf.String(), "secret") {
+		t.Fatalf("struct fields logged: %s", buf.String())
+	}
+}
