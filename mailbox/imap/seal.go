@@ -74,16 +74,7 @@ func isEncrypted(h textproto.Header, body *bufio.Reader) bool {
 // seal writes the message (raw header, then body) to w as PGP/MIME
 // encrypted to key.
 func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte, body io.Reader) error {
-	var oh gomessage.Header
-	for _, k := range []string{"From", "To", "Cc", "Message-Id", "In-Reply-To", "References"} {
-		if v := h.Get(k); v != "" {
-			oh.Set(k, v)
-		}
-	}
-	// The exact time of a reply is about the source: the outer Date is the
-	// day; the original stays inside.
-	oh.Set("Date", time.Now().UTC().Truncate(24*time.Hour).Format(time.RFC1123Z))
-	oh.Set("Subject", "...")
+	oh := outerHeader(h)
 	oh.Set("MIME-Version", "1.0")
 	oh.SetContentType("multipart/encrypted", map[string]string{"protocol": "application/pgp-encrypted"})
 	outer, err := gomessage.CreateWriter(w, oh)
@@ -130,6 +121,35 @@ func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte
 		}
 	}
 	return nil
+}
+
+// outerHeader keeps only what a mail client needs to list and thread a stored
+// message: addresses and ids. The exact time of a reply is about the source:
+// the outer Date is the day; the subject, the client's name (User-Agent,
+// X-Mozilla-*), Autocrypt and Organization stay out (inside the encryption,
+// where the client put them, they remain).
+func outerHeader(h textproto.Header) gomessage.Header {
+	var oh gomessage.Header
+	for _, k := range []string{"From", "To", "Cc", "Message-Id", "In-Reply-To", "References"} {
+		if v := h.Get(k); v != "" {
+			oh.Set(k, v)
+		}
+	}
+	oh.Set("Date", time.Now().UTC().Truncate(24*time.Hour).Format(time.RFC1123Z))
+	oh.Set("Subject", "...")
+	return oh
+}
+
+// writeMinimalHeader writes the header of an already-encrypted message with
+// the same minimal fields, plus its own MIME fields so the body still parses.
+func writeMinimalHeader(w io.Writer, h textproto.Header) error {
+	oh := outerHeader(h)
+	for _, k := range []string{"MIME-Version", "Content-Type", "Content-Transfer-Encoding"} {
+		if v := h.Get(k); v != "" {
+			oh.Set(k, v)
+		}
+	}
+	return textproto.WriteHeader(w, oh.Header)
 }
 
 // crlfWriter turns the armor's LF line ends into CRLF, as mail needs.

@@ -365,7 +365,9 @@ func (sess *session) writeAppended(w io.Writer, r io.Reader, key *openpgp.Entity
 	}
 	h := parseHeader(raw)
 	if isEncrypted(h, br) {
-		if _, err := w.Write(raw); err != nil {
+		// Stored as it is, but for the outer header: Thunderbird's Sent copy
+		// carries the exact time, its User-Agent and often the subject.
+		if err := writeMinimalHeader(w, h); err != nil {
 			return err
 		}
 		_, err := io.Copy(w, br)

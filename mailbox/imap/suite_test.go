@@ -120,7 +120,7 @@ func runClientSuite(t *testing.T, tg target) {
 		}
 		whole := &imap.FetchItemBodySection{Peek: true}
 		partial := &imap.FetchItemBodySection{Peek: true, Partial: &imap.SectionPartial{Offset: 10, Size: 100}}
-		header := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Subject"}}
+		header := &imap.FetchItemBodySection{Peek: true, Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Message-ID"}}
 		part2 := &imap.FetchItemBodySection{Peek: true, Part: []int{2}}
 		bufs, err := c.Fetch(imap.UIDSetNum(ad.UID), &imap.FetchOptions{
 			UID: true, Flags: true, RFC822Size: true, Envelope: true, InternalDate: true,
@@ -134,22 +134,28 @@ func runClientSuite(t *testing.T, tg target) {
 			t.Fatalf("%d messages fetched", len(bufs))
 		}
 		m := bufs[0]
-		if got := m.FindBodySection(whole); !bytes.Equal(got, []byte(msg)) {
-			t.Errorf("BODY[] differs: %d bytes, want %d", len(got), len(msg))
+		// A server may rewrite the header block (Postern keeps a minimal
+		// one: no subject, the day for a date); the body must be intact.
+		got := m.FindBodySection(whole)
+		_, gotBody, _ := bytes.Cut(got, []byte("\r\n\r\n"))
+		_, wantBody, _ := strings.Cut(msg, "\r\n\r\n")
+		if string(gotBody) != wantBody {
+			t.Errorf("BODY[] body differs: %d bytes, want %d", len(gotBody), len(wantBody))
 		}
-		if got := m.FindBodySection(partial); string(got) != msg[10:110] {
-			t.Errorf("BODY[]<10.100> = %q", got)
+		if p := m.FindBodySection(partial); len(got) < 110 || !bytes.Equal(p, got[10:110]) {
+			t.Errorf("BODY[]<10.100> = %q, not bytes 10-110 of BODY[]", p)
 		}
-		if got := string(m.FindBodySection(header)); !strings.HasPrefix(got, "Subject: Append and fetch") {
-			t.Errorf("HEADER.FIELDS (Subject) = %q", got)
+		if got := string(m.FindBodySection(header)); !strings.HasPrefix(got, "Message-Id: <Append.and.fetch@example.org>") &&
+			!strings.HasPrefix(got, "Message-ID: <Append.and.fetch@example.org>") {
+			t.Errorf("HEADER.FIELDS (Message-ID) = %q", got)
 		}
 		if got := m.FindBodySection(part2); len(got) < 200<<10 || !strings.HasPrefix(string(got), "-----BEGIN PGP MESSAGE-----") {
 			t.Errorf("BODY[2] = %d bytes %.10q", len(got), got)
 		}
-		if m.RFC822Size != int64(len(msg)) {
-			t.Errorf("RFC822.SIZE = %d, want %d", m.RFC822Size, len(msg))
+		if m.RFC822Size != int64(len(got)) {
+			t.Errorf("RFC822.SIZE = %d, BODY[] has %d", m.RFC822Size, len(got))
 		}
-		if m.Envelope == nil || m.Envelope.Subject != "Append and fetch" || len(m.Envelope.From) != 1 {
+		if m.Envelope == nil || m.Envelope.MessageID != "Append.and.fetch@example.org" || len(m.Envelope.From) != 1 {
 			t.Errorf("envelope = %+v", m.Envelope)
 		}
 		mp, ok := m.BodyStructure.(*imap.BodyStructureMultiPart)
@@ -226,7 +232,7 @@ func runClientSuite(t *testing.T, tg target) {
 			c    imap.SearchCriteria
 			want []uint32
 		}{
-			{"subject", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "alpha"}}}, []uint32{1, 3}},
+			{"header", imap.SearchCriteria{Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "alpha"}}}, []uint32{1, 3}},
 			{"flagged", imap.SearchCriteria{Flag: []imap.Flag{imap.FlagFlagged}}, []uint32{2}},
 			{"unflagged", imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagFlagged}}, []uint32{1, 3}},
 			{"larger", imap.SearchCriteria{Larger: 10 << 10}, []uint32{2}},
@@ -234,7 +240,7 @@ func runClientSuite(t *testing.T, tg target) {
 			{"text", imap.SearchCriteria{Text: []string{"beta"}}, []uint32{2}},
 			{"since", imap.SearchCriteria{Since: time.Now().AddDate(0, 0, -2)}, []uint32{1, 2, 3}},
 			{"before", imap.SearchCriteria{Before: time.Now().AddDate(0, 0, -2)}, nil},
-			{"or", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Flag: []imap.Flag{imap.FlagFlagged}}, {Header: []imap.SearchCriteriaHeaderField{{Key: "Subject", Value: "gamma"}}}}}}, []uint32{2, 3}},
+			{"or", imap.SearchCriteria{Or: [][2]imap.SearchCriteria{{{Flag: []imap.Flag{imap.FlagFlagged}}, {Header: []imap.SearchCriteriaHeaderField{{Key: "Message-ID", Value: "gamma"}}}}}}, []uint32{2, 3}},
 		}
 		for _, tc := range cases {
 			d, err := c.Search(&tc.c, nil).Wait()
