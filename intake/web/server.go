@@ -151,7 +151,7 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		Addr:              addr,
 		Handler:           s.handler,
 		ReadHeaderTimeout: 30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+		IdleTimeout:       30 * time.Second, // keep-alive: a visitor's idle connection costs memory
 		MaxHeaderBytes:    32 << 10,
 		// net/http logs accept and TLS errors here; they can carry remote
 		// addresses, so they go to the privacy-filtered logger at debug.

@@ -17,6 +17,7 @@ import (
 	"postern/mailbox/delivery"
 	imapd "postern/mailbox/imap"
 	"postern/mailbox/kdf"
+	"postern/mailbox/netlimit"
 	"postern/mailbox/pgp"
 	smtpd "postern/mailbox/smtp"
 	"postern/relay/admin"
@@ -32,6 +33,20 @@ type Options struct {
 	Logger             *slog.Logger
 	// Demo puts the "not anonymous" banner on every page of the form.
 	Demo bool
+}
+
+// intakeConns caps the form's open connections: each costs the relay about
+// 28 KiB (measured, docs/benchmarks.md (f)), and behind Tor every visitor is
+// 127.0.0.1, so the cap is global. Past it a visitor gets a bare 503 at once.
+// The idle bound only caps deadlines net/http sets itself (uploads keep their
+// own per-read idle deadline, shorter than this).
+func intakeConns() netlimit.Options {
+	return netlimit.Options{
+		Max:       1024,
+		Idle:      10 * time.Minute,
+		Deadlines: netlimit.Capped,
+		Busy:      "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 60\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+	}
 }
 
 // sweepEvery is how often idle source sessions (and their keys) are wiped
@@ -111,7 +126,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		{Name: "intake", Addr: o.Intake, Serve: func(ctx context.Context, ln net.Listener) error {
 			stop := sweep(ctx, form)
 			defer stop()
-			return httpServe(ctx, ln)
+			return httpServe(ctx, netlimit.Listener(ln, intakeConns()))
 		}},
 		{Name: "imap", Addr: o.IMAP, Serve: imapd.Run},
 		{Name: "smtp", Addr: o.SMTP, Serve: smtpSrv.Run},
