@@ -136,6 +136,10 @@ func (a *Admin) JournalistOnboard(ctx context.Context, name string) (Onboarding,
 	if err != nil {
 		return Onboarding{}, storeErr(err, name)
 	}
+	// Refuse before anything changes: onboarding replaces both credentials.
+	if a.JournalistOnion() == "" {
+		return Onboarding{}, fail(ErrInvalid, "the journalist onion has no address yet: run relay serve (with at least one journalist), then onboard %s", name)
+	}
 	pass, err := a.JournalistPasswd(ctx, name)
 	if err != nil {
 		return Onboarding{}, err
@@ -143,9 +147,6 @@ func (a *Admin) JournalistOnboard(ctx context.Context, name string) (Onboarding,
 	k, err := a.JournalistOnionKey(ctx, name)
 	if err != nil {
 		return Onboarding{}, err
-	}
-	if k.JournalistOnion == "" {
-		return Onboarding{}, fail(ErrInvalid, "the journalist onion has no address yet: start relay serve once, then onboard %s again", name)
 	}
 	js, err := a.st.Journalists()
 	if err != nil {
