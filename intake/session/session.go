@@ -64,6 +64,7 @@ type Session struct {
 	hash     [32]byte
 	csrf     string
 	lastSeen time.Time // guarded by Store.mu
+	holds    int       // requests in progress (uploads); guarded by Store.mu
 	ended    bool      // guarded by mu
 
 	// practiceKey and practiceMAC let the practice page check a retyped
@@ -106,6 +107,16 @@ func (st *Store) Create(data Wiper) (*Session, string, error) {
 	now := st.now()
 	st.mu.Lock()
 	expired := st.sweepLocked(now, len(st.byHash) >= st.max)
+	if len(st.byHash) >= st.max {
+		// Full of sessions: a flood of "I am new" fills the table with
+		// sessions nobody comes back to. The one unused longest gives way if
+		// it has been silent for EvictAfter, so a flood locks newcomers out
+		// for minutes, not for the whole idle time.
+		if old := st.oldestLocked(); old != nil && now.Sub(old.lastSeen) > EvictAfter {
+			delete(st.byHash, old.hash)
+			expired = append(expired, old)
+		}
+	}
 	full := len(st.byHash) >= st.max
 	if !full {
 		s.lastSeen = now
@@ -187,12 +198,40 @@ func (st *Store) sweepLocked(now time.Time, force bool) []*Session {
 	st.lastSweep = now
 	var expired []*Session
 	for h, s := range st.byHash {
-		if now.Sub(s.lastSeen) > st.idle {
+		if s.holds == 0 && now.Sub(s.lastSeen) > st.idle {
 			delete(st.byHash, h)
 			expired = append(expired, s)
 		}
 	}
 	return expired
+}
+
+// Hold keeps s from expiring or being evicted while a long request (an upload
+// that may take an hour over Tor) uses it; release marks it used at the end.
+func (st *Store) Hold(s *Session) (release func()) {
+	st.mu.Lock()
+	s.holds++
+	st.mu.Unlock()
+	return func() {
+		st.mu.Lock()
+		s.holds--
+		s.lastSeen = st.now()
+		st.mu.Unlock()
+	}
+}
+
+// EvictAfter is how long a session must have been unused before a new one
+// may push it out of a full table.
+const EvictAfter = 10 * time.Minute
+
+func (st *Store) oldestLocked() *Session {
+	var old *Session
+	for _, s := range st.byHash {
+		if s.holds == 0 && (old == nil || s.lastSeen.Before(old.lastSeen)) {
+			old = s
+		}
+	}
+	return old
 }
 
 func wipeAll(ss []*Session) {

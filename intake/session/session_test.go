@@ -171,3 +171,45 @@ func FuzzForms(f *testing.F) {
 		}
 	})
 }
+
+// A full table lets the session unused longest go once it has been silent
+// for EvictAfter (a flood of abandoned sessions), never a recent one.
+func TestFullTableEvictsLongUnused(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Max: 2, Now: c.now})
+	old := &secret{b: []byte{1}}
+	st.Create(old)
+	c.add(time.Minute)
+	_, recentTok, _ := st.Create(&secret{})
+	c.add(EvictAfter - time.Minute) // old: EvictAfter, recent: less
+	if _, _, err := st.Create(&secret{}); err != ErrFull {
+		t.Fatalf("evicted a session silent for only %v: %v", EvictAfter, err)
+	}
+	c.add(2 * time.Minute)
+	if _, _, err := st.Create(&secret{}); err != nil {
+		t.Fatalf("no room made: %v", err)
+	}
+	if old.wiped != 1 {
+		t.Fatal("the evicted session's data was not wiped")
+	}
+	if st.Get(recentTok) == nil {
+		t.Fatal("the more recent session was evicted")
+	}
+}
+
+// A held session (an upload in progress) neither expires nor is evicted.
+func TestHeldSessionSurvives(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Max: 1, Now: c.now})
+	s, tok, _ := st.Create(&secret{})
+	release := st.Hold(s)
+	c.add(3 * time.Hour)
+	st.Sweep()
+	if _, _, err := st.Create(&secret{}); err != ErrFull {
+		t.Fatalf("a held session was evicted: %v", err)
+	}
+	release()
+	if st.Get(tok) == nil {
+		t.Fatal("a held session expired during its request")
+	}
+}

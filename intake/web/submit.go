@@ -93,6 +93,7 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.busy(w, rq)
 		return
 	}
+	defer s.sessions.Hold(rq.sess)()
 	rc := http.NewResponseController(w)
 	// A slow circuit may take an hour for 500 MiB: no overall deadline,
 	// but a read that stalls for uploadIdleTimeout ends the upload.
