@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -117,41 +118,22 @@ func (r *runner) cmdInit(args []string) error {
 }
 
 func (r *runner) cmdJournalistAdd(args []string) error {
-	const cmd = "journalist add"
-	f := r.newFlags(cmd, true)
-	key := f.String("key", "", "OpenPGP public key file, or - for stdin")
-	pos, err := f.parse(args, 1, "NAME")
+	f, name, kb, err := r.keyCommand("journalist add", args)
 	if err != nil {
 		return err
 	}
-	if err := admin.ValidName(pos[0]); err != nil {
-		return usagef(cmd, "%v", err)
-	}
-	kb, err := r.readKey(cmd, *key)
-	if err != nil {
-		return err
-	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := ops.JournalistAdd(r.env.Context, pos[0], kb)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(res)
-	}
-	j := res.Journalist
-	fmt.Fprintf(r.env.Stdout, "Journalist %s added.\n"+
-		"  key:         %s (%s)\n"+
-		"  passphrase:  %s\n"+
-		"  onion key:   %s\n"+
-		"The passphrase and the onion client key are shown only now; the relay keeps\n"+
-		"a hash of one and the public half of the other. Hand them to %s safely.\n",
-		j.Name, j.Fingerprint, expiry(j.KeyExpires), res.Passphrase, res.OnionAuthPrivate, j.Name)
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.JournalistAdded, error) {
+		return ops.JournalistAdd(ctx, name, kb)
+	}, func(w io.Writer, res admin.JournalistAdded) {
+		j := res.Journalist
+		fmt.Fprintf(w, "Journalist %s added.\n"+
+			"  key:         %s (%s)\n"+
+			"  passphrase:  %s\n"+
+			"  onion key:   %s\n"+
+			"The passphrase and the onion client key are shown only now; the relay keeps\n"+
+			"a hash of one and the public half of the other. Hand them to %s safely.\n",
+			j.Name, j.Fingerprint, expiry(j.KeyExpires), res.Passphrase, res.OnionAuthPrivate, j.Name)
+	})
 }
 
 func expiry(day string) string {
@@ -196,6 +178,43 @@ func (r *runner) cmdJournalistList(args []string) error {
 	return nil
 }
 
+// perform runs one admin operation, through the running relay or on the
+// store, and prints its result: JSON with --json, else what human writes.
+func perform[T any](r *runner, f *flags, op func(context.Context, admin.Ops) (T, error), human func(io.Writer, T)) error {
+	ops, done, err := r.ops(*f.data)
+	if err != nil {
+		return err
+	}
+	defer done()
+	res, err := op(r.env.Context, ops)
+	if err != nil {
+		return err
+	}
+	if *f.json {
+		return r.printJSON(res)
+	}
+	human(r.env.Stdout, res)
+	return nil
+}
+
+// keyCommand parses a command taking NAME and --key FILE|- and reads the key.
+func (r *runner) keyCommand(cmd string, args []string) (*flags, string, []byte, error) {
+	f := r.newFlags(cmd, true)
+	key := f.String("key", "", "OpenPGP public key file, or - for stdin")
+	pos, err := f.parse(args, 1, "NAME")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if err := admin.ValidName(pos[0]); err != nil {
+		return nil, "", nil, usagef(cmd, "%v", err)
+	}
+	kb, err := r.readKey(cmd, *key)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return f, pos[0], kb, nil
+}
+
 // nameCommand parses a command taking exactly NAME.
 func (r *runner) nameCommand(cmd string, args []string) (*flags, string, error) {
 	f := r.newFlags(cmd, true)
@@ -214,19 +233,11 @@ func (r *runner) cmdJournalistRemove(args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	if err := ops.JournalistRemove(r.env.Context, name); err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(map[string]string{"removed": name})
-	}
-	fmt.Fprintf(r.env.Stdout, "Journalist %s removed: their mailboxes, passphrase and onion access are gone.\n", name)
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (map[string]string, error) {
+		return map[string]string{"removed": name}, ops.JournalistRemove(ctx, name)
+	}, func(w io.Writer, _ map[string]string) {
+		fmt.Fprintf(w, "Journalist %s removed: their mailboxes, passphrase and onion access are gone.\n", name)
+	})
 }
 
 func (r *runner) cmdJournalistPasswd(args []string) error {
@@ -234,52 +245,24 @@ func (r *runner) cmdJournalistPasswd(args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := ops.JournalistPasswd(r.env.Context, name)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(res)
-	}
-	fmt.Fprintf(r.env.Stdout, "New passphrase for %s (shown only now; the old one no longer works):\n  %s\n", name, res.Passphrase)
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.NewPassphrase, error) {
+		return ops.JournalistPasswd(ctx, name)
+	}, func(w io.Writer, res admin.NewPassphrase) {
+		fmt.Fprintf(w, "New passphrase for %s (shown only now; the old one no longer works):\n  %s\n", name, res.Passphrase)
+	})
 }
 
 func (r *runner) cmdJournalistSetKey(args []string) error {
-	const cmd = "journalist set-key"
-	f := r.newFlags(cmd, true)
-	key := f.String("key", "", "OpenPGP public key file, or - for stdin")
-	pos, err := f.parse(args, 1, "NAME")
+	f, name, kb, err := r.keyCommand("journalist set-key", args)
 	if err != nil {
 		return err
 	}
-	if err := admin.ValidName(pos[0]); err != nil {
-		return usagef(cmd, "%v", err)
-	}
-	kb, err := r.readKey(cmd, *key)
-	if err != nil {
-		return err
-	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	info, err := ops.JournalistSetKey(r.env.Context, pos[0], kb)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(info)
-	}
-	fmt.Fprintf(r.env.Stdout, "Key of %s replaced: %s (%s). New submissions are encrypted to it.\n",
-		info.Name, info.Fingerprint, expiry(info.KeyExpires))
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.JournalistInfo, error) {
+		return ops.JournalistSetKey(ctx, name, kb)
+	}, func(w io.Writer, info admin.JournalistInfo) {
+		fmt.Fprintf(w, "Key of %s replaced: %s (%s). New submissions are encrypted to it.\n",
+			info.Name, info.Fingerprint, expiry(info.KeyExpires))
+	})
 }
 
 func (r *runner) cmdStatus(args []string) error {

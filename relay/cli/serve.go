@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 
 	"postern/relay/admin"
@@ -43,23 +45,14 @@ func (r *runner) cmdJournalistOnionKey(args []string) error {
 	if err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	k, err := ops.JournalistOnionKey(r.env.Context, name)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(k)
-	}
-	fmt.Fprintf(r.env.Stdout, "Journalist %s has a new onion client key; the old one no longer opens the journalist onion.\n"+
-		"  onion key:   %s\n%s"+
-		"Shown only now. 'relay journalist onboard %s --out DIR' writes a ready-made folder instead.\n",
-		name, k.OnionAuthPrivate, authLine(k), name)
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.OnionKey, error) {
+		return ops.JournalistOnionKey(ctx, name)
+	}, func(w io.Writer, k admin.OnionKey) {
+		fmt.Fprintf(w, "Journalist %s has a new onion client key; the old one no longer opens the journalist onion.\n"+
+			"  onion key:   %s\n%s"+
+			"Shown only now. 'relay journalist onboard %s --out DIR' writes a ready-made folder instead.\n",
+			name, k.OnionAuthPrivate, authLine(k), name)
+	})
 }
 
 func authLine(k admin.OnionKey) string {

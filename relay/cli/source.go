@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strconv"
@@ -41,28 +42,18 @@ func (r *runner) cmdSourceList(args []string) error {
 }
 
 func (r *runner) cmdSourceDelete(args []string) error {
-	const cmd = "source delete"
-	f := r.newFlags(cmd, true)
+	f := r.newFlags("source delete", true)
 	pos, err := f.parse(args, 1, `DESIGNATION (in quotes: "quixotic tangerine")`)
 	if err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	res, err := ops.SourceDelete(r.env.Context, pos[0])
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(res)
-	}
-	fmt.Fprintf(r.env.Stdout, "Source %q deleted: %d submissions and %d replies, from every journalist's mailboxes.\n"+
-		"Their files were overwritten and removed and the database was compacted.\n"+
-		"Their codename no longer opens anything.\n", res.Designation, res.Messages, res.Replies)
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.SourceDeleted, error) {
+		return ops.SourceDelete(ctx, pos[0])
+	}, func(w io.Writer, res admin.SourceDeleted) {
+		fmt.Fprintf(w, "Source %q deleted: %d submissions and %d replies, from every journalist's mailboxes.\n"+
+			"Their files were overwritten and removed and the database was compacted.\n"+
+			"Their codename no longer opens anything.\n", res.Designation, res.Messages, res.Replies)
+	})
 }
 
 func (r *runner) cmdSourcePrune(args []string) error {
@@ -107,21 +98,12 @@ func (r *runner) cmdCompact(args []string) error {
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	c, err := ops.Compact(r.env.Context)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		return r.printJSON(c)
-	}
-	fmt.Fprintf(r.env.Stdout, "Database compacted: %s → %s; deleted records are gone from the file.\n",
-		humanBytes(c.Before), humanBytes(c.After))
-	return nil
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.Compacted, error) {
+		return ops.Compact(ctx)
+	}, func(w io.Writer, c admin.Compacted) {
+		fmt.Fprintf(w, "Database compacted: %s → %s; deleted records are gone from the file.\n",
+			humanBytes(c.Before), humanBytes(c.After))
+	})
 }
 
 // printRetention is the retention part of `relay status`.
