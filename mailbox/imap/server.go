@@ -334,7 +334,9 @@ func (s *Server) loginContext() (context.Context, context.CancelFunc) {
 type libLogger struct{ log *slog.Logger }
 
 func (l libLogger) Printf(format string, args ...any) {
-	msg := "imap: " + fmt.Sprintf(format, args...)
+	// Only the library's format string, never its arguments: they quote
+	// what the client sent (search terms, mailbox names).
+	msg := "imap: " + strings.TrimSpace(strings.NewReplacer("%v", "…", "%q", "…", "%s", "…", "%d", "…", "%w", "…").Replace(format))
 	if strings.HasPrefix(format, "failed to read command") {
 		// Clients that drop the connection, time out or send garbage:
 		// routine behind Tor.

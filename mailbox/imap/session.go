@@ -197,7 +197,7 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 	for _, mb := range mbs {
 		match := false
 		for _, p := range patterns {
-			if imapserver.MatchList(mb.Name, delim, ref, p) {
+			if matchList(mb.Name, ref, p) {
 				match = true
 				break
 			}

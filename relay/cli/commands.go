@@ -28,6 +28,9 @@ const directLockTimeout = time.Second
 // a running relay, or on the store opened directly. close releases it.
 func (r *runner) ops(dir string) (admin.Ops, func(), error) {
 	ctx := r.env.Context
+	if fi, err := os.Stat(dir); err == nil && !fi.IsDir() {
+		return nil, nil, fmt.Errorf("data directory %s is not a directory", dir)
+	}
 	c, err := ctl.Dial(ctx, dir)
 	if err == nil {
 		return c, func() {}, nil
