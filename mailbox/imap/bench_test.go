@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"postern/tools/dovecot"
 )
 
 // BenchmarkMbsyncVsDovecot syncs the same 10,000 messages with mbsync from
@@ -15,16 +17,16 @@ import (
 //	go test -run '^$' -bench MbsyncVsDovecot ./mailbox/imap/
 func BenchmarkMbsyncVsDovecot(b *testing.B) {
 	mbsync := needTool(b, "mbsync")
-	dovecot := needTool(b, "dovecot")
+	dovecotBin := needTool(b, "dovecot")
 	const n = 10000
 	msg := sampleMessage("bench", 2000)
 
 	e := newEnv(b, "alice")
 	fillInbox(b, e, n)
 
-	addr, home := startDovecot(b, dovecot)
+	srv := startDovecot(b, dovecotBin)
 	// Fill Dovecot's Maildir directly; it indexes on first access.
-	md := filepath.Join(home, "alice", "Maildir")
+	md := filepath.Join(srv.Home, "alice", "Maildir")
 	for _, d := range []string{"cur", "new", "tmp"} {
 		if err := os.MkdirAll(filepath.Join(md, d), 0o755); err != nil {
 			b.Fatal(err)
@@ -36,8 +38,8 @@ func BenchmarkMbsyncVsDovecot(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	chownTree(b, filepath.Join(home, "alice"))
-	dv := &env{addr: addr, pass: map[string]string{"alice": "secret"}}
+	srv.Chown()
+	dv := &env{addr: srv.Addr, pass: map[string]string{"alice": dovecot.Password}}
 
 	var ours, theirs time.Duration
 	b.ResetTimer()
@@ -52,17 +54,4 @@ func BenchmarkMbsyncVsDovecot(b *testing.B) {
 	b.ReportMetric(float64(ours.Milliseconds())/float64(b.N), "postern-ms/sync")
 	b.ReportMetric(float64(theirs.Milliseconds())/float64(b.N), "dovecot-ms/sync")
 	b.ReportMetric(float64(ours)/float64(theirs), "postern/dovecot")
-}
-
-// chownTree gives the mail user (see startDovecot) the files made as root.
-func chownTree(b testing.TB, dir string) {
-	if os.Getuid() != 0 {
-		return
-	}
-	filepath.Walk(dir, func(p string, _ os.FileInfo, err error) error {
-		if err == nil {
-			os.Lchown(p, 65534, 65534)
-		}
-		return nil
-	})
 }

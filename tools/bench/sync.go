@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,6 +12,7 @@ import (
 
 	"postern/mailbox/delivery"
 	"postern/mailbox/store"
+	"postern/tools/dovecot"
 )
 
 type syncResult struct {
@@ -39,7 +38,7 @@ func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
 	if err != nil {
 		return r, err
 	}
-	dovecot, err := need("dovecot")
+	dovecotBin, err := need("dovecot")
 	if err != nil {
 		return r, err
 	}
@@ -47,15 +46,15 @@ func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
 	if err != nil {
 		return r, err
 	}
-	dv, err := newDovecot(e.work, dovecot)
+	dv, err := dovecot.Start(dovecotBin)
 	if err != nil {
 		return r, err
 	}
-	defer dv.stop()
-	if err := fill(in, n, filepath.Join(dv.home, "alice", "Maildir")); err != nil {
+	defer dv.Stop()
+	if err := fill(in, n, filepath.Join(dv.Home, "alice", "Maildir")); err != nil {
 		return r, err
 	}
-	dv.chown()
+	dv.Chown()
 	p, err := e.start(in)
 	if err != nil {
 		return r, err
@@ -66,7 +65,7 @@ func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
 	if err != nil {
 		return r, fmt.Errorf("postern: %w", err)
 	}
-	r.dovecot, err = bestSync(mbsync, e.work, dv.addr, "alice", "secret", n)
+	r.dovecot, err = bestSync(mbsync, e.work, dv.Addr, "alice", dovecot.Password, n)
 	if err != nil {
 		return r, fmt.Errorf("dovecot: %w", err)
 	}
@@ -183,128 +182,4 @@ func bestSync(mbsync, work, addr, user, pass string, n int) (time.Duration, erro
 		os.RemoveAll(dir)
 	}
 	return best, nil
-}
-
-// dovecotConf is the throwaway Dovecot: loopback, plaintext LOGIN, one
-// static password, Maildir (the same setup as mailbox/imap's client suite).
-const dovecotConf = `base_dir = {{dir}}/run
-log_path = {{dir}}/log
-ssl = no
-disable_plaintext_auth = no
-auth_mechanisms = plain login
-protocols = imap
-listen = 127.0.0.1
-default_login_user = {{loginuser}}
-default_internal_user = {{user}}
-default_internal_group = {{group}}
-service imap-login {
-  inet_listener imap {
-    address = 127.0.0.1
-    port = {{port}}
-  }
-  inet_listener imaps {
-    port = 0
-  }
-  chroot =
-}
-service anvil {
-  chroot =
-}
-passdb {
-  driver = static
-  args = password=secret
-}
-userdb {
-  driver = static
-  args = uid={{mailuid}} gid={{mailgid}} home={{dir}}/home/%u
-}
-mail_location = maildir:~/Maildir
-namespace inbox {
-  inbox = yes
-  separator = /
-}
-`
-
-type dovecotProc struct {
-	cmd       *exec.Cmd
-	dir, home string
-	addr      string
-	uid, gid  int
-}
-
-// newDovecot starts dovecot in the foreground. Running as root, the mail
-// processes use uid 65534 (Dovecot refuses uid 0 for mail).
-func newDovecot(work, bin string) (*dovecotProc, error) {
-	dir, err := os.MkdirTemp("", "postern-bench-dovecot-")
-	if err != nil {
-		return nil, err
-	}
-	os.Chmod(dir, 0o755)
-	dv := &dovecotProc{dir: dir, home: filepath.Join(dir, "home"), uid: os.Getuid(), gid: os.Getgid()}
-	os.MkdirAll(filepath.Join(dir, "run"), 0o755)
-	os.MkdirAll(dv.home, 0o755)
-	user, group, loginUser := "root", "root", "nobody"
-	if dv.uid == 0 {
-		dv.uid, dv.gid = 65534, 65534
-	} else {
-		out, _ := exec.Command("id", "-un").Output()
-		user = strings.TrimSpace(string(out))
-		out, _ = exec.Command("id", "-gn").Output()
-		group = strings.TrimSpace(string(out))
-		loginUser = user
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	conf := strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(port), "{{user}}", user,
-		"{{group}}", group, "{{loginuser}}", loginUser,
-		"{{mailuid}}", fmt.Sprint(dv.uid), "{{mailgid}}", fmt.Sprint(dv.gid)).Replace(dovecotConf)
-	cf := filepath.Join(dir, "dovecot.conf")
-	if err := os.WriteFile(cf, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	dv.cmd = exec.Command(bin, "-c", cf, "-F")
-	if err := dv.cmd.Start(); err != nil {
-		return nil, err
-	}
-	dv.addr = fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", dv.addr, time.Second)
-		if err == nil {
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			l, _ := bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if strings.HasPrefix(l, "* OK") {
-				return dv, nil
-			}
-		}
-		if time.Now().After(deadline) {
-			dv.stop()
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
-			return nil, fmt.Errorf("dovecot did not start:\n%s", log)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// chown hands the Maildir to the mail user.
-func (dv *dovecotProc) chown() {
-	filepath.Walk(dv.home, func(p string, _ os.FileInfo, err error) error {
-		if err == nil {
-			os.Lchown(p, dv.uid, dv.gid)
-		}
-		return nil
-	})
-}
-
-func (dv *dovecotProc) stop() {
-	if dv.cmd != nil && dv.cmd.Process != nil {
-		dv.cmd.Process.Signal(os.Interrupt)
-		dv.cmd.Wait()
-	}
-	os.RemoveAll(dv.dir)
 }
