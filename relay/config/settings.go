@@ -221,7 +221,9 @@ var settings = []setting{
 	},
 	stringSetting("log_level",
 		"Server log level: debug, info, warn or error. The log never holds IP\n"+
-			"addresses, codenames, subjects, file names or per-request lines.",
+			"addresses, codenames, subjects, file names or per-request lines.\n"+
+			"debug writes a line per submission and reply, whose timestamps (and a\n"+
+			"journal's) tell when sources act: for development only, never in production.",
 		func(c *Config) *string { return &c.LogLevel },
 		func(v string) error {
 			switch v {
