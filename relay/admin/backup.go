@@ -36,6 +36,12 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer, plan func(backup.Plan))
 	if err != nil {
 		return err
 	}
+	// bbolt keeps freed pages, with the bytes of deleted records (an expunged
+	// message's cache, a deleted reply), until a compaction: compact first so
+	// a backup carries nothing that was deleted before it began.
+	if err := a.st.Compact(); err != nil {
+		return fail(ErrInternal, "backup: compact: %v", err)
+	}
 	sn, err := a.st.Snapshot()
 	if err != nil {
 		return fail(ErrInternal, "backup: %v", err)
