@@ -20,37 +20,7 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 	b, tok := e.loggedIn() // a new codename; no source record yet
 
 	// Tab A: starts the first upload, then stalls mid-file.
-	pr, pw := io.Pipe()
-	mw := multipart.NewWriter(pw)
-	started := make(chan struct{})
-	doneA := make(chan struct{})
-	go func() {
-		defer close(doneA)
-		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/submit", pr)
-		req.Header.Set("Content-Type", mw.FormDataContentType())
-		req.Header.Set("User-Agent", torUA)
-		if resp, err := b.c.Do(req); err == nil {
-			resp.Body.Close()
-		}
-	}()
-	go func() {
-		mw.WriteField("csrf", tok)
-		mw.WriteField("message", "tab A")
-		h := textproto.MIMEHeader{}
-		h.Set("Content-Disposition", `form-data; name="file"; filename="a.bin"`)
-		w, _ := mw.CreatePart(h)
-		w.Write([]byte(strings.Repeat("a", 64<<10)))
-		close(started)
-	}()
-	<-started
-	// Wait until A's request has created the source record.
-	deadline := time.Now().Add(10 * time.Second)
-	for e.stats().Sources == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("tab A never created the source")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	cutA := e.stalledUpload(b, tok, "tab A")
 
 	// Tab B: the same session sends a message, and is told it was received.
 	p := b.postMultipart("/submit", field("csrf", tok), field("message", "tab B"))
@@ -59,8 +29,7 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 	}
 
 	// Tab A's circuit breaks.
-	pw.CloseWithError(errors.New("circuit closed"))
-	<-doneA
+	cutA()
 	// The server notices the broken upload a moment after the client does:
 	// give its abort time to run, and check nothing goes meanwhile.
 	for range 100 {
@@ -80,38 +49,50 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 func TestUploadsInFlightBounded(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.MaxUploads = 1 })
 	a, tokA := e.loggedIn()
+	cutA := e.stalledUpload(a, tokA, "slow") // holds the only upload slot
+	b, tokB := e.loggedIn()
+	p := b.postMultipart("/submit", field("csrf", tokB), field("message", "second"))
+	if p.status != http.StatusServiceUnavailable {
+		t.Fatalf("second upload: %d, want 503 busy", p.status)
+	}
+	cutA()
+}
+
+// stalledUpload starts a first submission on b that sends its fields and part
+// of a file, then stalls; it returns once the upload has created the source
+// record. cut breaks it, as a dropped Tor circuit would, and waits for the
+// client to give up.
+func (e *env) stalledUpload(b *browser, tok, message string) (cut func()) {
+	e.t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
-	doneA := make(chan struct{})
+	done := make(chan struct{})
 	go func() {
-		defer close(doneA)
+		defer close(done)
 		req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/submit", pr)
 		req.Header.Set("Content-Type", mw.FormDataContentType())
 		req.Header.Set("User-Agent", torUA)
-		if resp, err := a.c.Do(req); err == nil {
+		if resp, err := b.c.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
 	go func() {
-		mw.WriteField("csrf", tokA)
-		mw.WriteField("message", "slow")
+		mw.WriteField("csrf", tok)
+		mw.WriteField("message", message)
 		h := textproto.MIMEHeader{}
 		h.Set("Content-Disposition", `form-data; name="file"; filename="a.bin"`)
 		w, _ := mw.CreatePart(h)
 		w.Write([]byte(strings.Repeat("a", 64<<10)))
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for e.stats().Sources == 0 { // A holds the only upload slot
+	for e.stats().Sources == 0 {
 		if time.Now().After(deadline) {
-			t.Fatal("upload A never started")
+			e.t.Fatal("the stalled upload never created its source")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	b, tokB := e.loggedIn()
-	p := b.postMultipart("/submit", field("csrf", tokB), field("message", "second"))
-	if p.status != http.StatusServiceUnavailable {
-		t.Fatalf("second upload: %d, want 503 busy", p.status)
+	return func() {
+		pw.CloseWithError(errors.New("circuit closed"))
+		<-done
 	}
-	pw.CloseWithError(errors.New("circuit closed"))
-	<-doneA
 }
