@@ -15,7 +15,8 @@ import (
 	"postern/mailbox/store"
 )
 
-func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, o *imap.FetchOptions) error {
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, o *imap.FetchOptions) (err error) {
+	defer sess.fail("fetch", &err)
 	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "BINARY is not supported"}
 	}

@@ -30,6 +30,8 @@ func FuzzCommand(f *testing.F) {
 		"\x01a SELECT INBOX\r\nb COPY 1:* Trash\r\nc MOVE 1 Archive\r\nd IDLE\r\nDONE\r\ne UID EXPUNGE 1:*\r\nf CLOSE\r\n",
 		"\x01a STATUS INBOX (MESSAGES UNSEEN UIDNEXT UIDVALIDITY SIZE)\r\nb NAMESPACE\r\nc EXAMINE Sent\r\nd STORE 1 FLAGS x\r\n",
 		"\x01a APPEND INBOX {99999999}\r\n",
+		"\x00* NOOP\r\n\r\na LOGIN \"jane\r\nb LOGIN {100000000}\r\nc LOGIN {5000+}\r\n",
+		"\x01a SELECT {100000}\r\nb SELECT INBOX\r\nc FETCH 0:x (FLAGS)\r\nd SEARCH FROBBLE 12\r\ne IDLE\r\n*\r\n",
 		"\x01a SEARCH " + strings.Repeat("(", 300) + "\r\n",
 		"\x01a FETCH 1 BODY[" + strings.Repeat("1.", 200) + "1]\r\n",
 	}

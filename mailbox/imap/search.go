@@ -19,7 +19,8 @@ import (
 	"postern/mailbox/store"
 )
 
-func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, o *imap.SearchOptions) (*imap.SearchData, error) {
+func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, o *imap.SearchOptions) (_ *imap.SearchData, err error) {
+	defer sess.fail("search", &err)
 	b := sess.sel.box
 	all := b.all(sess.sel.tracker)
 	var maxUID uint32

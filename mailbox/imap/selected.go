@@ -24,7 +24,8 @@ var permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlag
 
 var systemFlags = permanentFlags[:5]
 
-func (sess *session) Select(name string, o *imap.SelectOptions) (*imap.SelectData, error) {
+func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectData, err error) {
+	defer sess.fail("select", &err)
 	if sess.sel != nil {
 		sess.unselect()
 	}
@@ -44,7 +45,7 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (*imap.SelectDat
 		sess.s.closeBox(b)
 		return nil, errNoMailbox
 	}
-	sess.sel = &selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly}
+	sess.setSel(&selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly})
 	data := &imap.SelectData{
 		Flags:          systemFlags,
 		PermanentFlags: permanentFlags,
@@ -78,7 +79,13 @@ func (sess *session) unselect() {
 	}
 	sess.sel.tracker.Close()
 	sess.s.closeBox(sess.sel.box)
-	sess.sel = nil
+	sess.setSel(nil)
+}
+
+func (sess *session) setSel(sel *selection) {
+	sess.selMu.Lock()
+	sess.sel = sel
+	sess.selMu.Unlock()
 }
 
 func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
@@ -88,12 +95,16 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	return sess.sel.tracker.Poll(w, allowExpunge)
 }
 
-func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
-	if sess.sel == nil {
+func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err error) {
+	defer sess.fail("idle", &err)
+	sess.selMu.Lock()
+	sel := sess.sel
+	sess.selMu.Unlock()
+	if sel == nil {
 		<-stop
 		return nil
 	}
-	return sess.sel.tracker.Idle(w, stop)
+	return sel.tracker.Idle(w, stop)
 }
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
@@ -126,7 +137,8 @@ func uidsOf(es []entry) []uint32 {
 	return out
 }
 
-func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) error {
+func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags *imap.StoreFlags, _ *imap.StoreOptions) (err error) {
+	defer sess.fail("store", &err)
 	if sess.sel.readOnly {
 		return errReadOnly
 	}
@@ -157,12 +169,14 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	return sess.fetch(w, es, &imap.FetchOptions{Flags: true, UID: true})
 }
 
-func (sess *session) Copy(numSet imap.NumSet, dest string) (*imap.CopyData, error) {
+func (sess *session) Copy(numSet imap.NumSet, dest string) (_ *imap.CopyData, err error) {
+	defer sess.fail("copy", &err)
 	data, _, err := sess.copyMove(numSet, dest, false)
 	return data, err
 }
 
-func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) error {
+func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest string) (err error) {
+	defer sess.fail("move", &err)
 	if sess.sel.readOnly {
 		return errReadOnly
 	}
@@ -215,7 +229,8 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 // Expunge removes the messages flagged \Deleted (within uids for UID
 // EXPUNGE). The EXPUNGE responses are queued by refresh and written by the
 // poll that follows the command.
-func (sess *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) error {
+func (sess *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) (err error) {
+	defer sess.fail("expunge", &err)
 	if sess.sel.readOnly {
 		return nil // CLOSE after EXAMINE expunges nothing
 	}

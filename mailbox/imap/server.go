@@ -152,7 +152,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.IdleTimeout, Deadlines: netlimit.Capped, Busy: "* BYE Too many connections\r\n"}))
+	err := s.srv.Serve(guardListener{netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.IdleTimeout, Deadlines: netlimit.Capped, Busy: "* BYE Too many connections\r\n"})})
 	if err != nil && s.isClosed() {
 		return nil
 	}
@@ -337,9 +337,11 @@ func (l libLogger) Printf(format string, args ...any) {
 	// Only the library's format string, never its arguments: they quote
 	// what the client sent (search terms, mailbox names).
 	msg := "imap: " + strings.TrimSpace(strings.NewReplacer("%v", "…", "%q", "…", "%s", "…", "%d", "…", "%w", "…").Replace(format))
-	if strings.HasPrefix(format, "failed to read command") {
+	if strings.HasPrefix(format, "failed to read command") || strings.HasPrefix(format, "handling ") {
 		// Clients that drop the connection, time out or send garbage:
-		// routine behind Tor.
+		// routine behind Tor. "handling" is a command's plain error: the
+		// session turns all of its own into errInternal (logging them), so
+		// these are the library's argument errors, the client's fault.
 		l.log.Debug(msg)
 		return
 	}

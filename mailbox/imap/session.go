@@ -34,6 +34,10 @@ type session struct {
 	name string     // the journalist, once logged in
 
 	sel *selection // nil unless a mailbox is selected
+	// selMu guards writes of sel and Idle's read of it: the library runs
+	// Idle on its own goroutine and does not wait for it when a client
+	// ends an IDLE with something other than DONE.
+	selMu sync.Mutex
 }
 
 var (
@@ -71,6 +75,20 @@ func (sess *session) storeErr(op string, err error, notFound error) error {
 	}
 	sess.s.log.Warn("imap: "+op+" failed", "err", err)
 	return errInternal
+}
+
+// fail turns an unexpected error into errInternal, logging it. The
+// library answers a plain error with "Internal server error", a text that
+// guardConn reserves for the library's own argument errors (the client's
+// fault) and rewrites into a BAD; the server's own failures must not be
+// mistaken for those.
+func (sess *session) fail(op string, errp *error) {
+	var ierr *imap.Error
+	if *errp == nil || errors.As(*errp, &ierr) {
+		return
+	}
+	sess.s.log.Warn("imap: "+op+" failed", "err", *errp)
+	*errp = errInternal
 }
 
 func (sess *session) Close() error {
@@ -124,11 +142,13 @@ func (sess *session) AppendLimit() uint32 {
 	return uint32(sess.s.o.MaxAppendBytes)
 }
 
-func (sess *session) Namespace() (*imap.NamespaceData, error) {
+func (sess *session) Namespace() (_ *imap.NamespaceData, err error) {
+	defer sess.fail("namespace", &err)
 	return &imap.NamespaceData{Personal: []imap.NamespaceDescriptor{{Prefix: "", Delim: delim}}}, nil
 }
 
-func (sess *session) Create(name string, _ *imap.CreateOptions) error {
+func (sess *session) Create(name string, _ *imap.CreateOptions) (err error) {
+	defer sess.fail("create", &err)
 	name = strings.TrimRight(name, string(delim))
 	if strings.EqualFold(name, "INBOX") {
 		return errExists
@@ -147,20 +167,22 @@ func (sess *session) Create(name string, _ *imap.CreateOptions) error {
 	return nil
 }
 
-func (sess *session) Delete(name string) error {
+func (sess *session) Delete(name string) (err error) {
+	defer sess.fail("delete", &err)
 	if strings.EqualFold(name, "INBOX") {
 		return errCannot
 	}
-	err := sess.s.o.Store.DeleteMailbox(sess.journalist(), name)
+	err = sess.s.o.Store.DeleteMailbox(sess.journalist(), name)
 	if err != nil {
 		return sess.storeErr("delete", err, errNoMailbox)
 	}
 	return nil
 }
 
-func (sess *session) Rename(from, to string, _ *imap.RenameOptions) error {
+func (sess *session) Rename(from, to string, _ *imap.RenameOptions) (err error) {
+	defer sess.fail("rename", &err)
 	to = strings.TrimRight(to, string(delim))
-	err := sess.s.o.Store.RenameMailbox(sess.journalist(), from, to)
+	err = sess.s.o.Store.RenameMailbox(sess.journalist(), from, to)
 	switch {
 	case err == nil:
 		return nil
@@ -181,7 +203,8 @@ func (sess *session) subscribe(name string, on bool) error {
 	return nil
 }
 
-func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, o *imap.ListOptions) error {
+func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []string, o *imap.ListOptions) (err error) {
+	defer sess.fail("list", &err)
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
@@ -245,7 +268,8 @@ func hasChildren(name string, mbs []store.Mailbox) bool {
 	return false
 }
 
-func (sess *session) Status(name string, o *imap.StatusOptions) (*imap.StatusData, error) {
+func (sess *session) Status(name string, o *imap.StatusOptions) (_ *imap.StatusData, err error) {
+	defer sess.fail("status", &err)
 	mb, err := sess.s.o.Store.Mailbox(sess.journalist(), name)
 	if err != nil {
 		return nil, sess.storeErr("status", err, errNoMailbox)
@@ -301,7 +325,8 @@ func (sess *session) status(mb store.Mailbox, o *imap.StatusOptions) (*imap.Stat
 
 // Append streams the literal into a new blob, computes its structure from
 // the file, and adds it to the mailbox. The literal is never held whole.
-func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOptions) (*imap.AppendData, error) {
+func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOptions) (_ *imap.AppendData, err error) {
+	defer sess.fail("append", &err)
 	max := sess.s.o.MaxAppendBytes
 	if r.Size() > max {
 		return nil, errTooBig

@@ -1,0 +1,469 @@
+package imapd
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// guardConn sits between a client's connection and imapserver. It frames
+// the client's stream as the library will read it (command lines,
+// literals, continuation data) and answers, itself, the malformed input
+// the library (go-imap v2 beta.8) mishandles:
+//
+//   - a line that does not start with a tag (an empty line, "* NOOP") makes
+//     the library close the connection without a word: the guard answers
+//     "* BAD" and drops the line;
+//   - a quoted string cut by the end of the line makes the library read on
+//     into the next lines, so the client waits for an answer that never
+//     comes: the guard answers BAD and drops the line;
+//   - a buffered literal over the library's 4096 bytes (anything but an
+//     APPEND's message, e.g. "LOGIN {100000000}") leaves both sides waiting
+//     until a timeout: the guard answers NO [TOOBIG] instead;
+//   - a non-synchronizing literal over 4096 bytes cannot be skipped safely:
+//     the guard says BYE and closes;
+//   - the library answers a syntax error found while converting an
+//     argument (a sequence set "0:x", a SEARCH key, a mailbox name in bad
+//     modified UTF-7) with "NO [SERVERBUG] Internal server error", as if
+//     it were the server's fault. The session never uses that text (its own
+//     failures say "Internal error", see session.fail), so the guard
+//     rewrites that one line into a BAD.
+//
+// The guard never changes the bytes it passes on: a line is either passed
+// whole or not at all. It tracks the server's output only to see
+// continuation requests ("+ "), after which the client's next line is
+// data (an IDLE's DONE, a SASL response, a literal), not a command.
+type guardConn struct {
+	net.Conn
+	br *bufio.Reader
+
+	// Read side: used only by the library's reading goroutine.
+	pending  []byte // bytes cleared to hand to the library
+	buf      []byte // scratch for literal data
+	litLeft  int64  // literal bytes still to pass
+	awaitLit int64  // a synchronizing literal the server has yet to accept
+	inCmd    bool   // the next line continues a command after a literal
+	longLine bool   // passing the rest of a line too long to inspect
+	scan     cmdScan
+	errs     int // lines the guard refused on this connection
+	err      error
+
+	wmu sync.Mutex // guards out and every write to Conn
+	out outScan
+}
+
+const (
+	// guardLine is the longest line the guard inspects. Longer lines are
+	// passed on unread: the library refuses them itself (its limit is
+	// 50 KiB) without losing its place.
+	guardLine = 64 << 10
+	// bufferedLiteral is the library's limit for literals it reads into
+	// memory (every literal but an APPEND's message).
+	bufferedLiteral = 4096
+	// guardMaxErrors refused lines end the connection.
+	guardMaxErrors = 10
+)
+
+func newGuardConn(c net.Conn) *guardConn {
+	return &guardConn{Conn: c, br: bufio.NewReaderSize(c, guardLine), buf: make([]byte, 32<<10), out: outScan{start: true}}
+}
+
+// guardListener wraps every accepted connection in a guardConn.
+type guardListener struct{ net.Listener }
+
+func (l guardListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newGuardConn(c), nil
+}
+
+func (g *guardConn) Read(p []byte) (int, error) {
+	for len(g.pending) == 0 {
+		if g.err != nil {
+			return 0, g.err
+		}
+		g.next()
+	}
+	n := copy(p, g.pending)
+	g.pending = g.pending[n:]
+	return n, nil
+}
+
+// next clears the next piece of the client's stream into pending, or
+// sets err.
+func (g *guardConn) next() {
+	cont := g.takeCont()
+	if g.awaitLit > 0 {
+		n := g.awaitLit
+		g.awaitLit = 0
+		if cont {
+			g.litLeft = n
+		} else {
+			g.inCmd = false // the server refused the literal: the command is over
+		}
+		cont = false
+	}
+	if g.litLeft > 0 {
+		n, err := g.br.Read(g.buf[:min(g.litLeft, int64(len(g.buf)))])
+		g.litLeft -= int64(n)
+		g.pending = g.buf[:n]
+		if err != nil {
+			g.err = err
+		}
+		return
+	}
+	line, err := g.br.ReadSlice('\n')
+	if err != nil {
+		if errors.Is(err, bufio.ErrBufferFull) {
+			g.pending = line
+			g.longLine = true
+			return
+		}
+		g.pending, g.err = line, err
+		return
+	}
+	switch {
+	case g.longLine:
+		// The end of a line too long to inspect; the library refuses it.
+		g.longLine, g.inCmd = false, false
+		g.pending = line
+	case cont:
+		// Continuation data: a DONE, a SASL response.
+		g.pending = line
+	default:
+		g.command(line)
+	}
+}
+
+// command inspects one line of a command: its start, or its continuation
+// after a literal.
+func (g *guardConn) command(line []byte) {
+	body := bytes.TrimSuffix(bytes.TrimSuffix(line, []byte("\n")), []byte("\r"))
+	first := !g.inCmd
+	if first {
+		if len(body) == 0 || !isTagStart(body[0]) {
+			g.refuse("* BAD [CLIENTBUG] Syntax error: a command starts with a tag")
+			return
+		}
+		g.scan = cmdScan{}
+	}
+	g.scan.feed(body)
+	lit, nonSync, hasLit := g.scan.literal(body)
+	switch {
+	case g.scan.inQuote:
+		if first {
+			g.refuse(g.scan.tag() + " BAD [CLIENTBUG] Syntax error: a quoted string is cut by the end of the line")
+		} else {
+			g.bye("* BYE Syntax error: a quoted string is cut by the end of the line")
+		}
+		return
+	case hasLit && nonSync && lit > bufferedLiteral:
+		g.bye("* BYE Non-synchronizing literals are limited to 4096 bytes")
+		return
+	case hasLit && lit > bufferedLiteral && !g.scan.appendMessage():
+		if first {
+			g.refuse(g.scan.tag() + " NO [TOOBIG] Literals are limited to 4096 bytes for this command")
+		} else {
+			g.bye("* BYE Literals are limited to 4096 bytes for this command")
+		}
+		return
+	}
+	g.pending = line
+	g.inCmd = hasLit
+	if hasLit {
+		g.scan.inLiteral()
+		if nonSync {
+			g.litLeft = lit
+		} else {
+			g.awaitLit = lit
+		}
+	}
+}
+
+// refuse answers a line the library never sees.
+func (g *guardConn) refuse(resp string) {
+	g.errs++
+	if g.errs >= guardMaxErrors {
+		g.bye("* BYE Too many syntax errors")
+		return
+	}
+	if err := g.say(resp); err != nil {
+		g.err = err
+	}
+}
+
+// bye ends a connection whose stream can no longer be followed.
+func (g *guardConn) bye(resp string) {
+	g.say(resp)
+	g.Conn.Close()
+	g.err = io.EOF
+}
+
+func (g *guardConn) say(resp string) error {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	g.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+	_, err := io.WriteString(g.Conn, resp+"\r\n")
+	return err
+}
+
+func (g *guardConn) takeCont() bool {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	c := g.out.cont
+	g.out.cont = false
+	return c
+}
+
+func (g *guardConn) Write(p []byte) (int, error) {
+	g.wmu.Lock()
+	defer g.wmu.Unlock()
+	var out []byte
+	last := 0
+	for _, l := range g.out.feed(p) {
+		if r, ok := rewriteServerBug(p[l[0]:l[1]]); ok {
+			out = append(append(out, p[last:l[0]]...), r...)
+			last = l[1]
+		}
+	}
+	if out == nil {
+		return g.Conn.Write(p)
+	}
+	if _, err := g.Conn.Write(append(out, p[last:]...)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+const libraryServerBug = " NO [SERVERBUG] Internal server error\r\n"
+
+// rewriteServerBug turns the library's answer to a client's syntax error
+// into a BAD.
+func rewriteServerBug(line []byte) ([]byte, bool) {
+	tag, ok := bytes.CutSuffix(line, []byte(libraryServerBug))
+	if !ok || len(tag) == 0 || bytes.ContainsAny(tag, " *+") {
+		return nil, false
+	}
+	return append(bytes.Clone(tag), " BAD [CLIENTBUG] Syntax error in the command's arguments\r\n"...), true
+}
+
+// isTagStart reports whether b may begin a tag: an ASTRING-CHAR other
+// than "+" (RFC 3501).
+func isTagStart(b byte) bool {
+	if b <= ' ' || b >= 0x7f {
+		return false
+	}
+	switch b {
+	case '(', ')', '{', '%', '*', '"', '\\', '+':
+		return false
+	}
+	return true
+}
+
+// cmdScan follows one command across its lines: quoting, parentheses and
+// the top-level tokens, enough to know where a literal sits.
+type cmdScan struct {
+	inQuote bool
+	escaped bool
+	inTok   bool
+	depth   int
+	tokens  int       // top-level tokens so far, tag and name included
+	words   [3][]byte // the first three top-level tokens, clipped
+}
+
+func (s *cmdScan) feed(b []byte) {
+	for _, c := range b {
+		if s.inQuote {
+			switch {
+			case s.escaped:
+				s.escaped = false
+			case c == '\\':
+				s.escaped = true
+			case c == '"':
+				s.inQuote = false
+			}
+			s.word(c)
+			continue
+		}
+		switch c {
+		case ' ':
+			s.inTok = false
+			continue
+		case '(', '[':
+			s.depth++
+		case ')', ']':
+			if s.depth > 0 {
+				s.depth--
+			}
+		}
+		if !s.inTok {
+			s.inTok = true
+			if s.depth == 0 || (s.depth == 1 && c == '(') {
+				s.tokens++
+			}
+		}
+		if c == '"' {
+			s.inQuote = true
+		}
+		s.word(c)
+	}
+}
+
+func (s *cmdScan) word(c byte) {
+	if i := s.tokens - 1; i >= 0 && i < len(s.words) && s.depth == 0 && len(s.words[i]) < 16 {
+		s.words[i] = append(s.words[i], c)
+	}
+}
+
+// inLiteral notes that the token just announced continues as literal data.
+func (s *cmdScan) inLiteral() { s.inTok = true }
+
+// literal reports the literal announced at the end of the line, if any.
+func (s *cmdScan) literal(body []byte) (n int64, nonSync, ok bool) {
+	if s.inQuote || !bytes.HasSuffix(body, []byte("}")) {
+		return 0, false, false
+	}
+	i := bytes.LastIndexByte(body, '{')
+	if i < 0 {
+		return 0, false, false
+	}
+	digits := body[i+1 : len(body)-1]
+	if d, cut := bytes.CutSuffix(digits, []byte("+")); cut {
+		digits, nonSync = d, true
+	}
+	if len(digits) == 0 {
+		return 0, false, false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return 0, false, false
+		}
+	}
+	n, err := strconv.ParseInt(string(digits), 10, 64)
+	if err != nil {
+		n = 1 << 62 // more digits than any size: huge all the same
+	}
+	return n, nonSync, true
+}
+
+func (s *cmdScan) tag() string {
+	t := s.words[0]
+	for _, c := range t {
+		if !isTagStart(c) {
+			return "*"
+		}
+	}
+	return string(t)
+}
+
+// appendMessage reports whether the literal just announced is an APPEND's
+// message (after the mailbox name), which the library streams.
+func (s *cmdScan) appendMessage() bool {
+	return s.depth == 0 && s.tokens >= 4 && bytes.EqualFold(s.words[1], []byte("APPEND"))
+}
+
+// outScan follows the server's output to find continuation requests. It
+// skips the literals of untagged data responses (FETCH bodies may hold
+// lines that start with "+").
+type outScan struct {
+	start bool  // the next byte begins a line
+	lit   int64 // literal bytes still to skip
+	data  bool  // the current line is untagged data, which may carry literals
+	head  []byte
+	tail  []byte
+	cont  bool // a continuation request was written since the reader last looked
+}
+
+// feed follows p and returns the [start, end) of every status line that
+// begins and ends within p.
+func (o *outScan) feed(p []byte) [][2]int {
+	var whole [][2]int
+	lineStart := -1
+	for i := 0; i < len(p); {
+		if o.lit > 0 {
+			n := min(o.lit, int64(len(p)-i))
+			o.lit -= n
+			i += int(n)
+			continue
+		}
+		if o.start {
+			o.start = false
+			o.head = o.head[:0]
+			o.tail = o.tail[:0]
+			lineStart = i
+		}
+		j := bytes.IndexByte(p[i:], '\n')
+		end := len(p)
+		if j >= 0 {
+			end = i + j + 1
+		}
+		seg := p[i:end]
+		if len(o.head) < 8 {
+			o.head = append(o.head, seg[:min(len(seg), 8-len(o.head))]...)
+		}
+		o.tail = append(o.tail, seg...)
+		if len(o.tail) > 32 {
+			o.tail = append(o.tail[:0], o.tail[len(o.tail)-32:]...)
+		}
+		i = end
+		if j < 0 {
+			continue
+		}
+		// A line (or a segment before a literal) ends here.
+		o.data = isUntaggedData(o.head)
+		if o.data {
+			if n, ok := serverLiteral(o.tail); ok {
+				o.lit = n
+				o.tail = o.tail[:0]
+				lineStart = -1 // continues after the literal
+				continue
+			}
+		}
+		if len(o.head) > 0 && o.head[0] == '+' {
+			o.cont = true
+		} else if lineStart >= 0 && !o.data {
+			whole = append(whole, [2]int{lineStart, end})
+		}
+		o.start = true
+		lineStart = -1
+	}
+	return whole
+}
+
+// isUntaggedData reports whether a server line starting with head is an
+// untagged response that may carry literals (not a status response).
+func isUntaggedData(head []byte) bool {
+	if !bytes.HasPrefix(head, []byte("* ")) {
+		return false
+	}
+	for _, s := range []string{"* OK", "* NO", "* BAD", "* BYE", "* PREAUT", "* CAPABI"} {
+		if bytes.HasPrefix(head, []byte(s)) {
+			return false
+		}
+	}
+	return true
+}
+
+// serverLiteral parses "{n}\r\n" at the end of a server line.
+func serverLiteral(tail []byte) (int64, bool) {
+	t, ok := bytes.CutSuffix(tail, []byte("}\r\n"))
+	if !ok {
+		return 0, false
+	}
+	i := bytes.LastIndexByte(t, '{')
+	if i < 0 {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(string(t[i+1:]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, false
+	}
+	return n, true
+}

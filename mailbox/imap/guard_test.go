@@ -1,0 +1,237 @@
+package imapd
+
+import (
+	"bytes"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+// scriptConn is the network side of a guardConn: the client's bytes to
+// read, and what was written back.
+type scriptConn struct {
+	net.Conn
+	in     *bytes.Reader
+	out    bytes.Buffer
+	closed bool
+}
+
+func (c *scriptConn) Read(p []byte) (int, error) {
+	if c.closed {
+		return 0, net.ErrClosed
+	}
+	return c.in.Read(p)
+}
+func (c *scriptConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *scriptConn) Close() error                     { c.closed = true; return nil }
+func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
+
+// playGuard reads the whole client input through a guard, as the library
+// would, one Read at a time. After each Read it lets the "server" answer:
+// when the bytes handed over end with a literal announcement "{n}\r\n",
+// it writes a continuation request if accept says so. It returns what the
+// library received and what the guard wrote by itself.
+func playGuard(t testing.TB, input string, accept func(lit string) bool) (lib, said string) {
+	sc := &scriptConn{in: bytes.NewReader([]byte(input))}
+	g := newGuardConn(sc)
+	var got bytes.Buffer
+	p := make([]byte, 4096)
+	for range 100000 {
+		n, err := g.Read(p)
+		got.Write(p[:n])
+		if i := bytes.LastIndexByte(p[:n], '{'); i >= 0 && bytes.HasSuffix(p[:n], []byte("}\r\n")) {
+			lit := string(p[i:n])
+			if !strings.Contains(lit, "+}") && accept(lit) {
+				g.Write([]byte("+ Ready for literal data\r\n"))
+			} else if !strings.Contains(lit, "+}") {
+				g.Write([]byte("x NO refused\r\n"))
+			}
+		}
+		if err != nil {
+			return got.String(), sc.out.String()
+		}
+	}
+	t.Fatal("guard never reached the end of its input")
+	return "", ""
+}
+
+func always(string) bool { return true }
+
+func TestGuard(t *testing.T) {
+	cases := []struct {
+		name, in, lib, said string
+		accept              func(string) bool
+	}{
+		{name: "plain commands pass whole",
+			in:  "a NOOP\r\nb LOGIN jane \"x y\"\r\n",
+			lib: "a NOOP\r\nb LOGIN jane \"x y\"\r\n"},
+		{name: "untagged and empty lines are answered and dropped",
+			in:   "* NOOP\r\n\r\n a\r\nb NOOP\r\n",
+			lib:  "b NOOP\r\n",
+			said: strings.Repeat("* BAD [CLIENTBUG] Syntax error: a command starts with a tag\r\n", 3)},
+		{name: "a cut quoted string is answered and dropped",
+			in:   "a LOGIN \"jane\r\nb NOOP\r\n",
+			lib:  "b NOOP\r\n",
+			said: "a BAD [CLIENTBUG] Syntax error: a quoted string is cut by the end of the line\r\n"},
+		{name: "an escaped quote does not end the string",
+			in:   "a LOGIN \"ja\\\"ne\r\n",
+			said: "a BAD [CLIENTBUG] Syntax error: a quoted string is cut by the end of the line\r\n"},
+		{name: "literal data is passed untouched, whatever it holds",
+			in:     "a LOGIN {14}\r\n* x\r\n\"\r\n{9}\r\nz \"p\"\r\nb NOOP\r\n",
+			lib:    "a LOGIN {14}\r\n* x\r\n\"\r\n{9}\r\nz \"p\"\r\nb NOOP\r\n",
+			accept: always},
+		{name: "a refused literal ends the command",
+			in:     "a LOGIN {3}\r\n* NOOP\r\n",
+			lib:    "a LOGIN {3}\r\n",
+			said:   "* BAD [CLIENTBUG] Syntax error: a command starts with a tag\r\n",
+			accept: func(string) bool { return false }},
+		{name: "a big buffered literal is refused before the library sees it",
+			in:   "a LOGIN {100000000}\r\nb NOOP\r\n",
+			lib:  "b NOOP\r\n",
+			said: "a NO [TOOBIG] Literals are limited to 4096 bytes for this command\r\n"},
+		{name: "an APPEND's message may be big",
+			in:     "a APPEND INBOX (\\Seen) {5000}\r\n" + strings.Repeat("* \r\n", 1250) + "\r\n",
+			lib:    "a APPEND INBOX (\\Seen) {5000}\r\n" + strings.Repeat("* \r\n", 1250) + "\r\n",
+			accept: always},
+		{name: "but not an APPEND's mailbox name",
+			in:   "a APPEND {5000}\r\n",
+			said: "a NO [TOOBIG] Literals are limited to 4096 bytes for this command\r\n"},
+		{name: "a mailbox literal, then the message literal",
+			in:     "a APPEND {5}\r\nINBOX {5000}\r\n" + strings.Repeat("x", 5000) + "\r\n",
+			lib:    "a APPEND {5}\r\nINBOX {5000}\r\n" + strings.Repeat("x", 5000) + "\r\n",
+			accept: always},
+		{name: "a big non-synchronizing literal ends the connection",
+			in:   "a LOGIN {5000+}\r\n" + strings.Repeat("x", 5000),
+			said: "* BYE Non-synchronizing literals are limited to 4096 bytes\r\n"},
+		{name: "a small non-synchronizing literal passes",
+			in:  "a LOGIN {4+}\r\n* \"x \"y\"\r\n",
+			lib: "a LOGIN {4+}\r\n* \"x \"y\"\r\n"},
+		{name: "a cut quoted string after a literal ends the connection",
+			in:     "a LOGIN {4}\r\njane \"x\r\nb NOOP\r\n",
+			lib:    "a LOGIN {4}\r\njane",
+			said:   "* BYE Syntax error: a quoted string is cut by the end of the line\r\n",
+			accept: always},
+		{name: "a line too long to inspect is passed for the library to refuse",
+			in:  "a NOOP " + strings.Repeat("\"", guardLine+10) + "\r\nb NOOP\r\n",
+			lib: "a NOOP " + strings.Repeat("\"", guardLine+10) + "\r\nb NOOP\r\n"},
+		{name: "ten refused lines end the connection",
+			in:   strings.Repeat("*\r\n", 20),
+			said: strings.Repeat("* BAD [CLIENTBUG] Syntax error: a command starts with a tag\r\n", 9) + "* BYE Too many syntax errors\r\n"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			accept := c.accept
+			if accept == nil {
+				accept = func(string) bool { t.Error("unexpected literal"); return false }
+			}
+			lib, said := playGuard(t, c.in, accept)
+			said = strings.ReplaceAll(said, "+ Ready for literal data\r\n", "")
+			said = strings.ReplaceAll(said, "x NO refused\r\n", "")
+			if lib != c.lib {
+				t.Errorf("library got %q\nwant %q", clip(lib), clip(c.lib))
+			}
+			if said != c.said {
+				t.Errorf("guard said %q\nwant %q", said, c.said)
+			}
+		})
+	}
+}
+
+func clip(s string) string {
+	if len(s) > 200 {
+		return s[:100] + "…" + s[len(s)-100:]
+	}
+	return s
+}
+
+// TestGuardContinuations: after a continuation request the next line is
+// data (an IDLE's DONE, a SASL response starting with "+" or "*"), but a
+// "+" inside a FETCH literal is not a continuation request.
+func TestGuardContinuations(t *testing.T) {
+	sc := &scriptConn{in: bytes.NewReader([]byte("a IDLE\r\n*\r\nb FETCH 1 BODY[]\r\n+ not a command\r\n"))}
+	g := newGuardConn(sc)
+	p := make([]byte, 4096)
+	read := func() string {
+		n, err := g.Read(p)
+		if err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		return string(p[:n])
+	}
+	if r := read(); r != "a IDLE\r\n" {
+		t.Fatalf("got %q", r)
+	}
+	g.Write([]byte("+ idling\r\n"))
+	if r := read(); r != "*\r\n" {
+		t.Fatalf("continuation data: got %q", r)
+	}
+	if r := read(); r != "b FETCH 1 BODY[]\r\n" {
+		t.Fatalf("got %q", r)
+	}
+	// The server's answer holds a literal with a line starting with "+",
+	// written in pieces.
+	for _, w := range []string{"* 1 FETCH (BODY[] {14}\r\n", "x\r\n+ idling\r\n", "y)\r\nb OK done\r\n"} {
+		if _, err := g.Write([]byte(w)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, _ := g.Read(p)
+	if n != 0 || !strings.Contains(sc.out.String(), "* BAD") {
+		t.Fatalf("a line after a FETCH literal was taken as continuation data: %q; said %q", p[:n], sc.out.String())
+	}
+}
+
+func TestRewriteServerBug(t *testing.T) {
+	sc := &scriptConn{in: bytes.NewReader(nil)}
+	g := newGuardConn(sc)
+	in := "* 2 EXISTS\r\na7 NO [SERVERBUG] Internal server error\r\n* 1 FETCH (BODY[] {40}\r\nb NO [SERVERBUG] Internal server error\r\n)\r\n"
+	n, err := g.Write([]byte(in))
+	if err != nil || n != len(in) {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	want := "* 2 EXISTS\r\na7 BAD [CLIENTBUG] Syntax error in the command's arguments\r\n* 1 FETCH (BODY[] {40}\r\nb NO [SERVERBUG] Internal server error\r\n)\r\n"
+	if got := sc.out.String(); got != want {
+		t.Fatalf("got %q\nwant %q", got, want)
+	}
+}
+
+// FuzzGuard: whatever the client sends, the library receives a
+// subsequence of it made of whole pieces, and the guard's own answers are
+// whole response lines.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{
+		"a NOOP\r\n", "* x\r\n\r\n", "a LOGIN \"x\r\n", "a LOGIN {5}\r\nhello\r\n",
+		"a APPEND INBOX {5000}\r\n", "a LOGIN {9999999999999999999999}\r\n", "a {3+}\r\nabc\r\n",
+		"a APPEND {2}\r\nIN (\\Seen) {3}\r\nabc\r\n", "a LOGIN {}\r\n", "a (((\"\\\"{4}\r\n",
+	} {
+		f.Add([]byte(s), true)
+	}
+	f.Fuzz(func(t *testing.T, in []byte, accept bool) {
+		lib, said := playGuard(t, string(in), func(string) bool { return accept })
+		if !isSubsequence(lib, string(in)) {
+			t.Fatalf("the library got bytes the client never sent: %q from %q", lib, in)
+		}
+		said = strings.ReplaceAll(said, "+ Ready for literal data\r\n", "")
+		said = strings.ReplaceAll(said, "x NO refused\r\n", "")
+		for _, l := range strings.SplitAfter(said, "\r\n") {
+			if l == "" {
+				continue
+			}
+			if !strings.HasSuffix(l, "\r\n") || strings.ContainsAny(strings.TrimSuffix(l, "\r\n"), "\r\n") {
+				t.Fatalf("guard wrote a broken line %q", l)
+			}
+		}
+	})
+}
+
+func isSubsequence(sub, s string) bool {
+	for i := 0; i < len(sub); i++ {
+		j := strings.IndexByte(s, sub[i])
+		if j < 0 {
+			return false
+		}
+		s = s[j+1:]
+	}
+	return true
+}
