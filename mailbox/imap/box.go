@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sort"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -188,15 +189,32 @@ func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRe
 			}
 		}
 	case imap.UIDSet:
-		var max uint32
+		var last uint32
 		if len(b.msgs) > 0 {
-			max = b.msgs[len(b.msgs)-1].UID
+			last = b.msgs[len(b.msgs)-1].UID
 		}
-		set = staticUIDSet(set, max)
-		for i, m := range b.msgs {
-			if set.Contains(imap.UID(m.UID)) {
-				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), m.UID})
+		// Binary search per range: clients such as mbsync fetch a large
+		// mailbox in many small UID sets, and testing every message
+		// against each set made a sync quadratic.
+		var spans [][2]int
+		for _, r := range staticUIDSet(set, last) {
+			lo, hi := uint32(r.Start), uint32(r.Stop)
+			if lo > hi {
+				lo, hi = hi, lo
 			}
+			i := sort.Search(len(b.msgs), func(k int) bool { return b.msgs[k].UID >= lo })
+			j := sort.Search(len(b.msgs), func(k int) bool { return b.msgs[k].UID > hi })
+			if i < j {
+				spans = append(spans, [2]int{i, j})
+			}
+		}
+		sort.Slice(spans, func(x, y int) bool { return spans[x][0] < spans[y][0] })
+		next := 0 // first index not yet emitted
+		for _, sp := range spans {
+			for i := max(sp[0], next); i < sp[1]; i++ {
+				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), b.msgs[i].UID})
+			}
+			next = max(next, sp[1])
 		}
 	}
 	return out
