@@ -136,8 +136,16 @@ func gpgKey(t *testing.T, gpg, home, uid string) []byte {
 // mbsyncInbox syncs a journalist's mailboxes into a new Maildir.
 func mbsyncInbox(t testing.TB, mbsync string, e *env, name string) string {
 	t.Helper()
+	maildir, _ := mbsyncRun(t, mbsync, e, name)
+	return maildir
+}
+
+// mbsyncRun is mbsyncInbox with extra mbsync flags; it also returns
+// mbsync's output.
+func mbsyncRun(t testing.TB, mbsync string, e *env, name string, flags ...string) (maildir, output string) {
+	t.Helper()
 	dir := t.TempDir()
-	maildir := filepath.Join(dir, "mail")
+	maildir = filepath.Join(dir, "mail")
 	if err := os.MkdirAll(maildir, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +161,9 @@ func mbsyncInbox(t testing.TB, mbsync string, e *env, name string) string {
 	if err := os.WriteFile(rc, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := exec.Command(mbsync, "-c", rc, "-a").CombinedOutput(); err != nil {
+	out, err := exec.Command(mbsync, append([]string{"-c", rc, "-a"}, flags...)...).CombinedOutput()
+	if err != nil {
 		t.Fatalf("mbsync: %v\n%s", err, out)
 	}
-	return maildir
+	return maildir, string(out)
 }

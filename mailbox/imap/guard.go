@@ -3,12 +3,16 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"errors"
 	"io"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	kflate "github.com/klauspost/compress/flate"
 )
 
 // guardConn sits between a client's connection and imapserver. It frames
@@ -38,6 +42,10 @@ import (
 // whole or not at all. It tracks the server's output only to see
 // continuation requests ("+ "), after which the client's next line is
 // data (an IDLE's DONE, a SASL response, a literal), not a command.
+//
+// The guard also implements COMPRESS=DEFLATE (RFC 4978), which the library
+// lacks: a journalist behind Tor downloads armored mail, whose base64 the
+// compression takes back to about 6 bits a character.
 type guardConn struct {
 	net.Conn
 	br *bufio.Reader
@@ -53,8 +61,12 @@ type guardConn struct {
 	errs     int // lines the guard refused on this connection
 	err      error
 
-	wmu sync.Mutex // guards out and every write to Conn
+	// authed is set by the session once a journalist has logged in.
+	authed atomic.Bool
+
+	wmu sync.Mutex // guards out, fw and every write to Conn
 	out outScan
+	fw  *flate.Writer // non-nil once COMPRESS DEFLATE is active
 }
 
 const (
@@ -156,6 +168,10 @@ func (g *guardConn) command(line []byte) {
 	}
 	g.scan.feed(body)
 	lit, nonSync, hasLit := g.scan.literal(body)
+	if first && !hasLit && !g.scan.inQuote && bytes.EqualFold(g.scan.words[1], []byte("COMPRESS")) {
+		g.compress()
+		return
+	}
 	switch {
 	case g.scan.inQuote:
 		if first {
@@ -187,6 +203,48 @@ func (g *guardConn) command(line []byte) {
 	}
 }
 
+// compress answers COMPRESS (RFC 4978) and, on success, wraps both
+// directions in raw deflate.
+func (g *guardConn) compress() {
+	tag := g.scan.tag()
+	switch {
+	case g.scan.tokens != 3 || !bytes.EqualFold(g.scan.words[2], []byte("DEFLATE")):
+		g.refuse(tag + " BAD [CLIENTBUG] COMPRESS knows only DEFLATE")
+		return
+	case !g.authed.Load():
+		g.refuse(tag + " BAD [CLIENTBUG] This command is only valid in the authenticated state")
+		return
+	}
+	g.wmu.Lock()
+	active := g.fw != nil
+	g.wmu.Unlock()
+	if active {
+		g.refuse(tag + " NO [COMPRESSIONACTIVE] DEFLATE is active already")
+		return
+	}
+	if err := g.say(tag + " OK DEFLATE active"); err != nil {
+		g.err = err
+		return
+	}
+	// The library is waiting in Read, so nothing else writes now. The
+	// standard library at level 1: armored mail is base64, which its
+	// Huffman coding takes to 0.75 (klauspost's fast levels store it
+	// uncompressed), and higher levels cost CPU for no more.
+	fw, err := flate.NewWriter(g.Conn, flate.BestSpeed)
+	if err != nil {
+		g.err = err
+		return
+	}
+	g.wmu.Lock()
+	g.fw = fw
+	g.wmu.Unlock()
+	// Whatever the client sent after the command line is compressed
+	// already. WithPartialBlock: mbsync ends each write with zlib's
+	// Z_PARTIAL_FLUSH, whose data the standard library's inflater holds
+	// back until more arrives, so neither side would ever speak again.
+	g.br = bufio.NewReaderSize(kflate.NewReaderOpts(g.br, kflate.WithPartialBlock()), guardLine)
+}
+
 // refuse answers a line the library never sees.
 func (g *guardConn) refuse(resp string) {
 	g.errs++
@@ -210,9 +268,28 @@ func (g *guardConn) say(resp string) error {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
 	g.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	_, err := io.WriteString(g.Conn, resp+"\r\n")
-	return err
+	return g.send([]byte(resp+"\r\n"), true)
 }
+
+// send writes b to the client, through the compressor once COMPRESS is
+// active; flush pushes the compressed bytes out. Called with wmu held.
+func (g *guardConn) send(b []byte, flush bool) error {
+	if g.fw == nil {
+		_, err := g.Conn.Write(b)
+		return err
+	}
+	if _, err := g.fw.Write(b); err != nil {
+		return err
+	}
+	if flush {
+		return g.fw.Flush()
+	}
+	return nil
+}
+
+// libraryBuffer is the size of imapserver's bufio.Writer: a shorter write
+// is a flush, the end of a response.
+const libraryBuffer = 4096
 
 func (g *guardConn) takeCont() bool {
 	g.wmu.Lock()
@@ -228,18 +305,55 @@ func (g *guardConn) Write(p []byte) (int, error) {
 	var out []byte
 	last := 0
 	for _, l := range g.out.feed(p) {
-		if r, ok := rewriteServerBug(p[l[0]:l[1]]); ok {
+		if r, ok := g.rewrite(p[l[0]:l[1]]); ok {
 			out = append(append(out, p[last:l[0]]...), r...)
 			last = l[1]
 		}
 	}
-	if out == nil {
-		return g.Conn.Write(p)
+	if out != nil {
+		out = append(out, p[last:]...)
+	} else {
+		out = p
 	}
-	if _, err := g.Conn.Write(append(out, p[last:]...)); err != nil {
+	// Compressed output is held back only inside a response (a full
+	// buffer, not at the end of a line or inside a literal), so every
+	// response reaches the client at once.
+	flush := len(p) < libraryBuffer || (g.out.start && g.out.lit == 0)
+	if err := g.send(out, flush); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// rewrite returns the replacement for a whole status line of the library,
+// if it needs one. Called with wmu held.
+func (g *guardConn) rewrite(line []byte) ([]byte, bool) {
+	if r, ok := rewriteServerBug(line); ok {
+		return r, true
+	}
+	if g.fw == nil && g.authed.Load() {
+		return advertiseCompress(line)
+	}
+	return nil, false
+}
+
+// advertiseCompress adds COMPRESS=DEFLATE to a capability list: the
+// library lists only the capabilities it knows.
+func advertiseCompress(line []byte) ([]byte, bool) {
+	if rest, ok := bytes.CutPrefix(line, []byte("* CAPABILITY ")); ok {
+		return append(append([]byte("* CAPABILITY "), bytes.TrimSuffix(rest, []byte("\r\n"))...), " "+string(capCompress)+"\r\n"...), true
+	}
+	i := bytes.Index(line, []byte("[CAPABILITY "))
+	if i < 0 {
+		return nil, false
+	}
+	j := bytes.IndexByte(line[i:], ']')
+	if j < 0 {
+		return nil, false
+	}
+	j += i
+	out := append(bytes.Clone(line[:j]), " "+string(capCompress)...)
+	return append(out, line[j:]...), true
 }
 
 const libraryServerBug = " NO [SERVERBUG] Internal server error\r\n"

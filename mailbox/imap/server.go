@@ -46,6 +46,9 @@ const (
 	libraryAppendLimit = 100 << 20
 )
 
+// capCompress is RFC 4978's capability; go-imap has no constant for it.
+const capCompress imap.Cap = "COMPRESS=DEFLATE"
+
 // Options configures a Server. Store and either Auth or Pool are required.
 type Options struct {
 	Store *store.Store
@@ -137,6 +140,7 @@ func New(o Options) (*Server, error) {
 			imap.CapUIDPlus:    {},
 			imap.CapMove:       {},
 			imap.CapSpecialUse: {},
+			// COMPRESS=DEFLATE: guardConn implements and advertises it.
 		},
 		Logger: libLogger{log},
 		// Plaintext LOGIN: the service is bound to loopback and reached

@@ -2,8 +2,10 @@ package imapd
 
 import (
 	"bufio"
+	"compress/flate"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -221,30 +223,39 @@ func TestRemovedJournalistLoggedOut(t *testing.T) {
 	}
 }
 
-// raw is a line-level client for hostile input.
+// raw is a line-level client for hostile input. It counts the bytes it
+// reads from the network and can switch to COMPRESS=DEFLATE.
 type raw struct {
 	t  *testing.T
-	c  net.Conn
+	c  *countConn
 	br *bufio.Reader
+	w  io.Writer     // c, or fw once compressed
+	fw *flate.Writer // nil until compress
 }
 
 func dialRaw(t *testing.T, addr string) *raw {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	nc, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(waitLimit))
-	r := &raw{t: t, c: c, br: bufio.NewReader(c)}
+	t.Cleanup(func() { nc.Close() })
+	nc.SetDeadline(time.Now().Add(waitLimit))
+	c := &countConn{Conn: nc}
+	r := &raw{t: t, c: c, br: bufio.NewReader(c), w: c}
 	r.line() // greeting
 	return r
 }
 
 func (r *raw) send(s string) {
 	r.t.Helper()
-	if _, err := r.c.Write([]byte(s)); err != nil {
+	if _, err := io.WriteString(r.w, s); err != nil {
 		r.t.Fatal(err)
+	}
+	if r.fw != nil {
+		if err := r.fw.Flush(); err != nil {
+			r.t.Fatal(err)
+		}
 	}
 }
 
@@ -330,7 +341,7 @@ func TestHostileClients(t *testing.T) {
 		r.tagged("l")
 		r.send("c SELECT {99999}\r\n")
 		r.send("d NOOP\r\n")
-		r.c.(*net.TCPConn).CloseWrite()
+		r.c.Conn.(*net.TCPConn).CloseWrite()
 		for {
 			l, err := r.br.ReadString('\n')
 			if strings.HasPrefix(l, "+") {

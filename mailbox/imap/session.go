@@ -130,6 +130,9 @@ func (sess *session) Login(username, password string) error {
 		return imapserver.ErrAuthFailed
 	}
 	sess.loginTimer.Stop()
+	if g, ok := sess.netConn.(*guardConn); ok {
+		g.authed.Store(true)
+	}
 	return nil
 }
 
