@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bufio"
+	"compress/flate"
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,7 +35,8 @@ type ingestResult struct {
 	size             int64
 	relayCPU, gpgCPU time.Duration
 	relayWall        time.Duration
-	mailBytes        int64 // RFC822.SIZE the journalist downloads
+	mailBytes        int64 // RFC822.SIZE: the mail as stored and sent uncompressed
+	wireBytes        int64 // bytes on the wire for FETCH BODY[] with COMPRESS=DEFLATE
 	gpgBytes         int64
 }
 
@@ -106,6 +113,9 @@ func (e *env) benchIngest(size int64, journalists int) ([]ingestResult, error) {
 		if r.mailBytes, err = lastMailSize(p.info.IMAPAddr, in.js[0]); err != nil {
 			return nil, err
 		}
+		if r.wireBytes, err = compressedFetch(p.info.IMAPAddr, in.js[0], r.mailBytes); err != nil {
+			return nil, err
+		}
 
 		args := []string{"--homedir", gnupg, "--batch", "--yes", "--quiet", "--trust-model", "always", "-e"}
 		for _, fp := range fprs {
@@ -150,4 +160,96 @@ func lastMailSize(addr string, j journalist) (int64, error) {
 	}
 	c.Logout().Wait()
 	return ms[0].RFC822Size, nil
+}
+
+// countingConn counts the bytes read from the network.
+type countingConn struct {
+	net.Conn
+	n int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// compressedFetch downloads the newest INBOX message the way Thunderbird
+// and mbsync do once the server offers COMPRESS=DEFLATE (RFC 4978), and
+// returns the bytes the FETCH took on the wire. It checks that the
+// decompressed message has the expected size.
+func compressedFetch(addr string, j journalist, size int64) (int64, error) {
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(5 * time.Minute))
+	cc := &countingConn{Conn: nc}
+	r := bufio.NewReader(cc)
+	var w io.Writer = cc
+	var fw *flate.Writer
+	send := func(s string) error {
+		if _, err := io.WriteString(w, s+"\r\n"); err != nil {
+			return err
+		}
+		if fw != nil {
+			return fw.Flush()
+		}
+		return nil
+	}
+	// wait reads to the tagged answer, skipping literals, and returns it
+	// with the total size of the literals seen.
+	wait := func(tag string) (string, int64, error) {
+		var lits int64
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return "", 0, err
+			}
+			if i := strings.LastIndexByte(l, '{'); i >= 0 && strings.HasSuffix(l, "}\r\n") {
+				n, err := strconv.ParseInt(l[i+1:len(l)-3], 10, 64)
+				if err == nil {
+					if _, err := io.CopyN(io.Discard, r, n); err != nil {
+						return "", 0, err
+					}
+					lits += n
+				}
+			}
+			if strings.HasPrefix(l, tag+" ") {
+				return strings.TrimSpace(l), lits, nil
+			}
+		}
+	}
+	if _, err := r.ReadString('\n'); err != nil { // greeting
+		return 0, err
+	}
+	quoted := `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(j.pass) + `"`
+	for _, c := range []string{"l LOGIN " + j.name + " " + quoted, "z COMPRESS DEFLATE"} {
+		tag, _, _ := strings.Cut(c, " ")
+		if err := send(c); err != nil {
+			return 0, err
+		}
+		if a, _, err := wait(tag); err != nil || !strings.HasPrefix(a, tag+" OK") {
+			return 0, fmt.Errorf("imap %s: %q %v", c[:7], a, err)
+		}
+	}
+	r = bufio.NewReader(flate.NewReader(r))
+	fw, _ = flate.NewWriter(cc, flate.BestSpeed)
+	w = fw
+	if err := send("s EXAMINE INBOX"); err != nil {
+		return 0, err
+	}
+	if a, _, err := wait("s"); err != nil || !strings.HasPrefix(a, "s OK") {
+		return 0, fmt.Errorf("imap EXAMINE: %q %v", a, err)
+	}
+	before := cc.n
+	if err := send("f FETCH * BODY.PEEK[]"); err != nil {
+		return 0, err
+	}
+	a, lits, err := wait("f")
+	if err != nil || !strings.HasPrefix(a, "f OK") || lits != size {
+		return 0, fmt.Errorf("imap FETCH: %q, %d bytes of %d: %v", a, lits, size, err)
+	}
+	return cc.n - before, nil
 }

@@ -96,10 +96,11 @@ func runAll(o options) error {
 					"≤ 1.00", verdict(ratio <= 1.0)})
 			}
 			if o.only["size"] {
-				ratio := float64(r.mailBytes) / float64(r.size)
+				ratio := float64(r.wireBytes) / float64(r.size)
 				rows = append(rows, row{
 					fmt.Sprintf("(b) downloaded ÷ submitted, %s", r.kind),
-					fmt.Sprintf("%.3f (%d of %d bytes; gpg binary %.3f)", ratio, r.mailBytes, r.size, float64(r.gpgBytes)/float64(r.size)),
+					fmt.Sprintf("%.3f with COMPRESS=DEFLATE (%d of %d bytes); mail as stored %.3f; gpg binary %.3f",
+						ratio, r.wireBytes, r.size, float64(r.mailBytes)/float64(r.size), float64(r.gpgBytes)/float64(r.size)),
 					"≤ 1.40", verdict(ratio <= 1.40)})
 			}
 		}
