@@ -258,6 +258,12 @@ func TestMetadata(t *testing.T) {
 			t.Errorf("metadata lacks %s:\n%s", want, p.body)
 		}
 	}
+	// publish_key_fingerprints = no: none listed.
+	e = newEnv(t, func(o *Options) { o.PublishKeyFPRs = false })
+	p = e.browser().get("/metadata")
+	if !strings.Contains(p.body, `"submission_key_fingerprints": []`) || strings.Contains(p.body, fingerprint(e.jkey)) {
+		t.Errorf("metadata lists fingerprints although told not to:\n%s", p.body)
+	}
 }
 
 func mustURL(s string) *url.URL {

@@ -69,7 +69,7 @@ func newEnv(t testing.TB, edit func(*Options)) *env {
 		Store: st, Pool: kdf.NewPool(kdf.PoolOptions{Workers: 2, Queue: 8}),
 		Deliverer: delivery.New(delivery.Options{Store: st, Domain: "postern.local", Compress: true}),
 		Domain:    "postern.local", OrgName: "The Daily Test",
-		KDF: testParams, Salt: st.Salt(), Version: "test", AllowUploads: true,
+		KDF: testParams, Salt: st.Salt(), Version: "test", AllowUploads: true, PublishKeyFPRs: true,
 	}
 	if edit != nil {
 		edit(&e.opts)

@@ -124,6 +124,9 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.now()
 	for _, j := range js {
+		if !s.o.PublishKeyFPRs {
+			break
+		}
 		if !j.KeyExpires.IsZero() && !j.KeyExpires.After(now) {
 			continue
 		}

@@ -62,6 +62,8 @@ type Options struct {
 
 	Version      string // shown in /metadata
 	AllowUploads bool
+	// PublishKeyFPRs lists the journalists' key fingerprints in /metadata.
+	PublishKeyFPRs bool
 	// Languages are the base codes of the languages offered, the first being
 	// the default; empty offers every translation.
 	Languages []string

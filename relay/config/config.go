@@ -54,6 +54,7 @@ type Config struct {
 	Organisation       string
 	MaxSubmissionMiB   int64
 	MaxMessageChars    int
+	PublishKeyFPRs     bool
 	RetentionDays      int
 	IntakeListen       string
 	IMAPListen         string
@@ -77,6 +78,7 @@ func Default() Config {
 		Organisation:       "Postern",
 		MaxSubmissionMiB:   500,
 		MaxMessageChars:    100000,
+		PublishKeyFPRs:     true,
 		RetentionDays:      90,
 		IntakeListen:       "127.0.0.1:8080",
 		IMAPListen:         "127.0.0.1:1143",

@@ -63,6 +63,7 @@ organisation = The #1 Paper
 languages = en, pt-BR
 archive_key_file =
 retention_days = 0
+publish_key_fingerprints = no
 intake_listen = [::1]:0
 tor_extra = TestingTorNetwork 1
 tor_extra = ConnLimit 60
@@ -76,6 +77,7 @@ tor_extra = ConnLimit 60
 	want.Organisation = "The #1 Paper"
 	want.Languages = []string{"en", "pt-BR"}
 	want.RetentionDays = 0
+	want.PublishKeyFPRs = false
 	want.IntakeListen = "[::1]:0"
 	want.TorExtra = []string{"TestingTorNetwork 1", "ConnLimit 60"}
 	if !reflect.DeepEqual(c, want) {
@@ -91,6 +93,7 @@ func TestParseErrors(t *testing.T) {
 		{"max_submission_mib = lots", `line 1: max_submission_mib: "lots" is not a whole number`},
 		{"max_submission_mib = 0", "line 1: max_submission_mib: 0 is out of range"},
 		{"retention_days = -1", "line 1: retention_days: -1 is out of range"},
+		{"publish_key_fingerprints = true", `line 1: publish_key_fingerprints: "true" is neither yes nor no`},
 		{"intake_listen = 0.0.0.0:8080", "only loopback addresses"},
 		{"imap_listen = 192.168.1.2:143", "only loopback addresses"},
 		{"smtp_listen = localhost", "is not host:port"},

@@ -40,6 +40,30 @@ func intSetting(key, doc string, field func(*Config) *int, lo, hi int) setting {
 	}
 }
 
+func boolSetting(key, doc string, field func(*Config) *bool) setting {
+	return setting{
+		key: key, doc: doc,
+		set: func(c *Config, v string) error {
+			switch v {
+			case "yes":
+				*field(c) = true
+			case "no":
+				*field(c) = false
+			default:
+				return fmt.Errorf("%q is neither yes nor no", v)
+			}
+			return nil
+		},
+		get: func(c *Config) []string {
+			if *field(c) {
+				return []string{"yes"}
+			}
+			return []string{"no"}
+		},
+		check: func(*Config) error { return nil },
+	}
+}
+
 func uintSetting(key, doc string, field func(*Config) *uint32) setting {
 	return setting{
 		key: key, doc: doc,
@@ -136,6 +160,12 @@ var settings = []setting{
 	intSetting("max_message_chars",
 		"Longest message text a source may type, in characters.",
 		func(c *Config) *int { return &c.MaxMessageChars }, 1, 10_000_000),
+	boolSetting("publish_key_fingerprints",
+		"yes: /metadata on the form lists the fingerprints of the keys\n"+
+			"submissions are encrypted to, so the newsroom can show them.\n"+
+			"no: it lists none. Anyone who reaches the form can look published\n"+
+			"fingerprints up on key servers and learn who receives submissions.",
+		func(c *Config) *bool { return &c.PublishKeyFPRs }),
 	intSetting("retention_days",
 		"Days after which submissions and replies are deleted for good.\n0 keeps them forever.",
 		func(c *Config) *int { return &c.RetentionDays }, 0, 100_000),

@@ -85,6 +85,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Salt:               a.Store().Salt(),
 		Version:            admin.Version,
 		AllowUploads:       true,
+		PublishKeyFPRs:     cfg.PublishKeyFPRs,
 		Languages:          cfg.Languages,
 		Demo:               o.Demo,
 	})
