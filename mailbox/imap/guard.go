@@ -64,9 +64,10 @@ type guardConn struct {
 	// authed is set by the session once a journalist has logged in.
 	authed atomic.Bool
 
-	wmu sync.Mutex // guards out, fw and every write to Conn
+	wmu sync.Mutex // guards out, fw, cw and every write to Conn
 	out outScan
 	fw  *flate.Writer // non-nil once COMPRESS DEFLATE is active
+	cw  *bufio.Writer // fw's output: one socket write per flush
 }
 
 const (
@@ -230,13 +231,17 @@ func (g *guardConn) compress() {
 	// standard library at level 1: armored mail is base64, which its
 	// Huffman coding takes to 0.75 (klauspost's fast levels store it
 	// uncompressed), and higher levels cost CPU for no more.
-	fw, err := flate.NewWriter(g.Conn, flate.BestSpeed)
+	// A flush is a block and a sync marker, several small writes: they
+	// are gathered into one, since a client may take a marker arriving
+	// alone for data and block reading (suspected once with Thunderbird).
+	cw := bufio.NewWriterSize(g.Conn, 32<<10)
+	fw, err := flate.NewWriter(cw, flate.BestSpeed)
 	if err != nil {
 		g.err = err
 		return
 	}
 	g.wmu.Lock()
-	g.fw = fw
+	g.fw, g.cw = fw, cw
 	g.wmu.Unlock()
 	// Whatever the client sent after the command line is compressed
 	// already. WithPartialBlock: mbsync ends each write with zlib's
@@ -281,10 +286,13 @@ func (g *guardConn) send(b []byte, flush bool) error {
 	if _, err := g.fw.Write(b); err != nil {
 		return err
 	}
-	if flush {
-		return g.fw.Flush()
+	if !flush {
+		return nil
 	}
-	return nil
+	if err := g.fw.Flush(); err != nil {
+		return err
+	}
+	return g.cw.Flush()
 }
 
 // libraryBuffer is the size of imapserver's bufio.Writer: a shorter write

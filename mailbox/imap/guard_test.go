@@ -2,6 +2,8 @@ package imapd
 
 import (
 	"bytes"
+	"compress/flate"
+	"io"
 	"net"
 	"strings"
 	"testing"
@@ -14,6 +16,7 @@ type scriptConn struct {
 	net.Conn
 	in     *bytes.Reader
 	out    bytes.Buffer
+	writes int
 	closed bool
 }
 
@@ -23,7 +26,7 @@ func (c *scriptConn) Read(p []byte) (int, error) {
 	}
 	return c.in.Read(p)
 }
-func (c *scriptConn) Write(p []byte) (int, error)      { return c.out.Write(p) }
+func (c *scriptConn) Write(p []byte) (int, error)      { c.writes++; return c.out.Write(p) }
 func (c *scriptConn) Close() error                     { c.closed = true; return nil }
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
@@ -234,4 +237,29 @@ func isSubsequence(sub, s string) bool {
 		s = s[j+1:]
 	}
 	return true
+}
+
+// TestCompressOneWritePerResponse: a compressed response reaches the
+// socket in one write, block and sync marker together.
+func TestCompressOneWritePerResponse(t *testing.T) {
+	sc := &scriptConn{in: bytes.NewReader([]byte("a COMPRESS DEFLATE\r\n"))}
+	g := newGuardConn(sc)
+	g.authed.Store(true)
+	g.Read(make([]byte, 100)) // answers COMPRESS, then finds no more input
+	if got := sc.out.String(); got != "a OK DEFLATE active\r\n" {
+		t.Fatalf("COMPRESS answered %q", got)
+	}
+	sc.out.Reset()
+	sc.writes = 0
+	resp := "* 1 FETCH (FLAGS (\\Seen))\r\nb OK FETCH completed\r\n"
+	if _, err := g.Write([]byte(resp)); err != nil {
+		t.Fatal(err)
+	}
+	if sc.writes != 1 {
+		t.Errorf("one response took %d socket writes", sc.writes)
+	}
+	got := make([]byte, len(resp))
+	if _, err := io.ReadFull(flate.NewReader(&sc.out), got); err != nil || string(got) != resp {
+		t.Fatalf("decompressed %q, %v", got, err)
+	}
 }
