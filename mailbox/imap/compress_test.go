@@ -65,7 +65,8 @@ func (l *raw) compress(tag string) string {
 	r := last(l.cmd(tag, "COMPRESS DEFLATE"))
 	if strings.HasPrefix(r, tag+" OK") {
 		l.br = bufio.NewReader(flate.NewReader(l.br))
-		l.fw, _ = flate.NewWriter(l.c, flate.BestSpeed)
+		l.bw = bufio.NewWriter(l.c)
+		l.fw, _ = flate.NewWriter(l.bw, flate.BestSpeed)
 		l.w = l.fw
 	}
 	return r

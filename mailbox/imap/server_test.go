@@ -231,6 +231,9 @@ type raw struct {
 	br *bufio.Reader
 	w  io.Writer     // c, or fw once compressed
 	fw *flate.Writer // nil until compress
+	// bw gathers fw's output into one write: a server that has read a
+	// whole command (LOGOUT) may close before a second write arrives.
+	bw *bufio.Writer
 }
 
 func dialRaw(t *testing.T, addr string) *raw {
@@ -254,6 +257,9 @@ func (r *raw) send(s string) {
 	}
 	if r.fw != nil {
 		if err := r.fw.Flush(); err != nil {
+			r.t.Fatal(err)
+		}
+		if err := r.bw.Flush(); err != nil {
 			r.t.Fatal(err)
 		}
 	}
