@@ -58,8 +58,13 @@ type Part struct {
 // Compute walks a whole message from r. It never fails on malformed MIME
 // (the worst case is a single opaque text/plain part); it fails only when r
 // does.
-func Compute(r io.Reader) (*Structure, error) {
+func Compute(r io.Reader) (*Structure, error) { return computeWith(r, false) }
+
+// computeWith is Compute; copyAll makes body lines go the header lines' way
+// (for the differential test of nextBody).
+func computeWith(r io.Reader, copyAll bool) (*Structure, error) {
 	w := &walker{lr: newLineReader(r)}
+	w.lr.copyAll = copyAll
 	root := &Part{}
 	w.parsePart(root, nil, 0, false, true)
 	// Drain anything a malformed part left unread so Size is the file size.
