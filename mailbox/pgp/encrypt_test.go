@@ -48,8 +48,17 @@ func TestEncryptGPG(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := w.Write(plain); err != nil {
-			t.Fatal(err)
+		// Switch between ordinary and incompressible segments at odd
+		// places: only speed and size may change, never the plaintext.
+		for i, cut := range []int{0, 1, 99_999, 100_000, 150_001, 299_000, len(plain)} {
+			if i > 0 {
+				if _, err := w.Write(plain[[]int{0, 1, 99_999, 100_000, 150_001, 299_000}[i-1]:cut]); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := Incompressible(w, i%2 == 1); err != nil {
+				t.Fatal(err)
+			}
 		}
 		if err := w.Close(); err != nil {
 			t.Fatal(err)
@@ -108,3 +117,44 @@ func TestEncryptCompressionNeedsEveryRecipient(t *testing.T) {
 		t.Fatal("encrypting to nobody succeeded")
 	}
 }
+
+// TestPartialWriter checks the packet framing at the length encodings'
+// edges: go-crypto must read back a literal data packet of every size.
+func TestPartialWriter(t *testing.T) {
+	for _, n := range []int{0, 1, 185, 186, 8377, 8378, 65529, 65530, 65531, 3*65536 + 7} {
+		data := make([]byte, n)
+		rand.Read(data)
+		var buf bytes.Buffer
+		pw := newPartialWriter(nopCloser{&buf}, 11) // literal data
+		pw.Write([]byte{'b', 0, 0, 0, 0, 0})        // binary, no name, no date
+		for rest := data; len(rest) > 0; {
+			k := min(len(rest), 1+len(rest)/3)
+			if _, err := pw.Write(rest[:k]); err != nil {
+				t.Fatal(err)
+			}
+			rest = rest[k:]
+		}
+		if err := pw.Close(); err != nil {
+			t.Fatal(err)
+		}
+		p, err := packet.Read(&buf)
+		if err != nil {
+			t.Fatalf("%d bytes: %v", n, err)
+		}
+		lit, ok := p.(*packet.LiteralData)
+		if !ok {
+			t.Fatalf("%d bytes: read %T", n, p)
+		}
+		got, err := io.ReadAll(lit.Body)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%d bytes: got %d bytes back, %v", n, len(got), err)
+		}
+		if buf.Len() != 0 {
+			t.Fatalf("%d bytes: %d bytes left after the packet", n, buf.Len())
+		}
+	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
