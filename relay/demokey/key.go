@@ -30,6 +30,10 @@ func New(name, email string) (KeyPair, error) {
 		Curve:         packet.Curve25519,
 		DefaultHash:   crypto.SHA256,
 		DefaultCipher: packet.CipherAES256,
+		// Listed in the key's preferences, as Thunderbird's and gpg's
+		// keys do: without it the relay may not compress, and the demo
+		// would never show the size journalists really get.
+		DefaultCompressionAlgo: packet.CompressionZLIB,
 	}
 	e, err := openpgp.NewEntity(name, "", email, cfg)
 	if err != nil {
