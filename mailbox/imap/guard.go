@@ -166,6 +166,8 @@ func (g *guardConn) command(line []byte) {
 			return
 		}
 		g.scan = cmdScan{}
+		tag, _, _ := bytes.Cut(body, []byte(" "))
+		g.scan.rawTag = bytes.Clone(tag[:min(len(tag), maxTag+1)])
 	}
 	g.scan.feed(body)
 	lit, nonSync, hasLit := g.scan.literal(body)
@@ -398,6 +400,7 @@ type cmdScan struct {
 	depth   int
 	tokens  int       // top-level tokens so far, tag and name included
 	words   [3][]byte // the first three top-level tokens, clipped
+	rawTag  []byte    // the first line up to its first space (at most maxTag+1 bytes)
 }
 
 func (s *cmdScan) feed(b []byte) {
@@ -475,15 +478,22 @@ func (s *cmdScan) literal(body []byte) (n int64, nonSync, ok bool) {
 	return n, nonSync, true
 }
 
+// tag is the command's tag for an answer, or "*" if it is not one the
+// answer could carry.
 func (s *cmdScan) tag() string {
-	t := s.words[0]
-	for _, c := range t {
+	if len(s.rawTag) == 0 || len(s.rawTag) > maxTag {
+		return "*"
+	}
+	for _, c := range s.rawTag {
 		if !isTagStart(c) {
 			return "*"
 		}
 	}
-	return string(t)
+	return string(s.rawTag)
 }
+
+// maxTag is the longest tag echoed in an answer.
+const maxTag = 64
 
 // appendMessage reports whether the literal just announced is an APPEND's
 // message (after the mailbox name), which the library streams.
