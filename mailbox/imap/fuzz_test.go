@@ -32,6 +32,8 @@ func FuzzCommand(f *testing.F) {
 		"\x01a APPEND INBOX {99999999}\r\n",
 		"\x00* NOOP\r\n\r\na LOGIN \"jane\r\nb LOGIN {100000000}\r\nc LOGIN {5000+}\r\n",
 		"\x01a SELECT {100000}\r\nb SELECT INBOX\r\nc FETCH 0:x (FLAGS)\r\nd SEARCH FROBBLE 12\r\ne IDLE\r\n*\r\n",
+		"\x01a COMPRESS DEFLATE\r\n\x4a\x04\x0e\xf5\x0f\x72\x75\x52\xf0\xf0\x77\x73\x74\xf1\xe5\xe5\x02\x00",
+		"\x01a COMPRESS DEFLATE\r\n\xff\xff\xff\x00garbage",
 		"\x01a SEARCH " + strings.Repeat("(", 300) + "\r\n",
 		"\x01a FETCH 1 BODY[" + strings.Repeat("1.", 200) + "1]\r\n",
 	}
