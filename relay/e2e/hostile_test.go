@@ -855,7 +855,7 @@ func imapCases() []lineCase {
 				return fmt.Sprintf("(LIST took %v: %s)", d.Round(time.Millisecond), r)
 			}
 			return r
-		}, want: "a OK LIST completed", bug: "LIST patterns are matched by exponential backtracking (go-imap's imapserver.MatchList): a logged-in client can pin a CPU core with one LIST"},
+		}, want: "a OK LIST completed"},
 	}
 }
 
@@ -1192,8 +1192,7 @@ func TestHostileCLI(t *testing.T) {
 		{name: "journalist remove unknown", args: args("journalist", "remove", "nobody", "--data", "DIR"), code: 1, text: `relay: no journalist named "nobody"`},
 		{name: "--data pointing to a file", args: func(string) ([]string, []byte) {
 			return []string{"status", "--data", file("not-a-dir", []byte("x"))}, nil
-		}, code: 1, text: "not-a-dir is not a directory",
-			bug: "a --data that is a file gets \"ctl: dial unix …/relay.sock: connect: not a directory\", an internal error, not a clear one"},
+		}, code: 1, text: "not-a-dir is not a directory"},
 		{name: "--data pointing nowhere", args: args("status", "--data", "/nonexistent/postern"), code: 1, text: "relay: data directory /nonexistent/postern does not exist"},
 		{name: "second init", args: args("init", "--data", "DIR"), code: 1, text: "already holds a Postern instance; init changes nothing"},
 		{name: "source delete unknown", args: args("source", "delete", "no such designation", "--data", "DIR"), code: 1, text: `relay: no source designated "no such designation"`},
