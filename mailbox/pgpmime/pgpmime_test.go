@@ -644,3 +644,25 @@ func TestWriterLongSubject(t *testing.T) {
 		t.Fatalf("empty message decrypted to %+v", d)
 	}
 }
+
+// TestIncompressible: random bytes are coded Huffman-only, text and tiny
+// files are not.
+func TestIncompressible(t *testing.T) {
+	random := make([]byte, sampleBytes)
+	rand.Read(random)
+	text := []byte(strings.Repeat(testText+" the quick brown fox, again and again. ", sampleBytes/40))[:sampleBytes]
+	for _, c := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"random", random, true},
+		{"text", text, false},
+		{"tiny random", random[:500], false},
+		{"empty", nil, false},
+	} {
+		if got := incompressible(c.b); got != c.want {
+			t.Errorf("%s: incompressible = %v, want %v", c.name, got, c.want)
+		}
+	}
+}
