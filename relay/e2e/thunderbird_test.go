@@ -19,7 +19,10 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
 
+	"postern/mailbox/pgpmime"
 	"postern/relay/demokey"
 	"postern/tools/sourceclient"
 )
@@ -44,6 +47,9 @@ const (
 // account on the relay, syncs INBOX, shows the submission decrypted by its
 // OpenPGP code, and saves both attachments, whose bytes must be the
 // originals. Thunderbird's IMAP log must show COMPRESS=DEFLATE in use.
+// Then the journalist presses Reply and sends a plaintext answer through the
+// relay's SMTP, OpenPGP off for it; the source logs in with the codename and
+// reads it, with nothing of the journalist's name or address on the page.
 func TestThunderbird(t *testing.T) {
 	needThunderbird(t)
 	in := newInstance(t, cheapConf)
@@ -80,7 +86,8 @@ func TestThunderbird(t *testing.T) {
 	rand.Read(bin)
 	txt := []byte("Notiz über die Konten — ✓ 日本語\nzweite Zeile\n")
 	c := sourceclient.New(p.intakeURL(), nil)
-	if _, err := c.NewCodename(ctx(t, tbStepLimit)); err != nil {
+	codename, err := c.NewCodename(ctx(t, tbStepLimit))
+	if err != nil {
 		t.Fatalf("new codename: %v", err)
 	}
 	if err := c.Submit(ctx(t, tbStepLimit), subject, line1+"\n"+line2,
@@ -165,6 +172,109 @@ func TestThunderbird(t *testing.T) {
 
 	// COMPRESS=DEFLATE, as Thunderbird's IMAP log tells it.
 	tb.waitIMAPLog(t, "COMPRESS DEFLATE", "OK DEFLATE active")
+
+	// The journalist replies from Thunderbird.
+	if p.info.SMTPAddr == "" {
+		t.Fatal("relay serve runs no SMTP: the journalist cannot reply")
+	}
+	const (
+		replyMarker = "MKtbReplyV5s"
+		replyText   = "Danke für die Unterlagen — ответ ✓ " + replyMarker
+	)
+	var sent struct {
+		To        string   `json:"to"`
+		Encrypted bool     `json:"encrypted"`
+		Signed    bool     `json:"signed"`
+		HTML      bool     `json:"html"`
+		Status    []string `json:"status"`
+	}
+	tb.script(t, "reply", tbReplyJS, &sent, replyText, line1)
+	t.Logf("Thunderbird replied to %q (encrypted %v, signed %v, HTML %v): %v",
+		sent.To, sent.Encrypted, sent.Signed, sent.HTML, sent.Status)
+	if sent.Encrypted || sent.Signed || sent.HTML {
+		t.Fatalf("Thunderbird's reply was not plain, unsigned and unencrypted: %+v", sent)
+	}
+
+	// The relay took it as a plaintext reply and kept it for the source.
+	deadline := time.Now().Add(tbStepLimit)
+	for !bytes.Contains(logs.Bytes(), []byte("reply: stored")) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay logged no stored reply within %v", tbStepLimit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if bytes.Contains(logs.Bytes(), []byte("reply: the team's copy was not delivered")) {
+		t.Error("the relay did not deliver the team's copy of Thunderbird's reply")
+	}
+
+	// Thunderbird's copy in Sent, which the relay sealed to the journalist:
+	// the text inside, nothing of it outside.
+	raw, dec := sentCopy(t, p, in)
+	if bytes.Contains(raw, []byte(replyMarker)) {
+		t.Error("the reply's text is in the clear in the Sent copy the relay stored")
+	}
+	if !strings.Contains(dec.Text, replyText) {
+		t.Errorf("the Sent copy decrypts to %q, lacking %q", dec.Text, replyText)
+	}
+
+	// The source logs in with the codename and reads it.
+	src := sourceclient.New(p.intakeURL(), nil)
+	if err := src.Login(ctx(t, tbStepLimit), codename); err != nil {
+		t.Fatalf("source login: %v", err)
+	}
+	var page sourceclient.Page
+	for {
+		page, err = src.Inbox(ctx(t, tbStepLimit))
+		if err == nil && strings.Contains(page.Body, replyText) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source's inbox lacks %q within %v (%v):\n%s", replyText, tbStepLimit, err, page.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	shown := page.Body
+	if i := strings.Index(shown, `<article class="reply"`); i >= 0 {
+		shown = shown[i:]
+	}
+	if j := strings.Index(shown, "</article>"); j >= 0 {
+		shown = shown[:j]
+	}
+	t.Logf("the source reads:\n%s", shown)
+	for _, who := range []string{"jane", "newsroom.example"} {
+		if strings.Contains(strings.ToLower(page.Body), who) {
+			t.Errorf("the source's inbox shows the journalist's %q:\n%s", who, shown)
+		}
+	}
+}
+
+// sentCopy returns the one message in the journalist's Sent mailbox as the
+// relay serves it, and decrypted.
+func sentCopy(t *testing.T, p *relayProc, in *instance) ([]byte, *pgpmime.Decrypted) {
+	t.Helper()
+	c, err := imapclient.DialInsecure(p.info.IMAPAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(in.name, in.pass).Wait(); err != nil {
+		t.Fatalf("IMAP login: %v", err)
+	}
+	if sel, err := c.Select("Sent", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil || sel.NumMessages != 1 {
+		t.Fatalf("SELECT Sent: %v; want 1 message, not %+v", err, sel)
+	}
+	whole := &imap.FetchItemBodySection{Peek: true}
+	bufs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
+	if err != nil || len(bufs) != 1 {
+		t.Fatalf("FETCH Sent 1: %d messages, %v", len(bufs), err)
+	}
+	raw := bufs[0].FindBodySection(whole)
+	d, err := pgpmime.Decrypt(bytes.NewReader(raw), in.keyring)
+	if err != nil {
+		t.Fatalf("the Sent copy (%d bytes) does not decrypt: %v", len(raw), err)
+	}
+	c.Logout().Wait()
+	return raw, d
 }
 
 // needThunderbird skips the test when Thunderbird or Xvfb is missing, and
@@ -704,6 +814,71 @@ for (const a of am.currentAttachments) {
   }
   out.attachments.push(rec);
 }
+return out;
+`
+
+// tbReplyJS answers the message shown in the 3-pane as the Reply button
+// does (cmd_reply in the message pane), composing plain text. It turns
+// OpenPGP encryption and signing off for this message as a click on those
+// buttons would (Thunderbird turns encryption on for a reply to an encrypted
+// message), types the text at the top of the body, sends, and waits until
+// the compose window closes after the send and the copy to Sent. A prompt
+// (a send or copy error) fails the script with its text.
+// Arguments: the text, a line of the original (quoted once decrypted).
+const tbReplyJS = `
+const [text, quoted] = arguments;
+const win = Services.wm.getMostRecentWindow("mail:3pane");
+const server = MailServices.accounts.allServers.find(s => s.type === "imap");
+const identity = MailServices.accounts.getFirstIdentityForServer(server);
+identity.composeHtml = false;
+const am = win.gTabmail.currentAbout3Pane.messageBrowser.contentWindow;
+await until("Reply to be enabled", () => am.commandController?.isCommandEnabled("cmd_reply"));
+const before = new Set(Services.wm.getEnumerator("msgcompose"));
+am.commandController.doCommand("cmd_reply");
+const prompts = () => [...Services.wm.getEnumerator(null)]
+  .filter(w => w.location?.href?.includes("commonDialog"))
+  .map(w => w.document.getElementById("infoBody")?.textContent || w.document.title);
+const cw = await until("the compose window", () => {
+  if (prompts().length) throw new Error("prompt: " + prompts().join(" | "));
+  for (const w of Services.wm.getEnumerator("msgcompose")) {
+    if (!before.has(w) && w.document.readyState === "complete" && w.gLoadingComplete && w.gMsgCompose?.editor) return w;
+  }
+});
+const editor = cw.gMsgCompose.editor;
+const bodyText = () => editor.outputToString("text/plain", 0);
+await until("the decrypted quote in the compose body", () => bodyText().includes(quoted),
+  () => ({ body: bodyText().slice(0, 500) }));
+// Encryption and signing off, as the user would click them.
+cw.gUserTouchedSendEncrypted = true;
+cw.gUserTouchedSendSigned = true;
+if (cw.gSendEncrypted) cw.onEncryptionChoice("enc");
+if (cw.gSendSigned) cw.onEncryptionChoice("sig");
+// Type at the top, above the quote.
+cw.focusMsgBody();
+editor.beginningOfDocument();
+editor.insertText(text);
+editor.insertLineBreak();
+editor.insertLineBreak();
+await until("the text in the compose body", () => bodyText().includes(text), () => ({ body: bodyText().slice(0, 500) }));
+const out = {
+  to: cw.gMsgCompose.compFields.to,
+  encrypted: cw.gSendEncrypted, signed: cw.gSendSigned, html: cw.gMsgCompose.composeHTML,
+  status: [],
+};
+cw.gMsgCompose.addMsgSendListener({
+  QueryInterface: ChromeUtils.generateQI(["nsIMsgSendListener"]),
+  onStartSending() {}, onSendProgress() {}, onStatus() {}, onGetDraftFolderURI() {},
+  onTransportSecurityError() {},
+  onStopSending(id, status) { out.status.push("sent 0x" + (status >>> 0).toString(16)); },
+  onSendNotPerformed() {},
+});
+if (!cw.defaultController.isCommandEnabled("cmd_sendNow")) throw new Error("Send is disabled");
+cw.goDoCommand("cmd_sendNow");
+await until("the compose window to close after sending", () => {
+  if (prompts().length) throw new Error("prompt: " + prompts().join(" | "));
+  return cw.closed;
+}, () => out);
+if (!out.status.includes("sent 0x0")) throw new Error("send status: " + out.status.join(", "));
 return out;
 `
 
