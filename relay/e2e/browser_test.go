@@ -199,14 +199,7 @@ func TestBrowserSourceFlowNoJS(t *testing.T) {
 // fails it under CI, which installs both.
 func needChromium(t *testing.T) {
 	t.Helper()
-	for _, bin := range []string{chromiumBin, chromedriverBin} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI (Debian packages chromium, chromium-driver): %v", bin, err)
-			}
-			t.Skipf("%s not installed (apt-get install chromium chromium-driver); skipping the browser test", bin)
-		}
-	}
+	needPrograms(t, "chromium chromium-driver", chromiumBin, chromedriverBin)
 }
 
 // xpButton and xpLink are XPath expressions for a button or a link by its

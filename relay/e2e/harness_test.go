@@ -300,3 +300,17 @@ func ctx(t *testing.T, d time.Duration) context.Context {
 	t.Cleanup(cancel)
 	return c
 }
+
+// needPrograms skips the test when one of the programs is missing, and
+// fails it under CI, whose .ci/run installs the Debian packages named.
+func needPrograms(t *testing.T, debianPackages string, programs ...string) {
+	t.Helper()
+	for _, prog := range programs {
+		if _, err := exec.LookPath(prog); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is required in CI (Debian packages %s): %v", prog, debianPackages, err)
+			}
+			t.Skipf("%s not installed (apt-get install %s); skipping", prog, debianPackages)
+		}
+	}
+}

@@ -281,14 +281,7 @@ func sentCopy(t *testing.T, p *relayProc, in *instance) ([]byte, *pgpmime.Decryp
 // fails it under CI, which installs both.
 func needThunderbird(t *testing.T) {
 	t.Helper()
-	for _, bin := range []string{thunderbirdBin, xvfbBin} {
-		if _, err := exec.LookPath(bin); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is required in CI (Debian packages thunderbird, xvfb): %v", bin, err)
-			}
-			t.Skipf("%s not installed (apt-get install thunderbird xvfb); skipping the Thunderbird test", bin)
-		}
-	}
+	needPrograms(t, "thunderbird xvfb", thunderbirdBin, xvfbBin)
 }
 
 func atoi(t *testing.T, s string) int {
