@@ -240,6 +240,12 @@ type mail struct {
 // UIDVALIDITY. A message that does not decrypt fails t.
 func inbox(t *testing.T, p *relayProc, in *instance) ([]mail, uint32) {
 	t.Helper()
+	return mailbox(t, p, in, "INBOX")
+}
+
+// mailbox is inbox for any of the journalist's mailboxes.
+func mailbox(t *testing.T, p *relayProc, in *instance, name string) ([]mail, uint32) {
+	t.Helper()
 	c, err := imapclient.DialInsecure(p.info.IMAPAddr, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -248,9 +254,9 @@ func inbox(t *testing.T, p *relayProc, in *instance) ([]mail, uint32) {
 	if err := c.Login(in.name, in.pass).Wait(); err != nil {
 		t.Fatalf("IMAP login: %v", err)
 	}
-	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	sel, err := c.Select(name, &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
-		t.Fatalf("SELECT INBOX: %v", err)
+		t.Fatalf("SELECT %s: %v", name, err)
 	}
 	var out []mail
 	if sel.NumMessages == 0 {

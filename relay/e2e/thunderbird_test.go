@@ -19,10 +19,7 @@ import (
 	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
 
-	"postern/mailbox/pgpmime"
 	"postern/relay/demokey"
 	"postern/tools/sourceclient"
 )
@@ -209,12 +206,15 @@ func TestThunderbird(t *testing.T) {
 
 	// Thunderbird's copy in Sent, which the relay sealed to the journalist:
 	// the text inside, nothing of it outside.
-	raw, dec := sentCopy(t, p, in)
-	if bytes.Contains(raw, []byte(replyMarker)) {
+	sentBox, _ := mailbox(t, p, in, "Sent")
+	if len(sentBox) != 1 {
+		t.Fatalf("Sent holds %d readable messages, want Thunderbird's one copy", len(sentBox))
+	}
+	if bytes.Contains(sentBox[0].Raw, []byte(replyMarker)) {
 		t.Error("the reply's text is in the clear in the Sent copy the relay stored")
 	}
-	if !strings.Contains(dec.Text, replyText) {
-		t.Errorf("the Sent copy decrypts to %q, lacking %q", dec.Text, replyText)
+	if !strings.Contains(sentBox[0].Dec.Text, replyText) {
+		t.Errorf("the Sent copy decrypts to %q, lacking %q", sentBox[0].Dec.Text, replyText)
 	}
 
 	// The source logs in with the codename and reads it.
@@ -246,35 +246,6 @@ func TestThunderbird(t *testing.T) {
 			t.Errorf("the source's inbox shows the journalist's %q:\n%s", who, shown)
 		}
 	}
-}
-
-// sentCopy returns the one message in the journalist's Sent mailbox as the
-// relay serves it, and decrypted.
-func sentCopy(t *testing.T, p *relayProc, in *instance) ([]byte, *pgpmime.Decrypted) {
-	t.Helper()
-	c, err := imapclient.DialInsecure(p.info.IMAPAddr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(in.name, in.pass).Wait(); err != nil {
-		t.Fatalf("IMAP login: %v", err)
-	}
-	if sel, err := c.Select("Sent", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil || sel.NumMessages != 1 {
-		t.Fatalf("SELECT Sent: %v; want 1 message, not %+v", err, sel)
-	}
-	whole := &imap.FetchItemBodySection{Peek: true}
-	bufs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
-	if err != nil || len(bufs) != 1 {
-		t.Fatalf("FETCH Sent 1: %d messages, %v", len(bufs), err)
-	}
-	raw := bufs[0].FindBodySection(whole)
-	d, err := pgpmime.Decrypt(bytes.NewReader(raw), in.keyring)
-	if err != nil {
-		t.Fatalf("the Sent copy (%d bytes) does not decrypt: %v", len(raw), err)
-	}
-	c.Logout().Wait()
-	return raw, d
 }
 
 // needThunderbird skips the test when Thunderbird or Xvfb is missing, and
