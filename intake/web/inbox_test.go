@@ -85,6 +85,10 @@ func TestInboxReplies(t *testing.T) {
 	if !strings.Contains(p.body, "Another reply") || !strings.Contains(p.body, "Re: hello") {
 		t.Fatalf("inbox:\n%s", p.body)
 	}
+	// Who replied, as the source may know it: the newsroom, and the day.
+	if !regexp.MustCompile(`Reply from The Daily Test, \d{4}-\d\d-\d\d<`).MatchString(p.body) {
+		t.Errorf("reply heading does not name the newsroom and the day:\n%s", p.body)
+	}
 	m := downloadRE.FindStringSubmatch(p.body)
 	if m == nil {
 		t.Fatalf("no download link:\n%s", p.body)

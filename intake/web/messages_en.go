@@ -84,7 +84,7 @@ var english = map[string]string{
 	"inbox.title":         "Replies",
 	"inbox.none":          "There are no replies yet. Journalists may take days to answer: come back later.",
 	"inbox.notused":       "Your codename is not in use yet: send a first message, then come back later for replies.",
-	"inbox.reply":         "Reply from %s",
+	"inbox.reply":         "Reply from %s, %s",
 	"inbox.subject":       "Subject:",
 	"inbox.attachments":   "Attachments",
 	"inbox.download":      "Download %s (%s)",

@@ -81,7 +81,7 @@ var french = map[string]string{
 	"inbox.title":         "Réponses",
 	"inbox.none":          "Il n’y a pas encore de réponse. Les journalistes peuvent mettre des jours à répondre : revenez plus tard.",
 	"inbox.notused":       "Votre nom de code n’a pas encore servi : envoyez un premier message, puis revenez plus tard pour les réponses.",
-	"inbox.reply":         "Réponse du %s",
+	"inbox.reply":         "Réponse de %s, le %s",
 	"inbox.subject":       "Objet :",
 	"inbox.attachments":   "Pièces jointes",
 	"inbox.download":      "Télécharger %s (%s)",
