@@ -496,9 +496,11 @@ func (s *cmdScan) tag() string {
 const maxTag = 64
 
 // appendMessage reports whether the literal just announced is an APPEND's
-// message (after the mailbox name), which the library streams.
+// message (after the mailbox name), which the library streams: at the top
+// level, or inside the parentheses of RFC 6855's "UTF8 (~{n}", which
+// Thunderbird uses once the server offers UTF8=ACCEPT.
 func (s *cmdScan) appendMessage() bool {
-	return s.depth == 0 && s.tokens >= 4 && bytes.EqualFold(s.words[1], []byte("APPEND"))
+	return s.depth <= 1 && s.tokens >= 4 && bytes.EqualFold(s.words[1], []byte("APPEND"))
 }
 
 // outScan follows the server's output to find continuation requests. It
