@@ -47,6 +47,9 @@ const (
 // Then the journalist presses Reply and sends a plaintext answer through the
 // relay's SMTP, OpenPGP off for it; the source logs in with the codename and
 // reads it, with nothing of the journalist's name or address on the page.
+// Last the journalist imports and accepts the source's key attached to the
+// submission and replies again, encrypted (to the source's key and the
+// journalist's own), which the relay must take and show the source too.
 func TestThunderbird(t *testing.T) {
 	needThunderbird(t)
 	in := newInstance(t, cheapConf)
@@ -185,7 +188,7 @@ func TestThunderbird(t *testing.T) {
 		HTML      bool     `json:"html"`
 		Status    []string `json:"status"`
 	}
-	tb.script(t, "reply", tbReplyJS, &sent, replyText, line1)
+	tb.script(t, "reply", tbReplyJS, &sent, replyText, line1, false, true)
 	t.Logf("Thunderbird replied to %q (encrypted %v, signed %v, HTML %v): %v",
 		sent.To, sent.Encrypted, sent.Signed, sent.HTML, sent.Status)
 	if sent.Encrypted || sent.Signed || sent.HTML {
@@ -245,6 +248,78 @@ func TestThunderbird(t *testing.T) {
 		if strings.Contains(strings.ToLower(page.Body), who) {
 			t.Errorf("the source's inbox shows the journalist's %q:\n%s", who, shown)
 		}
+	}
+
+	// Then the journalist accepts the source's key, attached to the
+	// submission, and replies encrypted, Thunderbird's default for a reply
+	// to an encrypted message: to the source's key and the journalist's own,
+	// whose packet the relay strips.
+	var accepted struct {
+		Name string `json:"name"`
+		Keys []struct {
+			ID         string   `json:"id"`
+			Fpr        string   `json:"fpr"`
+			UserIDs    []string `json:"userIds"`
+			Acceptance string   `json:"acceptance"`
+		} `json:"keys"`
+	}
+	tb.script(t, "accept the source's key", tbAcceptKeyJS, &accepted, t.TempDir())
+	t.Logf("Thunderbird accepted the source's key from %s: %+v", accepted.Name, accepted.Keys)
+	if len(accepted.Keys) != 1 || accepted.Keys[0].Acceptance != "unverified" {
+		t.Fatalf("the source's key was not imported and accepted: %+v", accepted)
+	}
+	const (
+		encMarker = "MKtbEncReplyQ7w"
+		encText   = "Verschlüsselte Antwort — зашифровано ✓ " + encMarker
+	)
+	var encSent struct {
+		To        string   `json:"to"`
+		Encrypted bool     `json:"encrypted"`
+		Signed    bool     `json:"signed"`
+		HTML      bool     `json:"html"`
+		Status    []string `json:"status"`
+	}
+	// Its copy in Sent is over 4096 bytes, appended as "APPEND Sent (\Seen)
+	// UTF8 (~{n}" (the IMAP library offers UTF8=ACCEPT): the guard once
+	// refused that form of the message literal, and Thunderbird showed an
+	// error after sending.
+	tb.script(t, "encrypted reply", tbReplyJS, &encSent, encText, line1, true, true)
+	t.Logf("Thunderbird replied to %q (encrypted %v, signed %v, HTML %v): %v",
+		encSent.To, encSent.Encrypted, encSent.Signed, encSent.HTML, encSent.Status)
+	if !encSent.Encrypted || encSent.Signed || encSent.HTML {
+		t.Fatalf("Thunderbird's second reply was not plain text, unsigned and encrypted: %+v", encSent)
+	}
+	deadline = time.Now().Add(tbStepLimit)
+	for bytes.Count(logs.Bytes(), []byte("reply: stored")) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay logged %d stored replies within %v, want 2",
+				bytes.Count(logs.Bytes(), []byte("reply: stored")), tbStepLimit)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for {
+		page, err = src.Inbox(ctx(t, tbStepLimit))
+		if err == nil && strings.Contains(page.Body, replyText) && strings.Contains(page.Body, encText) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source's inbox lacks %q or %q within %v (%v):\n%s", replyText, encText, tbStepLimit, err, page.Body)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, who := range []string{"jane", "newsroom.example"} {
+		if strings.Contains(strings.ToLower(page.Body), who) {
+			t.Errorf("after the encrypted reply, the source's inbox shows the journalist's %q:\n%s", who, page.Body)
+		}
+	}
+	// Thunderbird's encrypted copy reached Sent and opens with the
+	// journalist's key.
+	sentBox, _ = mailbox(t, p, in, "Sent")
+	if len(sentBox) != 2 || !strings.Contains(sentBox[1].Dec.Text, encText) {
+		t.Errorf("Sent holds %d readable messages, want both replies, the second with %q", len(sentBox), encText)
+	}
+	if len(sentBox) == 2 && bytes.Contains(sentBox[1].Raw, []byte(encMarker)) {
+		t.Error("the encrypted reply's text is in the clear in its Sent copy")
 	}
 }
 
@@ -781,20 +856,56 @@ for (const a of am.currentAttachments) {
 return out;
 `
 
+// tbAcceptKeyJS does what the journalist does with the source's key
+// attached to the message shown in the 3-pane (OpenPGP_0x….asc): imports
+// it and accepts it (as "unverified", "I have not verified this key"),
+// which Thunderbird's key import records for every address in the key's
+// user IDs. It saves the attachment to dir to read it.
+// Arguments: folder to save to.
+const tbAcceptKeyJS = `
+const { RNP } = ChromeUtils.importESModule("chrome://openpgp/content/modules/RNP.sys.mjs");
+const { PgpSqliteDb2 } = ChromeUtils.importESModule("chrome://openpgp/content/modules/sqliteDb.sys.mjs");
+const { EnigmailKeyRing } = ChromeUtils.importESModule("chrome://openpgp/content/modules/keyRing.sys.mjs");
+const [dir] = arguments;
+const win = Services.wm.getMostRecentWindow("mail:3pane");
+const am = win.gTabmail.currentAbout3Pane.messageBrowser.contentWindow;
+const att = (am.currentAttachments || []).find(a => /^OpenPGP_0x[0-9A-F]+\.asc$/i.test(a.name));
+if (!att) throw new Error("no OpenPGP_0x….asc attachment: " + (am.currentAttachments || []).map(a => a.name).join(", "));
+const path = PathUtils.join(dir, att.name);
+await att.saveToFile(path, true);
+const keyText = await IOUtils.readUTF8(path);
+const res = await RNP.importPubkeyBlockAutoAcceptImpl(win, keyText, "unverified");
+if (res.exitCode !== 0 || !(res.importedKeys || []).length) {
+  throw new Error("public key import: " + JSON.stringify(res));
+}
+EnigmailKeyRing.clearCache();
+const keys = [];
+for (const id of res.importedKeys) {
+  const k = EnigmailKeyRing.getKeyById(id);
+  if (!k) throw new Error("imported key " + id + " not in the key ring");
+  const emails = k.userIds.map(u => u.userId);
+  const acceptance = await PgpSqliteDb2.getFingerprintAcceptance(null, k.fpr);
+  keys.push({ id, fpr: k.fpr, userIds: emails, acceptance });
+}
+return { name: att.name, keys };
+`
+
 // tbReplyJS answers the message shown in the 3-pane as the Reply button
-// does (cmd_reply in the message pane), composing plain text. It turns
-// OpenPGP encryption and signing off for this message as a click on those
-// buttons would (Thunderbird turns encryption on for a reply to an encrypted
-// message), types the text at the top of the body, sends, and waits until
-// the compose window closes after the send and the copy to Sent. A prompt
-// (a send or copy error) fails the script with its text.
-// Arguments: the text, a line of the original (quoted once decrypted).
+// does (cmd_reply in the message pane), composing plain text. It sets
+// OpenPGP encryption on or off (Thunderbird turns it on for a reply to an
+// encrypted message) and signing off for this message as a click on those
+// buttons would, types the text at the top of the body, sends, and waits
+// until the compose window closes after the send and the copy to Sent. A
+// prompt (a send or copy error) fails the script with its text.
+// Arguments: the text, a line of the original (quoted once decrypted),
+// whether to encrypt, whether to keep a copy in Sent.
 const tbReplyJS = `
-const [text, quoted] = arguments;
+const [text, quoted, encrypt, sentCopy] = arguments;
 const win = Services.wm.getMostRecentWindow("mail:3pane");
 const server = MailServices.accounts.allServers.find(s => s.type === "imap");
 const identity = MailServices.accounts.getFirstIdentityForServer(server);
 identity.composeHtml = false;
+identity.doFcc = sentCopy;
 const am = win.gTabmail.currentAbout3Pane.messageBrowser.contentWindow;
 await until("Reply to be enabled", () => am.commandController?.isCommandEnabled("cmd_reply"));
 const before = new Set(Services.wm.getEnumerator("msgcompose"));
@@ -812,11 +923,14 @@ const editor = cw.gMsgCompose.editor;
 const bodyText = () => editor.outputToString("text/plain", 0);
 await until("the decrypted quote in the compose body", () => bodyText().includes(quoted),
   () => ({ body: bodyText().slice(0, 500) }));
-// Encryption and signing off, as the user would click them.
+// Encryption on or off, signing off, as the user would click them.
 cw.gUserTouchedSendEncrypted = true;
 cw.gUserTouchedSendSigned = true;
-if (cw.gSendEncrypted) cw.onEncryptionChoice("enc");
+if (cw.gSendEncrypted !== encrypt) cw.onEncryptionChoice("enc");
 if (cw.gSendSigned) cw.onEncryptionChoice("sig");
+if (cw.gSendEncrypted !== encrypt || cw.gSendSigned) {
+  throw new Error("OpenPGP choice: encrypted " + cw.gSendEncrypted + ", signed " + cw.gSendSigned);
+}
 // Type at the top, above the quote.
 cw.focusMsgBody();
 editor.beginningOfDocument();
