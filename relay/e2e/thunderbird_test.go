@@ -181,28 +181,10 @@ func TestThunderbird(t *testing.T) {
 		replyMarker = "MKtbReplyV5s"
 		replyText   = "Danke für die Unterlagen — ответ ✓ " + replyMarker
 	)
-	var sent struct {
-		To        string   `json:"to"`
-		Encrypted bool     `json:"encrypted"`
-		Signed    bool     `json:"signed"`
-		HTML      bool     `json:"html"`
-		Status    []string `json:"status"`
-	}
-	tb.script(t, "reply", tbReplyJS, &sent, replyText, line1, false, true)
-	t.Logf("Thunderbird replied to %q (encrypted %v, signed %v, HTML %v): %v",
-		sent.To, sent.Encrypted, sent.Signed, sent.HTML, sent.Status)
-	if sent.Encrypted || sent.Signed || sent.HTML {
-		t.Fatalf("Thunderbird's reply was not plain, unsigned and unencrypted: %+v", sent)
-	}
+	tb.reply(t, "reply", replyText, line1, false)
 
 	// The relay took it as a plaintext reply and kept it for the source.
-	deadline := time.Now().Add(tbStepLimit)
-	for !bytes.Contains(logs.Bytes(), []byte("reply: stored")) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the relay logged no stored reply within %v", tbStepLimit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	deadline := waitStored(t, logs, 1)
 	if bytes.Contains(logs.Bytes(), []byte("reply: the team's copy was not delivered")) {
 		t.Error("the relay did not deliver the team's copy of Thunderbird's reply")
 	}
@@ -272,31 +254,12 @@ func TestThunderbird(t *testing.T) {
 		encMarker = "MKtbEncReplyQ7w"
 		encText   = "Verschlüsselte Antwort — зашифровано ✓ " + encMarker
 	)
-	var encSent struct {
-		To        string   `json:"to"`
-		Encrypted bool     `json:"encrypted"`
-		Signed    bool     `json:"signed"`
-		HTML      bool     `json:"html"`
-		Status    []string `json:"status"`
-	}
 	// Its copy in Sent is over 4096 bytes, appended as "APPEND Sent (\Seen)
 	// UTF8 (~{n}" (the IMAP library offers UTF8=ACCEPT): the guard once
 	// refused that form of the message literal, and Thunderbird showed an
 	// error after sending.
-	tb.script(t, "encrypted reply", tbReplyJS, &encSent, encText, line1, true, true)
-	t.Logf("Thunderbird replied to %q (encrypted %v, signed %v, HTML %v): %v",
-		encSent.To, encSent.Encrypted, encSent.Signed, encSent.HTML, encSent.Status)
-	if !encSent.Encrypted || encSent.Signed || encSent.HTML {
-		t.Fatalf("Thunderbird's second reply was not plain text, unsigned and encrypted: %+v", encSent)
-	}
-	deadline = time.Now().Add(tbStepLimit)
-	for bytes.Count(logs.Bytes(), []byte("reply: stored")) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the relay logged %d stored replies within %v, want 2",
-				bytes.Count(logs.Bytes(), []byte("reply: stored")), tbStepLimit)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	tb.reply(t, "encrypted reply", encText, line1, true)
+	deadline = waitStored(t, logs, 2)
 	for {
 		page, err = src.Inbox(ctx(t, tbStepLimit))
 		if err == nil && strings.Contains(page.Body, replyText) && strings.Contains(page.Body, encText) {
@@ -321,6 +284,41 @@ func TestThunderbird(t *testing.T) {
 	if len(sentBox) == 2 && bytes.Contains(sentBox[1].Raw, []byte(encMarker)) {
 		t.Error("the encrypted reply's text is in the clear in its Sent copy")
 	}
+}
+
+// reply answers the message shown with Thunderbird's Reply button, text
+// on top of the quote of quoted, encrypted or not, never signed, plain
+// text, a copy kept in Sent (tbReplyJS).
+func (tb *tbProc) reply(t *testing.T, step, text, quoted string, encrypt bool) {
+	t.Helper()
+	var sent struct {
+		To        string   `json:"to"`
+		Encrypted bool     `json:"encrypted"`
+		Signed    bool     `json:"signed"`
+		HTML      bool     `json:"html"`
+		Status    []string `json:"status"`
+	}
+	tb.script(t, step, tbReplyJS, &sent, text, quoted, encrypt, true)
+	t.Logf("Thunderbird's %s to %q (encrypted %v, signed %v, HTML %v): %v",
+		step, sent.To, sent.Encrypted, sent.Signed, sent.HTML, sent.Status)
+	if sent.Encrypted != encrypt || sent.Signed || sent.HTML {
+		t.Fatalf("Thunderbird's %s: want plain text, unsigned, encrypted=%v; got %+v", step, encrypt, sent)
+	}
+}
+
+// waitStored waits until the relay has logged n stored replies, and
+// returns the deadline for what follows.
+func waitStored(t *testing.T, logs *syncBuf, n int) time.Time {
+	t.Helper()
+	deadline := time.Now().Add(tbStepLimit)
+	for bytes.Count(logs.Bytes(), []byte("reply: stored")) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the relay logged %d stored replies within %v, want %d",
+				bytes.Count(logs.Bytes(), []byte("reply: stored")), tbStepLimit, n)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return deadline
 }
 
 // needThunderbird skips the test when Thunderbird or Xvfb is missing, and
