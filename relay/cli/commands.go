@@ -151,34 +151,16 @@ func (r *runner) cmdJournalistList(args []string) error {
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	list, err := ops.JournalistList(r.env.Context)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		if list == nil {
-			list = []admin.JournalistInfo{}
+	return listing(r, f, admin.Ops.JournalistList, "No journalists.", func(w io.Writer, list []admin.JournalistInfo) {
+		fmt.Fprintf(w, "%-20s %-40s %-11s %s\n", "NAME", "KEY FINGERPRINT", "KEY EXPIRES", "ADDED")
+		for _, j := range list {
+			exp := j.KeyExpires
+			if exp == "" {
+				exp = "never"
+			}
+			fmt.Fprintf(w, "%-20s %-40s %-11s %s\n", j.Name, j.Fingerprint, exp, j.Created)
 		}
-		return r.printJSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(r.env.Stdout, "No journalists.")
-		return nil
-	}
-	fmt.Fprintf(r.env.Stdout, "%-20s %-40s %-11s %s\n", "NAME", "KEY FINGERPRINT", "KEY EXPIRES", "ADDED")
-	for _, j := range list {
-		exp := j.KeyExpires
-		if exp == "" {
-			exp = "never"
-		}
-		fmt.Fprintf(r.env.Stdout, "%-20s %-40s %-11s %s\n", j.Name, j.Fingerprint, exp, j.Created)
-	}
-	return nil
+	})
 }
 
 // perform runs one admin operation, through the running relay or on the
@@ -198,6 +180,24 @@ func perform[T any](r *runner, f *flags, op func(context.Context, admin.Ops) (T,
 	}
 	human(r.env.Stdout, res)
 	return nil
+}
+
+// listing is perform for a list: JSON [] rather than null, and none
+// printed instead of an empty table.
+func listing[T any](r *runner, f *flags, list func(admin.Ops, context.Context) ([]T, error), none string, human func(io.Writer, []T)) error {
+	return perform(r, f, func(ctx context.Context, ops admin.Ops) ([]T, error) {
+		l, err := list(ops, ctx)
+		if l == nil {
+			l = []T{}
+		}
+		return l, err
+	}, func(w io.Writer, l []T) {
+		if len(l) == 0 {
+			fmt.Fprintln(w, none)
+			return
+		}
+		human(w, l)
+	})
 }
 
 // keyCommand parses a command taking NAME and --key FILE|- and reads the key.

@@ -14,31 +14,12 @@ func (r *runner) cmdSourceList(args []string) error {
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
-	ops, done, err := r.ops(*f.data)
-	if err != nil {
-		return err
-	}
-	defer done()
-	list, err := ops.SourceList(r.env.Context)
-	if err != nil {
-		return err
-	}
-	if *f.json {
-		if list == nil {
-			list = []admin.SourceInfo{}
+	return listing(r, f, admin.Ops.SourceList, "No sources.", func(w io.Writer, list []admin.SourceInfo) {
+		fmt.Fprintf(w, "%-32s %-10s %-11s %8s %7s\n", "DESIGNATION", "CREATED", "LAST ACTIVE", "MESSAGES", "REPLIES")
+		for _, s := range list {
+			fmt.Fprintf(w, "%-32s %-10s %-11s %8d %7d\n", s.Designation, s.Created, s.LastActive, s.Messages, s.Replies)
 		}
-		return r.printJSON(list)
-	}
-	if len(list) == 0 {
-		fmt.Fprintln(r.env.Stdout, "No sources.")
-		return nil
-	}
-	w := r.env.Stdout
-	fmt.Fprintf(w, "%-32s %-10s %-11s %8s %7s\n", "DESIGNATION", "CREATED", "LAST ACTIVE", "MESSAGES", "REPLIES")
-	for _, s := range list {
-		fmt.Fprintf(w, "%-32s %-10s %-11s %8d %7d\n", s.Designation, s.Created, s.LastActive, s.Messages, s.Replies)
-	}
-	return nil
+	})
 }
 
 func (r *runner) cmdSourceDelete(args []string) error {
