@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 func echo(ctx context.Context, ln net.Listener) error {
@@ -131,7 +132,19 @@ func TestHTTPGracefulShutdown(t *testing.T) {
 		body <- string(b)
 	}()
 	<-inHandler
+	addr := svcs[0].Listener.Addr().String()
 	cancel()
+	// Release the handler only once the stop has reached the server: its
+	// listener refuses new connections. A server that closed its
+	// connections instead of shutting down has cut the request by then.
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			break
+		}
+		c.Close()
+		time.Sleep(5 * time.Millisecond)
+	}
 	close(release)
 	if got := <-body; got != "done" {
 		t.Fatalf("in-flight request got %q", got)
