@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/hex"
+	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"sync"
@@ -167,8 +169,9 @@ func TestSnapshotPinsBlobs(t *testing.T) {
 	}
 }
 
-// TestSnapshotDoesNotBlockWrites: deliveries go on while a snapshot is open
-// and the snapshot's database copy stays the state it began with.
+// TestSnapshotConsistent: a delivery completes while a snapshot is open (the
+// snapshot does not block writes), and the snapshot's database copy, opened
+// as a store of its own, holds the state the snapshot began with.
 func TestSnapshotConsistent(t *testing.T) {
 	s, _ := newTestStore(t)
 	addJournalist(t, s, "ana")
@@ -181,20 +184,39 @@ func TestSnapshotConsistent(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer sn.Close()
+	// Another goroutine delivers, and finishes, before the copy is written.
 	done := make(chan error)
 	go func() { done <- s.Deliver(Delivery{Blob: putBlob(t, s, []byte("second"))}) }()
-	var db bytes.Buffer
-	if _, err := sn.WriteDB(&db); err != nil {
+	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
+	if got := messages(t, s, "ana", "INBOX"); len(got) != 2 {
+		t.Fatalf("live store has %d messages", len(got))
+	}
+	dir := filepath.Join(t.TempDir(), "copy")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, "postern.db"), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sn.WriteDB(f); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if got := sn.Blobs(); len(got) != 1 || got[0] != first {
 		t.Fatalf("snapshot blobs %+v", got)
 	}
-	if got := messages(t, s, "ana", "INBOX"); len(got) != 2 {
-		t.Fatalf("live store has %d messages", len(got))
+	cp, err := Open(dir, testOptions(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cp.Close()
+	if got := messages(t, cp, "ana", "INBOX"); len(got) != 1 || got[0].Blob != first {
+		t.Fatalf("the snapshot's database copy holds %+v, want only the first delivery", got)
 	}
 }
 
