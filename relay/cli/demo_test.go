@@ -93,6 +93,18 @@ func startDemo(t *testing.T, dir, conf string, previous string) (*demoProc, demo
 	}
 }
 
+// waitLog waits until the demo's log holds n lines containing what.
+func (p *demoProc) waitLog(t *testing.T, what string, n int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for strings.Count(p.stderr.String(), what) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the log never held %d lines of %q:\n%s", n, what, p.stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (p *demoProc) stop(t *testing.T) {
 	t.Helper()
 	if err := p.cmd.Process.Signal(syscall.SIGINT); err != nil {
@@ -147,6 +159,10 @@ func TestDemo(t *testing.T) {
 	}
 	fpr := strings.ToUpper(strings.TrimSpace(hexFpr(ents[0])))
 
+	// Every service logs "service started" from its own goroutine: take the
+	// snapshot only once all of them have, so a late start-up line is not
+	// mistaken for a request's.
+	p.waitLog(t, "service started", 4) // intake, imap, smtp, ctl
 	logBefore := p.stderr.String()
 	checkServices(t, info)
 	const marker = "the-plaintext-marker-7f3a"
