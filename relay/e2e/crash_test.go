@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -52,8 +53,16 @@ func TestCrashUnderLoad(t *testing.T) {
 		t.Skip("short")
 	}
 	in := newInstance(t, strings.Replace(cheapConf, "log_level = debug", "log_level = info", 1))
+	// POSTERN_CRASH_SEED replays a failed run's kill moments and file sizes.
 	seed := uint64(time.Now().UnixNano())
-	t.Logf("random seed %d", seed)
+	if v := os.Getenv("POSTERN_CRASH_SEED"); v != "" {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("POSTERN_CRASH_SEED=%q: %v", v, err)
+		}
+		seed = n
+	}
+	t.Logf("random seed %d (POSTERN_CRASH_SEED=%d replays it)", seed, seed)
 	rng := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 
 	var (
@@ -90,6 +99,11 @@ func TestCrashUnderLoad(t *testing.T) {
 		// Sources submit until the relay dies under them.
 		c, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
+		// The kill window opens at the round's first acknowledgement, so
+		// a slow start on a loaded machine cannot make a round kill an
+		// idle relay.
+		firstAck := make(chan struct{})
+		var ackOnce sync.Once
 		sizes := make([][]int, crashWorkers)
 		for w := range crashWorkers {
 			for range 64 {
@@ -119,6 +133,7 @@ func TestCrashUnderLoad(t *testing.T) {
 					mu.Lock()
 					acked[id] = size
 					mu.Unlock()
+					ackOnce.Do(func() { close(firstAck) })
 				}
 			}()
 		}
@@ -138,7 +153,13 @@ func TestCrashUnderLoad(t *testing.T) {
 				}
 			}()
 		}
-		time.Sleep(time.Duration(50+rng.IntN(1200)) * time.Millisecond)
+		select {
+		case <-firstAck:
+		case <-time.After(2 * time.Minute):
+			cancel()
+			t.Fatalf("round %d: no submission was acknowledged; relay stderr:\n%s", round, logs.Bytes())
+		}
+		time.Sleep(time.Duration(rng.IntN(1200)) * time.Millisecond)
 		p.kill()
 		cancel()
 		wg.Wait()
