@@ -205,30 +205,56 @@ func TestServeWithoutTorProgram(t *testing.T) {
 	cfg := config.Default()
 	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = addr, "127.0.0.1:0", "127.0.0.1:0"
+	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	a, err := admin.Init(dir, cfg, admin.InitOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	a.Close()
+	before := listeningSockets(t)
 	err = Run(context.Background(), Options{Dir: dir, TorPath: "/nonexistent/tor"})
 	if err == nil || !strings.Contains(err.Error(), "tor program was not found") || !strings.Contains(err.Error(), "never runs without its onions") {
 		t.Fatalf("want a clear refusal, got %v", err)
 	}
-	ln, err = net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatalf("the intake port is still held: %v", err)
+	// Serve bound its three services before it looked for tor: every one
+	// of them is closed again. Counted among this process's own sockets,
+	// so another process taking a freed port cannot fool the check.
+	if after := listeningSockets(t); after > before {
+		t.Fatalf("%d listening sockets left open (%d before serve)", after, before)
 	}
-	ln.Close()
 	if _, err := os.Stat(filepath.Join(dir, "relay.sock")); err == nil {
 		t.Error("the control socket was left behind")
 	}
+}
+
+// listeningSockets counts the TCP sockets in the LISTEN state that this
+// process holds, from /proc (Linux; elsewhere the test skips).
+func listeningSockets(t *testing.T) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("no /proc/self/fd: %v", err)
+	}
+	mine := map[string]bool{}
+	for _, fd := range fds {
+		if l, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && strings.HasPrefix(l, "socket:[") {
+			mine[strings.TrimSuffix(strings.TrimPrefix(l, "socket:["), "]")] = true
+		}
+	}
+	n := 0
+	for _, f := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+			if fs := strings.Fields(line); len(fs) > 9 && fs[3] == "0A" && mine[fs[9]] {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // sourceAddress reads the From of alice's first message over the onion.
