@@ -35,11 +35,13 @@ check:
 	$(STATICCHECK) ./...
 
 ## bench: the whole-process comparisons of tools/bench (relay vs gpg and
-## Dovecot, memory, flood; method in docs/benchmarks.md), then every Go
+## Dovecot, memory, flood; method in docs/benchmarks.md), Thunderbird's first
+## sync against the relay and Dovecot, then every Go
 ## benchmark. Smaller runs: make bench BENCHFLAGS='-rss-mib 256 -sync-n 1000'
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./tools/bench $(BENCHFLAGS)
+	POSTERN_BENCH_THUNDERBIRD=1 $(GO) test -count=1 -v -run '^TestThunderbirdFirstSync$$' ./relay/e2e/ | grep -E 'first sync|headers after|^(ok|FAIL|---)'
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s);

@@ -58,3 +58,9 @@ var tbReplyJS string
 //
 //go:embed testdata/thunderbird/diag.js
 var tbDiagJS string
+
+// tbOfflineJS waits until every INBOX message of the account (user, host)
+// has its body in Thunderbird's offline store: the end of a first sync.
+//
+//go:embed testdata/thunderbird/offline.js
+var tbOfflineJS string
