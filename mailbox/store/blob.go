@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,8 @@ import (
 const (
 	blobIDLen = 32
 	tmpPrefix = ".tmp-"
+	// blobBufSize is each BlobWriter's write buffer.
+	blobBufSize = 64 << 10
 )
 
 // validBlobID accepts only the names NewBlob makes, so an id from a caller can never
@@ -47,8 +50,12 @@ func newBlobID() (string, error) {
 // its final name; Abort (safe to defer, a no-op after Commit) removes it. A
 // BlobWriter is for one goroutine.
 type BlobWriter struct {
-	s    *Store
-	f    *os.File
+	s *Store
+	f *os.File
+	// buf gathers small writes: OpenPGP armor writes a 64-byte line at a
+	// time, which unbuffered was a system call each (measured: 5 of 8.5 s
+	// CPU when APPEND seals a realistic mix of messages).
+	buf  *bufio.Writer
 	name string // base name of the temp file
 	size int64
 	done bool
@@ -65,7 +72,7 @@ func (s *Store) NewBlob() (*BlobWriter, error) {
 	}
 	name := filepath.Base(f.Name())
 	s.temps[name] = struct{}{}
-	return &BlobWriter{s: s, f: f, name: name}, nil
+	return &BlobWriter{s: s, f: f, buf: bufio.NewWriterSize(f, blobBufSize), name: name}, nil
 }
 
 // Write appends to the blob.
@@ -73,7 +80,7 @@ func (w *BlobWriter) Write(p []byte) (int, error) {
 	if w.done {
 		return 0, errors.New("store: blob: write after commit or abort")
 	}
-	n, err := w.f.Write(p)
+	n, err := w.buf.Write(p)
 	w.size += int64(n)
 	if err != nil {
 		return n, fmt.Errorf("store: blob: %w", err)
@@ -90,6 +97,10 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		return BlobRef{}, errors.New("store: blob: commit after commit or abort")
 	}
 	s := w.s
+	if err := w.buf.Flush(); err != nil {
+		w.Abort()
+		return BlobRef{}, fmt.Errorf("store: blob: write: %w", err)
+	}
 	if err := w.f.Sync(); err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: blob: sync: %w", err)

@@ -1,0 +1,109 @@
+package imapd
+
+import (
+	crand "crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"postern/tools/dovecot"
+)
+
+// realisticSizes returns n message sizes of the mix newsroom mail has:
+// 85% 2–20 KiB, 14% 100 KiB–1 MiB, 1% 5 MiB, shuffled with a fixed seed.
+func realisticSizes(n int) []int {
+	r := rand.New(rand.NewPCG(1, 2))
+	sizes := make([]int, n)
+	for i := range sizes {
+		switch p := i * 100 / n; {
+		case p < 85:
+			sizes[i] = 2<<10 + r.IntN(18<<10)
+		case p < 99:
+			sizes[i] = 100<<10 + r.IntN(924<<10)
+		default:
+			sizes[i] = 5 << 20
+		}
+	}
+	r.Shuffle(n, func(i, j int) { sizes[i], sizes[j] = sizes[j], sizes[i] })
+	return sizes
+}
+
+// plainMessage is a plaintext mail of about size bytes (a base64 attachment
+// past the first few KiB), as a client's Sent or Drafts copy would be.
+func plainMessage(i, size int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Jane <jane@newsroom.example>\r\nTo: source@postern.local\r\nSubject: note %d\r\n", i)
+	fmt.Fprintf(&b, "Date: Sun, 29 Nov 2026 00:00:00 +0000\r\nMessage-ID: <n%d@newsroom.example>\r\nMIME-Version: 1.0\r\n", i)
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(strings.Repeat("Thank you for the documents; we are reading them.\r\n", 20))
+	b.WriteString("--b\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	raw := make([]byte, max(0, size-b.Len()-64)*3/4)
+	crand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b--\r\n")
+	return []byte(b.String())
+}
+
+// BenchmarkAppendVsDovecot APPENDs the same realistic mix of plaintext
+// messages one after the other on one connection to Postern (which seals
+// each to the journalist's key and fsyncs it before OK) and to Dovecot,
+// and reports messages per second for each and the ratio. Run it with
+//
+//	go test -run '^$' -bench AppendVsDovecot -benchtime 1x ./mailbox/imap/
+func BenchmarkAppendVsDovecot(b *testing.B) {
+	dovecotBin := needTool(b, "dovecot")
+	const n = 1000
+	sizes := realisticSizes(n)
+	msgs := make([][]byte, n)
+	for i, s := range sizes {
+		msgs[i] = plainMessage(i, s)
+	}
+	e := newEnv(b, "alice")
+	srv := startDovecot(b, dovecotBin)
+	var ours, theirs time.Duration
+	b.ResetTimer()
+	for range b.N {
+		ours += appendAll(b, e.addr, "alice", e.pass["alice"], msgs)
+		theirs += appendAll(b, srv.Addr, "alice", dovecot.Password, msgs)
+	}
+	per := func(d time.Duration) float64 { return float64(n*b.N) / d.Seconds() }
+	b.ReportMetric(per(ours), "postern-msg/s")
+	b.ReportMetric(per(theirs), "dovecot-msg/s")
+	b.ReportMetric(per(ours)/per(theirs), "postern/dovecot")
+}
+
+// appendAll APPENDs msgs to INBOX, each after the previous one's OK.
+func appendAll(b *testing.B, addr, user, pass string, msgs [][]byte) time.Duration {
+	b.Helper()
+	c, err := imapclient.DialInsecure(addr, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Login(user, pass).Wait(); err != nil {
+		b.Fatal(err)
+	}
+	start := time.Now()
+	for _, m := range msgs {
+		a := c.Append("INBOX", int64(len(m)), nil)
+		if _, err := a.Write(m); err != nil {
+			b.Fatal(err)
+		}
+		if err := a.Close(); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.Wait(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return time.Since(start)
+}
