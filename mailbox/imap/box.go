@@ -35,6 +35,12 @@ type box struct {
 	loaded  bool
 	tracker *imapserver.MailboxTracker
 	msgs    []store.Message // UID order; Flags canonical (sorted) as the store gives them
+	// sels are the selections of this box in the order they were made
+	// (the first read-write one claims new messages as \Recent), with
+	// their recent sets; gen counts changes of the message set, so a
+	// session recounts its recent messages only when it moved.
+	sels []*selection
+	gen  uint64
 }
 
 // resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
@@ -43,6 +49,11 @@ type box struct {
 func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
+	return b.resyncLocked(st, exclude)
+}
+
+// resyncLocked is resync with syncMu held.
+func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) error {
 	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted or renamed under the session: it keeps its last view,
@@ -52,6 +63,7 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	if err != nil {
 		return fmt.Errorf("imapd: resync: %w", err)
 	}
+	claim, claimErr := b.claimNew(st, msgs)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.loaded {
@@ -60,6 +72,13 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
 		return nil
 	}
+	changed := false
+	defer func() {
+		if changed {
+			b.gen++
+			b.notifyLocked()
+		}
+	}()
 
 	now := make(map[uint32]int, len(msgs))
 	for i, m := range msgs {
@@ -73,12 +92,14 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 		}
 		b.msgs = slices.Delete(b.msgs, i, i+1)
 		b.tracker.QueueExpunge(uint32(i) + 1)
+		changed = true
 	}
 	// Flag changes of the messages that stay.
 	for i, old := range b.msgs {
 		m := msgs[now[old.UID]]
 		if !slices.Equal(m.Flags, old.Flags) {
 			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(m.UID), toFlags(m.Flags), exclude)
+			changed = true
 		}
 		b.msgs[i] = m
 	}
@@ -96,8 +117,16 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	}
 	if added {
 		b.tracker.QueueNumMessages(uint32(len(b.msgs)))
+		b.recentArrivedLocked(claim, last, b.msgs[len(b.msgs)-1].UID)
+		changed = true
 	}
-	return nil
+	return claimErr
+}
+
+func (b *box) isLoaded() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.loaded
 }
 
 // lookup returns the records of es (dropping messages gone meanwhile).

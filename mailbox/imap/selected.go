@@ -16,6 +16,13 @@ type selection struct {
 	tracker   *imapserver.SessionTracker
 	readOnly  bool
 	searchRes imap.UIDSet
+	notify    chan struct{} // capacity 1: the box has queued updates
+
+	// Guarded by box.mu (see recent.go): the UIDs recent to this
+	// session, the count it was last told, and the box generation then.
+	recent     imap.UIDSet
+	toldRecent uint32
+	recentGen  uint64
 }
 
 // permanentFlags: the system flags and any keyword (Thunderbird's $label1,
@@ -35,21 +42,32 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectD
 		return nil, sess.storeErr("select", err, errNoMailbox)
 	}
 	b := sess.s.openBox(boxKey{j, mb.Name})
-	if err := b.resync(sess.s.o.Store, nil); err != nil {
+	// syncMu from the read to the registration: a message that arrives
+	// meanwhile is either in this SELECT's answer or queued for it.
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if err := b.resyncLocked(sess.s.o.Store, nil); err != nil {
 		sess.s.closeBox(b)
 		return nil, sess.storeErr("select", err, errNoMailbox)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.loaded {
+	if !b.isLoaded() {
 		sess.s.closeBox(b)
 		return nil, errNoMailbox
 	}
-	sess.setSel(&selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly})
+	sel := &selection{box: b, readOnly: o.ReadOnly, notify: make(chan struct{}, 1)}
+	recent, err := b.attach(sess.s.o.Store, sel)
+	if err != nil {
+		sess.s.closeBox(b)
+		return nil, sess.storeErr("select", err, errNoMailbox)
+	}
+	sess.setSel(sel)
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	data := &imap.SelectData{
 		Flags:          systemFlags,
 		PermanentFlags: permanentFlags,
 		NumMessages:    uint32(len(b.msgs)),
+		NumRecent:      recent,
 		UIDNext:        imap.UID(mb.UIDNext),
 		UIDValidity:    mb.UIDValidity,
 	}
@@ -78,6 +96,7 @@ func (sess *session) unselect() {
 		return
 	}
 	sess.sel.tracker.Close()
+	sess.sel.box.detach(sess.sel)
 	sess.s.closeBox(sess.sel.box)
 	sess.setSel(nil)
 }
@@ -92,7 +111,7 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if sess.sel == nil {
 		return nil
 	}
-	return sess.sel.tracker.Poll(w, allowExpunge)
+	return sess.sel.poll(w, allowExpunge)
 }
 
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err error) {
@@ -104,7 +123,7 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err
 		<-stop
 		return nil
 	}
-	return sel.tracker.Idle(w, stop)
+	return sel.idle(w, stop)
 }
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
@@ -116,6 +135,7 @@ func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
 		return nil, nil, nil
 	}
 	outE, outM := sess.sel.box.lookup(es)
+	sess.withRecent(outM)
 	return outE, outM, nil
 }
 

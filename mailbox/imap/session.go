@@ -293,7 +293,7 @@ func (sess *session) status(mb store.Mailbox, o *imap.StatusOptions) (*imap.Stat
 		data.UIDValidity = mb.UIDValidity
 	}
 	if o.NumRecent {
-		var n uint32
+		n := uint32(mb.Recent) // not yet claimed by a session (recent.go)
 		data.NumRecent = &n
 	}
 	if o.NumUnseen || o.NumDeleted || o.Size {
