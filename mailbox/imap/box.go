@@ -52,6 +52,23 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	return b.resyncLocked(st, exclude)
 }
 
+// change runs fn (a store write to this mailbox) and resyncs, under syncMu:
+// the worker's resync for the same change then finds nothing new, so the
+// session that made it (exclude, which answers it itself) is not also sent
+// an unsolicited FETCH, which would lack the \Recent its own answer has.
+// A failed resync is logged, as refresh does: the change itself is made.
+func (s *Server) change(b *box, exclude *imapserver.SessionTracker, fn func() error) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if err := fn(); err != nil {
+		return err
+	}
+	if err := b.resyncLocked(s.o.Store, exclude); err != nil {
+		s.log.Warn("imap: mailbox refresh failed", "err", err)
+	}
+	return nil
+}
+
 // resyncLocked is resync with syncMu held.
 func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) error {
 	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)

@@ -84,3 +84,25 @@ func wantSearch(t *testing.T, r *conn, cmd, want string) {
 		t.Errorf("%s: %q, want %q", cmd, got, want)
 	}
 }
+
+// TestStoreAnswersOnceKeepingRecent protects the STORE path from a race
+// with the store-event worker: the worker's resync used to queue the
+// session's own flag change back to it as an unsolicited FETCH, without
+// the \Recent of its answer, so a client was told the flag was gone.
+func TestStoreAnswersOnceKeepingRecent(t *testing.T) {
+	e := newEnv(t, "alice")
+	e.deliver(t, sampleMessage("store race", 8<<10))
+	a := confLogin(t, target{Addr: e.addr, User: "alice", Password: e.pass["alice"]})
+	a.cmd("SELECT INBOX")
+	for i := 0; i < 100; i++ {
+		op := "+"
+		if i%2 == 1 {
+			op = "-"
+		}
+		l := a.cmd(`STORE 1 ` + op + `FLAGS (\Flagged)`)
+		l = append(l, a.cmd("NOOP")...)
+		if len(l) != 1 || !strings.Contains(l[0], `\Recent`) {
+			t.Fatalf("STORE %d answered %q, want one FETCH with \\Recent", i, l)
+		}
+	}
+}

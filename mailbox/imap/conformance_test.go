@@ -31,6 +31,7 @@ func TestConformanceDovecot(t *testing.T) {
 func runConformance(t *testing.T, tg target) {
 	prefix := fmt.Sprintf("conf%d", time.Now().UnixNano()%1e9)
 	t.Run("Recent", func(t *testing.T) { confRecent(t, tg, prefix+"-recent") })
+	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
 }
 
 // conn is a raw connection with its own tag counter.

@@ -178,11 +178,13 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 		return errInternal
 	}
 	k := sess.key()
-	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags)); err != nil {
+	// Other sessions hear of it; this one answers below (or not, .SILENT).
+	err = sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags))
+	})
+	if err != nil {
 		return sess.storeErr("store", err, errNoMailbox)
 	}
-	// Other sessions hear of it; this one answers below (or not, .SILENT).
-	sess.s.refresh(k, sess.sel.tracker)
 	if flags.Silent {
 		return nil
 	}
@@ -296,12 +298,14 @@ func (sess *session) markSeen(es []entry, msgs []store.Message) error {
 		return nil
 	}
 	k := sess.key()
-	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)}); err != nil {
+	err := sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)})
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoMailbox
 		}
 		return sess.storeErr("seen", err, errNoMailbox)
 	}
-	sess.s.refresh(k, sess.sel.tracker)
 	return nil
 }
