@@ -32,6 +32,7 @@ func runConformance(t *testing.T, tg target) {
 	prefix := fmt.Sprintf("conf%d", time.Now().UnixNano()%1e9)
 	t.Run("Recent", func(t *testing.T) { confRecent(t, tg, prefix+"-recent") })
 	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
+	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
 }
 
 // conn is a raw connection with its own tag counter.
