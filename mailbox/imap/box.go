@@ -41,6 +41,8 @@ type box struct {
 	// session recounts its recent messages only when it moved.
 	sels []*selection
 	gen  uint64
+	// keywords are the keywords in use, sorted (keywords.go).
+	keywords []string
 }
 
 // resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
@@ -87,6 +89,7 @@ func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) 
 		b.loaded = true
 		b.msgs = msgs
 		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+		b.noteKeywordsLocked(msgs)
 		return nil
 	}
 	changed := false
@@ -96,6 +99,12 @@ func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) 
 			b.notifyLocked()
 		}
 	}()
+	// A new keyword is announced before the FETCH that carries it.
+	if b.noteKeywordsLocked(msgs) {
+		flags, _ := b.flagsLocked()
+		b.tracker.QueueMailboxFlags(flags)
+		changed = true
+	}
 
 	now := make(map[uint32]int, len(msgs))
 	for i, m := range msgs {

@@ -33,6 +33,7 @@ func runConformance(t *testing.T, tg target) {
 	t.Run("Recent", func(t *testing.T) { confRecent(t, tg, prefix+"-recent") })
 	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
 	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
+	t.Run("Keywords", func(t *testing.T) { confKeywords(t, tg, prefix+"-kw") })
 }
 
 // conn is a raw connection with its own tag counter.

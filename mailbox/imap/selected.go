@@ -25,11 +25,8 @@ type selection struct {
 	recentGen  uint64
 }
 
-// permanentFlags: the system flags and any keyword (Thunderbird's $label1,
-// $Forwarded, Junk...).
-var permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
-
-var systemFlags = permanentFlags[:5]
+// systemFlags lead FLAGS and PERMANENTFLAGS; keywords follow (keywords.go).
+var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 
 func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectData, err error) {
 	defer sess.fail("select", &err)
@@ -63,9 +60,10 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectD
 	sess.setSel(sel)
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	flags, permanent := b.flagsLocked()
 	data := &imap.SelectData{
-		Flags:          systemFlags,
-		PermanentFlags: permanentFlags,
+		Flags:          flags,
+		PermanentFlags: permanent,
 		NumMessages:    uint32(len(b.msgs)),
 		NumRecent:      recent,
 		UIDNext:        imap.UID(mb.UIDNext),
