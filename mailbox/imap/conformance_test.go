@@ -34,6 +34,7 @@ func runConformance(t *testing.T, tg target) {
 	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
 	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
 	t.Run("Keywords", func(t *testing.T) { confKeywords(t, tg, prefix+"-kw") })
+	t.Run("EnvelopeAddresses", func(t *testing.T) { confEnvelopeAddresses(t, tg, prefix+"-env") })
 }
 
 // conn is a raw connection with its own tag counter.
