@@ -35,6 +35,8 @@ func runConformance(t *testing.T, tg target) {
 	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
 	t.Run("Keywords", func(t *testing.T) { confKeywords(t, tg, prefix+"-kw") })
 	t.Run("EnvelopeAddresses", func(t *testing.T) { confEnvelopeAddresses(t, tg, prefix+"-env") })
+	t.Run("BadMailboxName", func(t *testing.T) { confBadMailboxName(t, tg, prefix+"-names") })
+	t.Run("MoveWithinMailbox", func(t *testing.T) { confMoveWithinMailbox(t, tg, prefix+"-moveself") })
 }
 
 // conn is a raw connection with its own tag counter.

@@ -196,6 +196,14 @@ func (g *guardConn) command(line []byte) {
 		}
 		return
 	}
+	if first && !hasLit && g.authed.Load() && bytes.IndexByte(body, '&') >= 0 {
+		if ans := badMailboxAnswer(g.scan.tag(), body); ans != "" { // mutf7.go
+			if err := g.say(ans); err != nil {
+				g.err = err
+			}
+			return
+		}
+	}
 	if first {
 		g.search.start(g.scan.words)
 	}

@@ -215,9 +215,6 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 	if err != nil {
 		return nil, nil, sess.storeErr("copy", err, errTryCreate)
 	}
-	if move && mb.Name == k.mailbox {
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
-	}
 	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
 	if len(es) == 0 {
 		return &imap.CopyData{UIDValidity: mb.UIDValidity}, nil, nil
