@@ -35,6 +35,14 @@ type box struct {
 	loaded  bool
 	tracker *imapserver.MailboxTracker
 	msgs    []store.Message // UID order; Flags canonical (sorted) as the store gives them
+	// sels are the selections of this box in the order they were made
+	// (the first read-write one claims new messages as \Recent), with
+	// their recent sets; gen counts changes of the message set, so a
+	// session recounts its recent messages only when it moved.
+	sels []*selection
+	gen  uint64
+	// keywords are the keywords in use, sorted (keywords.go).
+	keywords []string
 }
 
 // resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
@@ -43,6 +51,28 @@ type box struct {
 func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
+	return b.resyncLocked(st, exclude)
+}
+
+// change runs fn (a store write to this mailbox) and resyncs, under syncMu:
+// the worker's resync for the same change then finds nothing new, so the
+// session that made it (exclude, which answers it itself) is not also sent
+// an unsolicited FETCH, which would lack the \Recent its own answer has.
+// A failed resync is logged, as refresh does: the change itself is made.
+func (s *Server) change(b *box, exclude *imapserver.SessionTracker, fn func() error) error {
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if err := fn(); err != nil {
+		return err
+	}
+	if err := b.resyncLocked(s.o.Store, exclude); err != nil {
+		s.log.Warn("imap: mailbox refresh failed", "err", err)
+	}
+	return nil
+}
+
+// resyncLocked is resync with syncMu held.
+func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) error {
 	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted or renamed under the session: it keeps its last view,
@@ -52,13 +82,28 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	if err != nil {
 		return fmt.Errorf("imapd: resync: %w", err)
 	}
+	claim, claimErr := b.claimNew(st, msgs)
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if !b.loaded {
 		b.loaded = true
 		b.msgs = msgs
 		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
+		b.noteKeywordsLocked(msgs)
 		return nil
+	}
+	changed := false
+	defer func() {
+		if changed {
+			b.gen++
+			b.notifyLocked()
+		}
+	}()
+	// A new keyword is announced before the FETCH that carries it.
+	if b.noteKeywordsLocked(msgs) {
+		flags, _ := b.flagsLocked()
+		b.tracker.QueueMailboxFlags(flags)
+		changed = true
 	}
 
 	now := make(map[uint32]int, len(msgs))
@@ -73,12 +118,14 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 		}
 		b.msgs = slices.Delete(b.msgs, i, i+1)
 		b.tracker.QueueExpunge(uint32(i) + 1)
+		changed = true
 	}
 	// Flag changes of the messages that stay.
 	for i, old := range b.msgs {
 		m := msgs[now[old.UID]]
 		if !slices.Equal(m.Flags, old.Flags) {
 			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(m.UID), toFlags(m.Flags), exclude)
+			changed = true
 		}
 		b.msgs[i] = m
 	}
@@ -96,8 +143,16 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 	}
 	if added {
 		b.tracker.QueueNumMessages(uint32(len(b.msgs)))
+		b.recentArrivedLocked(claim, last, b.msgs[len(b.msgs)-1].UID)
+		changed = true
 	}
-	return nil
+	return claimErr
+}
+
+func (b *box) isLoaded() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.loaded
 }
 
 // lookup returns the records of es (dropping messages gone meanwhile).

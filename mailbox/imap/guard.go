@@ -38,8 +38,9 @@ import (
 //     failures say "Internal error", see session.fail), so the guard
 //     rewrites that one line into a BAD.
 //
-// The guard never changes the bytes it passes on: a line is either passed
-// whole or not at all. It tracks the server's output only to see
+// The guard never changes the bytes it passes on, but for one workaround
+// of a library bug in SEARCH (searchfix.go): a line is either passed whole
+// or not at all. It tracks the server's output only to see
 // continuation requests ("+ "), after which the client's next line is
 // data (an IDLE's DONE, a SASL response, a literal), not a command.
 //
@@ -58,6 +59,7 @@ type guardConn struct {
 	inCmd    bool   // the next line continues a command after a literal
 	longLine bool   // passing the rest of a line too long to inspect
 	scan     cmdScan
+	search   searchFix
 	errs     int // lines the guard refused on this connection
 	err      error
 
@@ -194,7 +196,18 @@ func (g *guardConn) command(line []byte) {
 		}
 		return
 	}
-	g.pending = line
+	if first && !hasLit && g.authed.Load() && bytes.IndexByte(body, '&') >= 0 {
+		if ans := badMailboxAnswer(g.scan.tag(), body); ans != "" { // mutf7.go
+			if err := g.say(ans); err != nil {
+				g.err = err
+			}
+			return
+		}
+	}
+	if first {
+		g.search.start(g.scan.words)
+	}
+	g.pending = g.search.fix(line) // see searchfix.go
 	g.inCmd = hasLit
 	if hasLit {
 		g.scan.inLiteral()

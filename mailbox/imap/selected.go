@@ -16,13 +16,17 @@ type selection struct {
 	tracker   *imapserver.SessionTracker
 	readOnly  bool
 	searchRes imap.UIDSet
+	notify    chan struct{} // capacity 1: the box has queued updates
+
+	// Guarded by box.mu (see recent.go): the UIDs recent to this
+	// session, the count it was last told, and the box generation then.
+	recent     imap.UIDSet
+	toldRecent uint32
+	recentGen  uint64
 }
 
-// permanentFlags: the system flags and any keyword (Thunderbird's $label1,
-// $Forwarded, Junk...).
-var permanentFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft, imap.FlagWildcard}
-
-var systemFlags = permanentFlags[:5]
+// systemFlags lead FLAGS and PERMANENTFLAGS; keywords follow (keywords.go).
+var systemFlags = []imap.Flag{imap.FlagSeen, imap.FlagAnswered, imap.FlagFlagged, imap.FlagDeleted, imap.FlagDraft}
 
 func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectData, err error) {
 	defer sess.fail("select", &err)
@@ -35,21 +39,33 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectD
 		return nil, sess.storeErr("select", err, errNoMailbox)
 	}
 	b := sess.s.openBox(boxKey{j, mb.Name})
-	if err := b.resync(sess.s.o.Store, nil); err != nil {
+	// syncMu from the read to the registration: a message that arrives
+	// meanwhile is either in this SELECT's answer or queued for it.
+	b.syncMu.Lock()
+	defer b.syncMu.Unlock()
+	if err := b.resyncLocked(sess.s.o.Store, nil); err != nil {
 		sess.s.closeBox(b)
 		return nil, sess.storeErr("select", err, errNoMailbox)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if !b.loaded {
+	if !b.isLoaded() {
 		sess.s.closeBox(b)
 		return nil, errNoMailbox
 	}
-	sess.setSel(&selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly})
+	sel := &selection{box: b, readOnly: o.ReadOnly, notify: make(chan struct{}, 1)}
+	recent, err := b.attach(sess.s.o.Store, sel)
+	if err != nil {
+		sess.s.closeBox(b)
+		return nil, sess.storeErr("select", err, errNoMailbox)
+	}
+	sess.setSel(sel)
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	flags, permanent := b.flagsLocked()
 	data := &imap.SelectData{
-		Flags:          systemFlags,
-		PermanentFlags: permanentFlags,
+		Flags:          flags,
+		PermanentFlags: permanent,
 		NumMessages:    uint32(len(b.msgs)),
+		NumRecent:      recent,
 		UIDNext:        imap.UID(mb.UIDNext),
 		UIDValidity:    mb.UIDValidity,
 	}
@@ -78,6 +94,7 @@ func (sess *session) unselect() {
 		return
 	}
 	sess.sel.tracker.Close()
+	sess.sel.box.detach(sess.sel)
 	sess.s.closeBox(sess.sel.box)
 	sess.setSel(nil)
 }
@@ -92,7 +109,7 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if sess.sel == nil {
 		return nil
 	}
-	return sess.sel.tracker.Poll(w, allowExpunge)
+	return sess.sel.poll(w, allowExpunge)
 }
 
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err error) {
@@ -104,7 +121,7 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err
 		<-stop
 		return nil
 	}
-	return sel.tracker.Idle(w, stop)
+	return sel.idle(w, stop)
 }
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
@@ -116,6 +133,7 @@ func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
 		return nil, nil, nil
 	}
 	outE, outM := sess.sel.box.lookup(es)
+	sess.withRecent(outM)
 	return outE, outM, nil
 }
 
@@ -158,11 +176,13 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 		return errInternal
 	}
 	k := sess.key()
-	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags)); err != nil {
+	// Other sessions hear of it; this one answers below (or not, .SILENT).
+	err = sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags))
+	})
+	if err != nil {
 		return sess.storeErr("store", err, errNoMailbox)
 	}
-	// Other sessions hear of it; this one answers below (or not, .SILENT).
-	sess.s.refresh(k, sess.sel.tracker)
 	if flags.Silent {
 		return nil
 	}
@@ -194,9 +214,6 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 	mb, err := st.Mailbox(k.journalist, dest)
 	if err != nil {
 		return nil, nil, sess.storeErr("copy", err, errTryCreate)
-	}
-	if move && mb.Name == k.mailbox {
-		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
 	}
 	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
 	if len(es) == 0 {
@@ -276,12 +293,14 @@ func (sess *session) markSeen(es []entry, msgs []store.Message) error {
 		return nil
 	}
 	k := sess.key()
-	if err := sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)}); err != nil {
+	err := sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)})
+	})
+	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return errNoMailbox
 		}
 		return sess.storeErr("seen", err, errNoMailbox)
 	}
-	sess.s.refresh(k, sess.sel.tracker)
 	return nil
 }

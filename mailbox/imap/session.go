@@ -215,20 +215,36 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 	if err != nil {
 		return sess.storeErr("list", err, errInternal)
 	}
-	names := make(map[string]bool, len(mbs))
-	for _, mb := range mbs {
-		names[mb.Name] = true
+	match := func(name string) bool {
+		for _, p := range patterns {
+			if matchList(name, ref, p) {
+				return true
+			}
+		}
+		return false
+	}
+	var parents map[string]bool
+	if o.SelectSubscribed && !o.SelectRecursiveMatch {
+		parents = lsubParents(mbs, match)
+		known := make(map[string]bool, len(mbs))
+		for _, mb := range mbs {
+			known[mb.Name] = true
+		}
+		for name := range parents {
+			if !known[name] {
+				mbs = append(mbs, store.Mailbox{Name: name})
+			}
+		}
 	}
 	sort.Slice(mbs, func(i, j int) bool { return mbs[i].Name < mbs[j].Name })
 	for _, mb := range mbs {
-		match := false
-		for _, p := range patterns {
-			if matchList(mb.Name, ref, p) {
-				match = true
-				break
-			}
+		if !match(mb.Name) {
+			continue
 		}
-		if !match {
+		if parents[mb.Name] {
+			if err := w.WriteList(&imap.ListData{Mailbox: mb.Name, Delim: delim, Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}}); err != nil {
+				return err
+			}
 			continue
 		}
 		if o.SelectSubscribed && !mb.Subscribed || o.SelectSpecialUse && mb.SpecialUse == "" {
@@ -259,6 +275,31 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 		}
 	}
 	return nil
+}
+
+// lsubParents are the names LSUB must list as \Noselect (RFC 3501 6.3.9):
+// those that match the pattern and are not subscribed themselves, but are
+// superiors of a subscribed mailbox the pattern does not reach ("a" for
+// LSUB "" "%" when only "a/b" is subscribed), whether or not they exist.
+func lsubParents(mbs []store.Mailbox, match func(string) bool) map[string]bool {
+	subscribed := make(map[string]bool, len(mbs))
+	for _, mb := range mbs {
+		if mb.Subscribed {
+			subscribed[mb.Name] = true
+		}
+	}
+	out := map[string]bool{}
+	for name := range subscribed {
+		if match(name) {
+			continue // listed itself
+		}
+		for i := strings.LastIndexByte(name, delim); i > 0; i = strings.LastIndexByte(name[:i], delim) {
+			if p := name[:i]; !subscribed[p] && match(p) {
+				out[p] = true
+			}
+		}
+	}
+	return out
 }
 
 func hasChildren(name string, mbs []store.Mailbox) bool {
@@ -293,7 +334,7 @@ func (sess *session) status(mb store.Mailbox, o *imap.StatusOptions) (*imap.Stat
 		data.UIDValidity = mb.UIDValidity
 	}
 	if o.NumRecent {
-		var n uint32
+		n := uint32(mb.Recent) // not yet claimed by a session (recent.go)
 		data.NumRecent = &n
 	}
 	if o.NumUnseen || o.NumDeleted || o.Size {

@@ -57,13 +57,17 @@ func mailboxInfo(tx *bolt.Tx, j, name string) (Mailbox, error) {
 	if err != nil {
 		return Mailbox{}, err
 	}
-	n := 0
+	n, recent := 0, 0
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil; k, _ = c.Next() {
 		n++
+		if beUint32(k) > m.rec.RecentUID {
+			recent++
+		}
 	}
 	return Mailbox{Name: name, UIDValidity: m.rec.UIDValidity, UIDNext: m.rec.UIDNext,
-		SpecialUse: m.rec.SpecialUse, Subscribed: m.rec.Subscribed, Count: n}, nil
+		SpecialUse: m.rec.SpecialUse, Subscribed: m.rec.Subscribed, Count: n,
+		RecentUID: m.rec.RecentUID, Recent: recent}, nil
 }
 
 // CreateMailbox makes a mailbox, and any missing superiors of a hierarchical name
@@ -364,12 +368,13 @@ func (s *Store) copyMove(op, j, from string, uids []uint32, to string, move bool
 		if err != nil {
 			return err
 		}
-		target, err := getMailbox(tx, j, to)
-		if err != nil {
-			return err
-		}
-		if move && from == to {
-			return errors.New("source and destination are the same mailbox")
+		// A move within one mailbox gives the messages new UIDs (as
+		// Dovecot does): one record, so both halves see the same UIDNEXT.
+		target := src
+		if to != from {
+			if target, err = getMailbox(tx, j, to); err != nil {
+				return err
+			}
 		}
 		sb, err := src.msgs(tx)
 		if err != nil {

@@ -22,6 +22,9 @@ type mailboxRec struct {
 	UIDNext     uint32 `json:"n"`
 	SpecialUse  string `json:"u,omitempty"`
 	Subscribed  bool   `json:"s,omitempty"`
+	// RecentUID is the highest UID an IMAP session has claimed as \Recent
+	// (see ClaimRecent); the messages above it are recent to the next.
+	RecentUID uint32 `json:"r,omitempty"`
 }
 
 // messageRec is a message as stored under its UID (4 bytes big-endian).

@@ -76,11 +76,17 @@ func TestRefcountsAcrossCopyMoveExpungeDelete(t *testing.T) {
 		t.Fatalf("self copy %v %v", dst, err)
 	}
 	expect("self copy", 3, 4)
-	if _, err := s.Move("ana", "Trash", []uint32{1}, "Trash"); err == nil {
-		t.Fatal("move onto itself accepted")
+	// A move within the same mailbox gives a new UID too (as Dovecot does).
+	dst, err = s.Move("ana", "Trash", []uint32{1}, "Trash")
+	if err != nil || !slices.Equal(dst, []uint32{3}) {
+		t.Fatalf("self move %v %v", dst, err)
 	}
+	if got := uids(messages(t, s, "ana", "Trash")); !slices.Equal(got, []uint32{2, 3}) {
+		t.Fatalf("trash after self move %v", got)
+	}
+	expect("self move", 3, 4)
 
-	if err := s.Expunge("ana", "Trash", []uint32{1, 2}); err != nil {
+	if err := s.Expunge("ana", "Trash", []uint32{2, 3}); err != nil {
 		t.Fatal(err)
 	}
 	expect("expunge", 3, 2)

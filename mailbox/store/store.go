@@ -117,6 +117,10 @@ type Mailbox struct {
 	SpecialUse  string
 	Subscribed  bool
 	Count       int
+	// RecentUID is the highest UID claimed as \Recent by a session;
+	// Recent counts the messages above it (recent to the next session).
+	RecentUID uint32
+	Recent    int
 }
 
 // Message is one message in a mailbox.

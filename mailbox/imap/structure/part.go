@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 	gomessage "github.com/emersion/go-message"
 	"github.com/emersion/go-message/textproto"
 )
@@ -146,7 +145,7 @@ func (p *Part) fill(raw []byte, digest, message bool) {
 	}
 	p.Location = mh.Get("Content-Location")
 	if message {
-		p.Envelope = imapserver.ExtractEnvelope(h)
+		p.Envelope = extractEnvelope(h)
 	}
 }
 

@@ -1,0 +1,48 @@
+package imapd
+
+import (
+	"strings"
+	"testing"
+)
+
+// confLsubParents protects RFC 3501 6.3.9: LSUB with "%" lists the
+// unsubscribed superior of a subscribed mailbox as \Noselect.
+func confLsubParents(t *testing.T, tg target, p string) {
+	a := confLogin(t, tg)
+	a.cmd("CREATE " + p + "/a/b/c")
+	a.cmd("CREATE " + p + "/x")
+	for _, name := range []string{p, p + "/a", p + "/a/b"} {
+		a.try("UNSUBSCRIBE " + name) // ours creates superiors, unsubscribed
+	}
+	a.cmd("SUBSCRIBE " + p + "/a/b/c")
+	a.cmd("SUBSCRIBE " + p + "/x")
+	lsub := func(ref, pat string) []string {
+		var out []string
+		for _, l := range a.cmd("LSUB " + imapQuote(ref) + " " + imapQuote(pat)) {
+			l = strings.TrimPrefix(l, "* LSUB ")
+			attrs, rest, _ := strings.Cut(l, ") ")
+			noselect := strings.Contains(strings.ToLower(attrs), `\noselect`)
+			name := strings.Trim(rest[strings.LastIndexByte(rest, ' ')+1:], `"`)
+			if noselect {
+				name += " noselect"
+			}
+			out = append(out, name)
+		}
+		return out
+	}
+	rows := []struct{ ref, pat, want string }{
+		{"", p + "/%", p + "/a noselect, " + p + "/x"},
+		{"", p + "/a/%", p + "/a/b noselect"},
+		{"", p + "/*", p + "/a/b/c, " + p + "/x"},
+		{p + "/", "%", p + "/a noselect, " + p + "/x"},
+	}
+	for _, row := range rows {
+		if got := strings.Join(lsub(row.ref, row.pat), ", "); got != row.want {
+			t.Errorf("LSUB %q %q: %s, want %s", row.ref, row.pat, got, row.want)
+		}
+	}
+	for _, name := range []string{p + "/a/b/c", p + "/a/b", p + "/a", p + "/x", p} {
+		a.try("UNSUBSCRIBE " + name)
+		a.try("DELETE " + name)
+	}
+}
