@@ -13,22 +13,29 @@ const KeyWarnDays = 30
 // Status is the health view of an instance. It holds counts only: nothing
 // in it identifies a source.
 type Status struct {
-	Version       string   `json:"version"`
-	GoVersion     string   `json:"go_version"`
-	Running       bool     `json:"running"` // answered by a running relay
-	DataDir       string   `json:"data_dir"`
-	Demo          bool     `json:"demo"`
-	MailDomain    string   `json:"mail_domain"`
-	Schema        int      `json:"schema"`
-	Migrations    []string `json:"migrations"`
-	SourceKDF     string   `json:"source_kdf"`
-	RetentionDays int      `json:"retention_days"`
-	Journalists   int      `json:"journalists"`
-	Sources       int      `json:"sources"`
-	Messages      int      `json:"messages"` // message records over all journalists' mailboxes
-	Replies       int      `json:"replies"`
-	Blobs         int      `json:"blobs"`
-	BlobBytes     int64    `json:"blob_bytes"`
+	Version    string   `json:"version"`
+	GoVersion  string   `json:"go_version"`
+	Running    bool     `json:"running"` // answered by a running relay
+	DataDir    string   `json:"data_dir"`
+	Demo       bool     `json:"demo"`
+	MailDomain string   `json:"mail_domain"`
+	Schema     int      `json:"schema"`
+	Migrations []string `json:"migrations"`
+	SourceKDF  string   `json:"source_kdf"`
+	// InstanceFingerprint names the identity key that signs the instance's
+	// backups: what restore --instance expects.
+	InstanceFingerprint string `json:"instance_fingerprint"`
+	// TorExtra are postern.conf's tor_extra lines; TorExtraBeyondTestNetwork
+	// those of them that serve refuses without --allow-tor-extra.
+	TorExtra                  []string `json:"tor_extra"`
+	TorExtraBeyondTestNetwork []string `json:"tor_extra_beyond_test_network"`
+	RetentionDays             int      `json:"retention_days"`
+	Journalists               int      `json:"journalists"`
+	Sources                   int      `json:"sources"`
+	Messages                  int      `json:"messages"` // message records over all journalists' mailboxes
+	Replies                   int      `json:"replies"`
+	Blobs                     int      `json:"blobs"`
+	BlobBytes                 int64    `json:"blob_bytes"`
 	// Retention says what expires next and when the pass runs (retention.go).
 	Retention *RetentionStatus `json:"retention,omitempty"`
 	// Tor is set when a running relay answers and runs tor.
@@ -47,22 +54,25 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	}
 	version, migs := a.st.Schema()
 	s := Status{
-		Version:       Version,
-		GoVersion:     runtime.Version(),
-		DataDir:       a.st.Dir(),
-		Demo:          a.IsDemo(),
-		MailDomain:    a.cfg.MailDomain,
-		Schema:        version,
-		Migrations:    migs,
-		SourceKDF:     sourceKDFOf(a.cfg).String(),
-		RetentionDays: a.cfg.RetentionDays,
-		Journalists:   stats.Journalists,
-		Sources:       stats.Sources,
-		Messages:      stats.Messages,
-		Replies:       stats.Replies,
-		Blobs:         stats.Blobs,
-		BlobBytes:     stats.BlobBytes,
-		Warnings:      []string{},
+		Version:                   Version,
+		GoVersion:                 runtime.Version(),
+		DataDir:                   a.st.Dir(),
+		Demo:                      a.IsDemo(),
+		MailDomain:                a.cfg.MailDomain,
+		Schema:                    version,
+		Migrations:                migs,
+		SourceKDF:                 sourceKDFOf(a.cfg).String(),
+		InstanceFingerprint:       a.InstanceFingerprint(),
+		TorExtra:                  append([]string{}, a.cfg.TorExtra...),
+		TorExtraBeyondTestNetwork: append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...),
+		RetentionDays:             a.cfg.RetentionDays,
+		Journalists:               stats.Journalists,
+		Sources:                   stats.Sources,
+		Messages:                  stats.Messages,
+		Replies:                   stats.Replies,
+		Blobs:                     stats.Blobs,
+		BlobBytes:                 stats.BlobBytes,
+		Warnings:                  []string{},
 	}
 	if rs, err := a.RetentionStatus(ctx); err == nil {
 		s.Retention = &rs
@@ -99,6 +109,13 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		s.Tor = &ts
 		if ts.Bootstrap < 100 {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("tor is not bootstrapped (%d%%: %s): the onions are unreachable", ts.Bootstrap, ts.Summary))
+		}
+	}
+	if n := len(s.TorExtraBeyondTestNetwork); n > 0 {
+		if s.Tor != nil && s.Tor.AllowTorExtra {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("relay serve runs with --allow-tor-extra: %d tor_extra line(s) from postern.conf that are not a test-network include are in tor's configuration", n))
+		} else {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("postern.conf sets %d tor_extra line(s) that are not a test-network include: relay serve refuses to start with them unless --allow-tor-extra is given", n))
 		}
 	}
 	if len(js) == 0 {

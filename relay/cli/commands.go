@@ -296,7 +296,9 @@ func (r *runner) cmdStatus(args []string) error {
 	}
 	fmt.Fprintf(w, "Postern relay %s (%s)\n", st.Version, st.GoVersion)
 	fmt.Fprintf(w, "  data directory:  %s\n  relay running:   %s\n  mail domain:     %s\n", st.DataDir, running, st.MailDomain)
+	fmt.Fprintf(w, "  instance:        %s\n", st.InstanceFingerprint)
 	fmt.Fprintf(w, "  schema:          %d\n  source KDF:      %s\n  retention:       %s\n", st.Schema, st.SourceKDF, retention)
+	fmt.Fprintf(w, "  tor_extra:       %s\n", torExtraLine(st))
 	fmt.Fprintf(w, "  journalists:     %d\n  sources:         %d\n  messages:        %d\n  replies:         %d\n",
 		st.Journalists, st.Sources, st.Messages, st.Replies)
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
@@ -309,6 +311,17 @@ func (r *runner) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	return nil
+}
+
+func torExtraLine(st admin.Status) string {
+	if len(st.TorExtra) == 0 {
+		return "none"
+	}
+	s := fmt.Sprintf("%d line(s), %d beyond a test-network include", len(st.TorExtra), len(st.TorExtraBeyondTestNetwork))
+	if st.Tor != nil && st.Tor.AllowTorExtra {
+		s += ", allowed by --allow-tor-extra"
+	}
+	return s
 }
 
 func orNone(s string) string {
