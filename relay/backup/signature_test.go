@@ -54,6 +54,12 @@ func extractErr(t *testing.T, data []byte, o ExtractOptions) error {
 	return err
 }
 
+// verifyErr checks as Extract does, writing nothing (many variants are tried).
+func verifyErr(data []byte, o ExtractOptions) error {
+	_, err := Verify(context.Background(), bytes.NewReader(data), o)
+	return err
+}
+
 // TestRestoreRefusesBackupOfAnotherInstance: an archive made on another
 // instance (all anyone needs is the admin's public key to encrypt it) is
 // refused when the victim's fingerprint is expected, whether it says so or
@@ -101,15 +107,15 @@ func TestSignedArchiveRefusesAlteration(t *testing.T) {
 	victim := trusting()
 	// A byte changed anywhere (tar headers included) that changes what the
 	// archive holds; a change in padding changes nothing and may pass.
-	for off := 0; off < len(good)-1024; off += 61 {
+	for off := 0; off < len(good)-1024; off += 29 {
 		bad := bytes.Clone(good)
 		bad[off] ^= 0x20
-		if err := extractErr(t, bad, victim); err == nil && !sameContent(good, bad) {
+		if err := verifyErr(bad, victim); err == nil && !sameContent(good, bad) {
 			t.Errorf("a change at offset %d passed", off)
 		}
 	}
 	for cut := 0; cut < len(good)-1024; cut += 512 {
-		if err := extractErr(t, good[:cut], victim); !errors.Is(err, ErrArchive) && !errors.Is(err, ErrSignature) {
+		if err := verifyErr(good[:cut], victim); !errors.Is(err, ErrArchive) && !errors.Is(err, ErrSignature) {
 			t.Errorf("cut at %d: %v", cut, err)
 		}
 	}

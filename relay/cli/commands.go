@@ -109,14 +109,17 @@ func (r *runner) cmdInit(args []string) error {
 	if err != nil {
 		return err
 	}
+	fp := a.InstanceFingerprint()
 	a.Close()
 	if *f.json {
-		return r.printJSON(map[string]string{"data_dir": dir, "config_file": filepath.Join(dir, config.FileName)})
+		return r.printJSON(map[string]string{"data_dir": dir, "config_file": filepath.Join(dir, config.FileName), "instance_fingerprint": fp})
 	}
 	fmt.Fprintf(r.env.Stdout, "Created a Postern instance in %s.\n"+
 		"Settings: %s (every setting is documented there; source_kdf_* are now fixed).\n"+
+		"Instance fingerprint: %s\n"+
+		"  (it signs every backup; restore asks for it: write it down apart from the backups)\n"+
 		"Next: relay journalist add NAME --key PUBLIC-KEY-FILE --data %s\n",
-		dir, filepath.Join(dir, config.FileName), dir)
+		dir, filepath.Join(dir, config.FileName), fp, dir)
 	return nil
 }
 

@@ -193,7 +193,7 @@ func checkTorExtra(cfg config.Config, dir string, o Options, log *slog.Logger) e
 			"they would go into tor's configuration as they are: remove them, or start with --allow-tor-extra only if you wrote them yourself",
 			filepath.Join(dir, config.FileName), len(beyond), beyond[0], why)
 	}
-	log.Warn("--allow-tor-extra: tor_extra lines from postern.conf go into tor's configuration unchecked", "lines", len(beyond))
+	log.Warn("--allow-tor-extra: tor_extra lines from postern.conf go into tor's configuration unchecked", "count", len(beyond))
 	fmt.Fprintf(o.Out, "WARNING: --allow-tor-extra: %d tor_extra line(s) from postern.conf go into tor's configuration unchecked:\n", len(beyond))
 	for _, l := range beyond {
 		fmt.Fprintf(o.Out, "WARNING:   %s\n", l)
