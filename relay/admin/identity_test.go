@@ -158,3 +158,34 @@ func TestInstanceWithoutIdentityKeyGetsOneOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStatusShowsTorExtraAndItsFlag: status lists the tor_extra lines, names
+// those beyond a test-network include, and warns differently when the running
+// relay lets them into tor with --allow-tor-extra.
+func TestStatusShowsTorExtraAndItsFlag(t *testing.T) {
+	f := newFixture(t, "ana")
+	f.a.cfg.TorExtra = []string{"ControlPort 0.0.0.0:9051"}
+	st, err := f.a.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.TorExtra) != 1 || len(st.TorExtraBeyondTestNetwork) != 1 || !hasWarning(st, "refuses to start with them unless --allow-tor-extra") {
+		t.Fatalf("stopped relay: %+v", st)
+	}
+	f.a.SetHooks(Hooks{Tor: func() TorStatus { return TorStatus{Bootstrap: 100, AllowTorExtra: true} }})
+	if st, err = f.a.Status(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Tor.AllowTorExtra || !hasWarning(st, "relay serve runs with --allow-tor-extra") {
+		t.Fatalf("relay running with --allow-tor-extra: %+v", st)
+	}
+}
+
+func hasWarning(st Status, part string) bool {
+	for _, w := range st.Warnings {
+		if strings.Contains(w, part) {
+			return true
+		}
+	}
+	return false
+}

@@ -317,12 +317,12 @@ func (r *runner) cmdStatus(args []string) error {
 }
 
 func torExtraLine(st admin.Status) string {
-	if len(st.TorExtra) == 0 {
-		return "none"
+	s := "none"
+	if len(st.TorExtra) > 0 {
+		s = fmt.Sprintf("%d line(s), %d beyond a test-network include", len(st.TorExtra), len(st.TorExtraBeyondTestNetwork))
 	}
-	s := fmt.Sprintf("%d line(s), %d beyond a test-network include", len(st.TorExtra), len(st.TorExtraBeyondTestNetwork))
 	if st.Tor != nil && st.Tor.AllowTorExtra {
-		s += ", allowed by --allow-tor-extra"
+		s += "; relay serve runs with --allow-tor-extra"
 	}
 	return s
 }
