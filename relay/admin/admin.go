@@ -98,8 +98,9 @@ type Admin struct {
 	pool *kdf.Pool
 	log  *slog.Logger
 	now  func() time.Time
-	own  bool         // Close closes the store
-	id   identity.Key // signs backups (relay/identity)
+	own  bool // Close closes the store
+
+	id identity.Key // the instance's identity key: signs its backups (relay/identity)
 
 	hooks hooks
 	ret   retention // the daily retention pass (retention.go)

@@ -13,15 +13,23 @@ const KeyWarnDays = 30
 // Status is the health view of an instance. It holds counts only: nothing
 // in it identifies a source.
 type Status struct {
-	Version    string   `json:"version"`
-	GoVersion  string   `json:"go_version"`
-	Running    bool     `json:"running"` // answered by a running relay
-	DataDir    string   `json:"data_dir"`
-	Demo       bool     `json:"demo"`
-	MailDomain string   `json:"mail_domain"`
-	Schema     int      `json:"schema"`
-	Migrations []string `json:"migrations"`
-	SourceKDF  string   `json:"source_kdf"`
+	Version       string   `json:"version"`
+	GoVersion     string   `json:"go_version"`
+	Running       bool     `json:"running"` // answered by a running relay
+	DataDir       string   `json:"data_dir"`
+	Demo          bool     `json:"demo"`
+	MailDomain    string   `json:"mail_domain"`
+	Schema        int      `json:"schema"`
+	Migrations    []string `json:"migrations"`
+	SourceKDF     string   `json:"source_kdf"`
+	RetentionDays int      `json:"retention_days"`
+	Journalists   int      `json:"journalists"`
+	Sources       int      `json:"sources"`
+	Messages      int      `json:"messages"` // message records over all journalists' mailboxes
+	Replies       int      `json:"replies"`
+	Blobs         int      `json:"blobs"`
+	BlobBytes     int64    `json:"blob_bytes"`
+
 	// InstanceFingerprint names the identity key that signs the instance's
 	// backups: what restore --instance expects.
 	InstanceFingerprint string `json:"instance_fingerprint"`
@@ -29,13 +37,6 @@ type Status struct {
 	// those of them that serve refuses without --allow-tor-extra.
 	TorExtra                  []string `json:"tor_extra"`
 	TorExtraBeyondTestNetwork []string `json:"tor_extra_beyond_test_network"`
-	RetentionDays             int      `json:"retention_days"`
-	Journalists               int      `json:"journalists"`
-	Sources                   int      `json:"sources"`
-	Messages                  int      `json:"messages"` // message records over all journalists' mailboxes
-	Replies                   int      `json:"replies"`
-	Blobs                     int      `json:"blobs"`
-	BlobBytes                 int64    `json:"blob_bytes"`
 	// Retention says what expires next and when the pass runs (retention.go).
 	Retention *RetentionStatus `json:"retention,omitempty"`
 	// Tor is set when a running relay answers and runs tor.
@@ -54,26 +55,26 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	}
 	version, migs := a.st.Schema()
 	s := Status{
-		Version:                   Version,
-		GoVersion:                 runtime.Version(),
-		DataDir:                   a.st.Dir(),
-		Demo:                      a.IsDemo(),
-		MailDomain:                a.cfg.MailDomain,
-		Schema:                    version,
-		Migrations:                migs,
-		SourceKDF:                 sourceKDFOf(a.cfg).String(),
-		InstanceFingerprint:       a.InstanceFingerprint(),
-		TorExtra:                  append([]string{}, a.cfg.TorExtra...),
-		TorExtraBeyondTestNetwork: append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...),
-		RetentionDays:             a.cfg.RetentionDays,
-		Journalists:               stats.Journalists,
-		Sources:                   stats.Sources,
-		Messages:                  stats.Messages,
-		Replies:                   stats.Replies,
-		Blobs:                     stats.Blobs,
-		BlobBytes:                 stats.BlobBytes,
-		Warnings:                  []string{},
+		Version:       Version,
+		GoVersion:     runtime.Version(),
+		DataDir:       a.st.Dir(),
+		Demo:          a.IsDemo(),
+		MailDomain:    a.cfg.MailDomain,
+		Schema:        version,
+		Migrations:    migs,
+		SourceKDF:     sourceKDFOf(a.cfg).String(),
+		RetentionDays: a.cfg.RetentionDays,
+		Journalists:   stats.Journalists,
+		Sources:       stats.Sources,
+		Messages:      stats.Messages,
+		Replies:       stats.Replies,
+		Blobs:         stats.Blobs,
+		BlobBytes:     stats.BlobBytes,
+		Warnings:      []string{},
 	}
+	s.InstanceFingerprint = a.InstanceFingerprint()
+	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
+	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
 	if rs, err := a.RetentionStatus(ctx); err == nil {
 		s.Retention = &rs
 		s.Warnings = append(s.Warnings, retentionWarnings(rs, a.cfg)...)

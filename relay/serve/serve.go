@@ -49,17 +49,17 @@ type Options struct {
 	// AllowNonLoopback lets a listen address be something other than loopback
 	// (flag --dangerously-listen-beyond-loopback). Never needed behind Tor.
 	AllowNonLoopback bool
+	// AllowTorExtra lets tor_extra lines that are not a test-network include
+	// into tor's configuration (flag --allow-tor-extra). Without it serve
+	// refuses to start with them: postern.conf travels in backups.
+	AllowTorExtra bool
 	// WithoutTor runs with no tor and no onions (flag
 	// --without-tor-for-tests-only): tests of the services themselves.
 	WithoutTor bool
 	// TorPath is the tor program (default: tor on $PATH).
 	TorPath string
-	// AllowTorExtra lets tor_extra lines that are not a test-network include
-	// into tor's configuration (flag --allow-tor-extra). Without it serve
-	// refuses to start with them: postern.conf travels in backups.
-	AllowTorExtra bool
-	Logger        *slog.Logger
-	Level         *slog.LevelVar
+	Logger  *slog.Logger
+	Level   *slog.LevelVar
 	// Out receives the human-readable announcement.
 	Out io.Writer
 	// Started is called once every service listens and the onions are
