@@ -1,9 +1,14 @@
 package admin
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -188,4 +193,72 @@ func hasWarning(st Status, part string) bool {
 		}
 	}
 	return false
+}
+
+// TestUnsignedBackupRestoresOnlyWhenTrustingAnyInstance: a backup made before
+// backups were signed (format 1: no identity key, no signature) is refused
+// with --instance, and with --trust-any-instance restores and gets a new
+// identity key of its own.
+func TestUnsignedBackupRestoresOnlyWhenTrustingAnyInstance(t *testing.T) {
+	f := newFixture(t, "ana")
+	f.submit(t, f.newSource(t), "from before signing")
+	var signed bytes.Buffer
+	if err := f.a.Backup(context.Background(), &signed, nil); err != nil {
+		t.Fatal(err)
+	}
+	old := asFormat1(t, signed.Bytes())
+
+	target := filepath.Join(t.TempDir(), "restored")
+	if _, err := backup.Restore(context.Background(), bytes.NewReader(old), target, restoreOptions(f.a)); !errors.Is(err, backup.ErrSignature) {
+		t.Fatalf("unsigned backup with --instance: %v", err)
+	}
+	trustAny := backup.RestoreOptions{ExtractOptions: backup.ExtractOptions{AnyInstance: true, Unsigned: true}, Check: CheckRestored}
+	m, err := backup.Restore(context.Background(), bytes.NewReader(old), target, trustAny)
+	if err != nil || m.Instance != "" {
+		t.Fatalf("unsigned backup with --trust-any-instance: %+v %v", m, err)
+	}
+	k, err := identity.Load(target)
+	if err != nil || k.Fingerprint().String() == f.a.InstanceFingerprint() {
+		t.Fatalf("the restored instance has no identity key of its own: %v", err)
+	}
+}
+
+// asFormat1 rewrites a signed archive as relay backup wrote it before
+// signing: header and manifest of format 1, no identity key, no signature.
+func asFormat1(t *testing.T, signed []byte) []byte {
+	t.Helper()
+	tr := tar.NewReader(bytes.NewReader(signed))
+	var out bytes.Buffer
+	tw := tar.NewWriter(&out)
+	m := backup.Manifest{Format: backup.FormatUnsigned}
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(tr)
+		switch h.Name {
+		case identity.FileName, backup.ManifestName, backup.SignatureName:
+			continue
+		case backup.HeaderName:
+			var hdr backup.Header
+			json.Unmarshal(data, &hdr)
+			hdr.Format = backup.FormatUnsigned
+			m.Created = hdr.Created
+			data, _ = json.Marshal(hdr)
+		}
+		h.Size = int64(len(data))
+		tw.WriteHeader(h)
+		tw.Write(data)
+		sum := sha256.Sum256(data)
+		m.Files = append(m.Files, backup.Entry{Path: h.Name, Size: h.Size, SHA256: hex.EncodeToString(sum[:])})
+	}
+	mb, _ := json.Marshal(m)
+	tw.WriteHeader(&tar.Header{Name: backup.ManifestName, Typeflag: tar.TypeReg, Size: int64(len(mb)), Mode: 0o600})
+	tw.Write(mb)
+	tw.Close()
+	return out.Bytes()
 }
