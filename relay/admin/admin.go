@@ -23,6 +23,7 @@ import (
 	"postern/mailbox/kdf"
 	"postern/mailbox/store"
 	"postern/relay/config"
+	"postern/relay/identity"
 )
 
 // Version is the relay's version, reported by `relay version` and status.
@@ -99,11 +100,13 @@ type Admin struct {
 	now  func() time.Time
 	own  bool // Close closes the store
 
+	id identity.Key // the instance's identity key: signs its backups (relay/identity)
+
 	hooks hooks
 	ret   retention // the daily retention pass (retention.go)
 }
 
-func newAdmin(st *store.Store, cfg config.Config, o Options, own bool) *Admin {
+func newAdmin(st *store.Store, cfg config.Config, id identity.Key, o Options, own bool) *Admin {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -113,7 +116,7 @@ func newAdmin(st *store.Store, cfg config.Config, o Options, own bool) *Admin {
 	if o.Pool == nil {
 		o.Pool = NewPool(cfg)
 	}
-	return &Admin{st: st, cfg: cfg, pool: o.Pool, log: o.Logger, now: o.Now, own: own}
+	return &Admin{st: st, cfg: cfg, id: id, pool: o.Pool, log: o.Logger, now: o.Now, own: own}
 }
 
 // NewPool builds the bounded argon2id pool the config asks for.
@@ -135,8 +138,9 @@ type InitOptions struct {
 }
 
 // Init creates a new instance in dir (absent or empty) with the settings
-// cfg: the store (database, salt, blobs/), postern.conf (0600), and the
-// record of the source KDF parameters. On failure it removes what it made.
+// cfg: the store (database, salt, blobs/), the instance's identity key
+// (instance.key, 0600), postern.conf (0600), and the record of the source
+// KDF parameters. On failure it removes what it made.
 func Init(dir string, cfg config.Config, o InitOptions) (*Admin, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fail(ErrInvalid, "settings: %v", err)
@@ -176,10 +180,14 @@ func Init(dir string, cfg config.Config, o InitOptions) (*Admin, error) {
 			return nil, undo(fail(ErrInternal, "init: %v", err))
 		}
 	}
+	id, err := identity.Create(dir)
+	if err != nil {
+		return nil, undo(fail(ErrInternal, "init: %v", err))
+	}
 	if err := cfg.WriteFile(dir); err != nil {
 		return nil, undo(fail(ErrInternal, "init: %v", err))
 	}
-	a := newAdmin(st, cfg, o.Options, true)
+	a := newAdmin(st, cfg, id, o.Options, true)
 	a.log.Info("instance created", "dir", dir)
 	return a, nil
 }
@@ -218,7 +226,10 @@ func Open(dir string, o Options) (*Admin, error) {
 
 // New wraps an already open store. It refuses a config whose source KDF
 // settings differ from the recorded ones: every source's id and reply key
-// was derived with them, so a change would lock every source out.
+// was derived with them, so a change would lock every source out. An
+// instance made before identity keys existed gets one here, once (it is
+// logged as a warning: backups are signed from now on, and an admin must
+// learn the new fingerprint).
 func New(st *store.Store, cfg config.Config, o Options) (*Admin, error) {
 	raw, err := st.GetMeta(metaSourceKDF)
 	if err != nil {
@@ -233,8 +244,22 @@ func New(st *store.Store, cfg config.Config, o Options) (*Admin, error) {
 			"%s: source_kdf_* settings (%s) differ from those this instance was created with (%s); every source's key depends on them, so restore the recorded values",
 			filepath.Join(st.Dir(), config.FileName), want, rec)
 	}
-	return newAdmin(st, cfg, o, false), nil
+	id, created, err := identity.LoadOrCreate(st.Dir())
+	if err != nil {
+		return nil, fail(ErrInstance, "instance identity key: %v", err)
+	}
+	a := newAdmin(st, cfg, id, o, false)
+	if created {
+		a.log.Warn("this instance had no identity key (made before backups were signed); created " +
+			filepath.Join(st.Dir(), identity.FileName) + ": backups are signed with it from now on; restore them with --instance " +
+			id.Fingerprint().String())
+	}
+	return a, nil
 }
+
+// InstanceFingerprint names the instance's identity key: the key that signs its
+// backups, and what restore --instance expects.
+func (a *Admin) InstanceFingerprint() string { return a.id.Fingerprint().String() }
 
 // Close closes the store if this Admin opened it.
 func (a *Admin) Close() error {

@@ -12,14 +12,17 @@ import (
 
 	"postern/relay/backup"
 	"postern/relay/config"
+	"postern/relay/identity"
 )
 
 // Files of the data directory a backup carries besides the database and the
-// blobs: the settings and the onion service keys (without them a restored
-// relay would publish new addresses that no source knows). Tor's own state
-// (DATA/tor) is not carried: tor rebuilds it.
+// blobs: the settings, the onion service keys (without them a restored relay
+// would publish new addresses that no source knows) and the instance's
+// identity key (so the restored instance signs its next backups as the same
+// instance). Tor's own state (DATA/tor) is not carried: tor rebuilds it.
 var backupGlobs = []string{
 	config.FileName,
+	identity.FileName,
 	"onion/*.key",
 	"onion/*.hostname",
 }
@@ -51,7 +54,7 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer, plan func(backup.Plan))
 	if plan != nil {
 		plan(backup.PlanOf(src, extra))
 	}
-	if _, err := backup.Write(ctx, w, src, extra, a.now()); err != nil {
+	if _, err := backup.Write(ctx, w, src, backup.WriteOptions{Extra: extra, Now: a.now(), Key: a.id}); err != nil {
 		if ctx.Err() != nil {
 			return fail(ErrInternal, "backup cancelled")
 		}
@@ -81,7 +84,7 @@ func (a *Admin) backupFiles() ([]backup.File, error) {
 	if a.IsDemo() {
 		// A demo's journalist key lies in its data directory; without it the
 		// restored demo's mail would be unreadable.
-		rels = append(rels, "demo-journalist.sec.asc", "demo-journalist.pub.asc")
+		rels = append(rels, demoFiles...)
 	}
 	if p := a.cfg.ArchiveKeyPath(dir); p != "" {
 		if rel, err := filepath.Rel(dir, p); err == nil && !strings.HasPrefix(rel, "..") && !filepath.IsAbs(rel) {
@@ -119,19 +122,81 @@ func (a *Admin) backupFiles() ([]backup.File, error) {
 		}
 		out = append(out, backup.File{Path: rel, Data: b})
 	}
-	if !seen[config.FileName] {
-		return nil, fail(ErrInstance, "backup: %s is missing", filepath.Join(dir, config.FileName))
+	for _, must := range []string{config.FileName, identity.FileName} {
+		if !seen[must] {
+			return nil, fail(ErrInstance, "backup: %s is missing", filepath.Join(dir, must))
+		}
 	}
 	return out, nil
 }
 
 // CheckRestored is the last check of a restore before the directory is moved
-// into place: the settings parse and the source KDF record matches them, as
-// Open will demand.
+// into place: it holds no file a backup does not carry (an archive with
+// anything else is refused, whoever signed it), the settings parse and the
+// source KDF record matches them, as Open will demand.
 func CheckRestored(dir string) error {
+	cfg, err := config.Load(dir)
+	if err != nil {
+		return fmt.Errorf("%w: the restored instance does not open: %v", backup.ErrArchive, err)
+	}
+	if err := checkRestoredFiles(dir, cfg); err != nil {
+		return err
+	}
 	a, err := Open(dir, Options{})
 	if err != nil {
 		return fmt.Errorf("%w: the restored instance does not open: %v", backup.ErrArchive, err)
 	}
-	return a.Close()
+	demo := a.IsDemo()
+	a.Close()
+	if !demo {
+		for _, name := range demoFiles {
+			if _, err := os.Lstat(filepath.Join(dir, name)); err == nil {
+				return fmt.Errorf("%w: it holds %s, which only a demo instance has", backup.ErrArchive, name)
+			}
+		}
+	}
+	return nil
+}
+
+// demoFiles are what a demo instance's backup carries besides backupGlobs.
+var demoFiles = []string{"demo-journalist.sec.asc", "demo-journalist.pub.asc"}
+
+// restoredNames are the files of a restored data directory besides blobs.
+var restoredNames = map[string]bool{
+	backup.DBName:               true,
+	config.FileName:             true,
+	identity.FileName:           true,
+	"onion/intake.key":          true,
+	"onion/intake.hostname":     true,
+	"onion/journalist.key":      true,
+	"onion/journalist.hostname": true,
+	demoFiles[0]:                true,
+	demoFiles[1]:                true,
+}
+
+// checkRestoredFiles refuses any file that `relay backup` does not write: a
+// name outside restoredNames, blobs/ (whose files store.Check has matched
+// against the database) and the configured archive key.
+func checkRestoredFiles(dir string, cfg config.Config) error {
+	archiveKey := ""
+	if p := cfg.ArchiveKeyPath(dir); p != "" {
+		if rel, err := filepath.Rel(dir, p); err == nil {
+			archiveKey = filepath.ToSlash(rel)
+		}
+	}
+	return filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(dir, path)
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel = filepath.ToSlash(rel)
+		blob := strings.HasPrefix(rel, backup.BlobDir+"/") && !strings.Contains(rel[len(backup.BlobDir)+1:], "/")
+		if !d.Type().IsRegular() || !restoredNames[rel] && !blob && rel != archiveKey {
+			return fmt.Errorf("%w: it holds %q, which no Postern backup carries", backup.ErrArchive, rel)
+		}
+		return nil
+	})
 }

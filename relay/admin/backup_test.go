@@ -50,13 +50,20 @@ func takeBackup(t *testing.T, a *Admin, to *openpgp.Entity) []byte {
 	return buf.Bytes()
 }
 
-func restore(data []byte, key *openpgp.Entity, target string) error {
+// restore restores a backup of from (the instance whose signature it must
+// carry) into target.
+func restore(from *Admin, data []byte, key *openpgp.Entity, target string) error {
 	r, err := backup.Decrypt(bytes.NewReader(data), openpgp.EntityList{key})
 	if err != nil {
 		return err
 	}
-	_, err = backup.Restore(context.Background(), r, target, backup.RestoreOptions{Check: CheckRestored})
+	_, err = backup.Restore(context.Background(), r, target, restoreOptions(from))
 	return err
+}
+
+// restoreOptions trust from's signature only.
+func restoreOptions(from *Admin) backup.RestoreOptions {
+	return backup.RestoreOptions{ExtractOptions: backup.ExtractOptions{Instance: from.id.Fingerprint()}, Check: CheckRestored}
 }
 
 // mailView is what a journalist's client sees of every mailbox, through the
@@ -168,7 +175,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "restored")
-	if err := restore(data, key, target); err != nil {
+	if err := restore(f.a, data, key, target); err != nil {
 		t.Fatal(err)
 	}
 	b, err := Open(target, Options{})
@@ -214,7 +221,7 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		t.Fatal("the archive header was left in the data directory")
 	}
 	// A second restore into the now full directory is refused.
-	if err := restore(data, key, target); !errors.Is(err, backup.ErrTarget) {
+	if err := restore(f.a, data, key, target); !errors.Is(err, backup.ErrTarget) {
 		t.Fatalf("restore over an instance: %v", err)
 	}
 }
@@ -262,9 +269,9 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 			target := filepath.Join(parent, "restored")
 			var err error
 			if c.plain {
-				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, backup.RestoreOptions{Check: CheckRestored})
+				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, restoreOptions(f.a))
 			} else {
-				err = restore(c.data, c.key, target)
+				err = restore(f.a, c.data, c.key, target)
 			}
 			if err == nil {
 				t.Fatal("bad backup restored")
@@ -281,9 +288,9 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 				t.Fatal(err)
 			}
 			if c.plain {
-				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, backup.RestoreOptions{Check: CheckRestored})
+				_, err = backup.Restore(context.Background(), bytes.NewReader(c.data), target, restoreOptions(f.a))
 			} else {
-				err = restore(c.data, c.key, target)
+				err = restore(f.a, c.data, c.key, target)
 			}
 			if err == nil {
 				t.Fatal("bad backup restored into an empty directory")
@@ -297,10 +304,10 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 		})
 	}
 	// The good one restores (the cases above fail for their damage).
-	if err := restore(data, key, filepath.Join(t.TempDir(), "ok")); err != nil {
+	if err := restore(f.a, data, key, filepath.Join(t.TempDir(), "ok")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := backup.Restore(context.Background(), bytes.NewReader(plain.Bytes()), filepath.Join(t.TempDir(), "ok"), backup.RestoreOptions{Check: CheckRestored}); err != nil {
+	if _, err := backup.Restore(context.Background(), bytes.NewReader(plain.Bytes()), filepath.Join(t.TempDir(), "ok"), restoreOptions(f.a)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -369,7 +376,7 @@ func TestBackupDuringDeliveries(t *testing.T) {
 	}
 
 	target := filepath.Join(t.TempDir(), "restored")
-	if err := restore(data, key, target); err != nil {
+	if err := restore(f.a, data, key, target); err != nil {
 		t.Fatal(err)
 	}
 	b, err := Open(target, Options{})
@@ -443,7 +450,7 @@ func TestBackupFileList(t *testing.T) {
 	if err := f.a.Backup(context.Background(), &buf, nil); err != nil {
 		t.Fatal(err)
 	}
-	m, err := backup.Verify(context.Background(), &buf, backup.ExtractOptions{})
+	m, err := backup.Verify(context.Background(), &buf, backup.ExtractOptions{Instance: f.a.id.Fingerprint()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +461,7 @@ func TestBackupFileList(t *testing.T) {
 		}
 		got = append(got, e.Path)
 	}
-	want := []string{backup.HeaderName, backup.DBName, "blobs/*", "keys/archive.asc", "onion/intake.key",
+	want := []string{backup.HeaderName, backup.DBName, "blobs/*", "instance.key", "keys/archive.asc", "onion/intake.key",
 		"onion/journalist.hostname", "onion/journalist.key", "postern.conf"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("archive files\n got %v\nwant %v", got, want)

@@ -23,6 +23,8 @@ type TorStatus struct {
 	Summary         string `json:"summary"`
 	IntakeOnion     string `json:"intake_onion"`
 	JournalistOnion string `json:"journalist_onion"`
+	// AllowTorExtra: serve runs with --allow-tor-extra.
+	AllowTorExtra bool `json:"allow_tor_extra"`
 }
 
 // Hooks connect an Admin inside `relay serve` to Tor. Both may be nil.

@@ -29,6 +29,14 @@ type Status struct {
 	Replies       int      `json:"replies"`
 	Blobs         int      `json:"blobs"`
 	BlobBytes     int64    `json:"blob_bytes"`
+
+	// InstanceFingerprint names the identity key that signs the instance's
+	// backups: what restore --instance expects.
+	InstanceFingerprint string `json:"instance_fingerprint"`
+	// TorExtra are postern.conf's tor_extra lines; TorExtraBeyondTestNetwork
+	// those of them that serve refuses without --allow-tor-extra.
+	TorExtra                  []string `json:"tor_extra"`
+	TorExtraBeyondTestNetwork []string `json:"tor_extra_beyond_test_network"`
 	// Retention says what expires next and when the pass runs (retention.go).
 	Retention *RetentionStatus `json:"retention,omitempty"`
 	// Tor is set when a running relay answers and runs tor.
@@ -64,6 +72,9 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		BlobBytes:     stats.BlobBytes,
 		Warnings:      []string{},
 	}
+	s.InstanceFingerprint = a.InstanceFingerprint()
+	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
+	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
 	if rs, err := a.RetentionStatus(ctx); err == nil {
 		s.Retention = &rs
 		s.Warnings = append(s.Warnings, retentionWarnings(rs, a.cfg)...)
@@ -99,6 +110,13 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		s.Tor = &ts
 		if ts.Bootstrap < 100 {
 			s.Warnings = append(s.Warnings, fmt.Sprintf("tor is not bootstrapped (%d%%: %s): the onions are unreachable", ts.Bootstrap, ts.Summary))
+		}
+	}
+	if n := len(s.TorExtraBeyondTestNetwork); n > 0 {
+		if s.Tor != nil && s.Tor.AllowTorExtra {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("relay serve runs with --allow-tor-extra: %d tor_extra line(s) from postern.conf that are not a test-network include are in tor's configuration", n))
+		} else {
+			s.Warnings = append(s.Warnings, fmt.Sprintf("postern.conf sets %d tor_extra line(s) that are not a test-network include: relay serve refuses to start with them unless --allow-tor-extra is given", n))
 		}
 	}
 	if len(js) == 0 {

@@ -1,8 +1,21 @@
 // Package backup writes and restores a Postern instance as one archive: a tar
 // stream holding a consistent copy of the database, the blob files that copy
-// references, the onion service keys and postern.conf, with a manifest of
-// SHA-256 sums as its last entry. The admin commands wrap it in OpenPGP
-// encryption to the admin's key (relay backup) and unwrap it (relay restore).
+// references, the onion service keys, the instance's identity key and
+// postern.conf, then a manifest of SHA-256 sums and, last, the instance's
+// Ed25519 signature of that manifest (relay/identity). The admin commands wrap
+// it in OpenPGP encryption to the admin's key (relay backup) and unwrap it
+// (relay restore).
+//
+// Why a signature, and why inside the encryption: the encryption is to the
+// admin's public key, which anyone may hold, and its integrity packet and the
+// manifest's sums are unkeyed, so without a signature anyone could build a
+// backup that restores cleanly (their own journalists, settings and torrc
+// lines). The manifest lists every other entry in order with its size and
+// SHA-256, so signing it covers the whole archive: a changed, dropped, added,
+// reordered or truncated entry, or another instance's archive, fails. The
+// signature sits inside the tar, not around the OpenPGP message: it is
+// checked the same way whether restore decrypts or gpg did (--plain), and a
+// backup file shows nobody without the admin's key which instance it is from.
 //
 // The archive is taken while the relay runs: the database is copied inside one
 // bbolt read transaction (store.Snapshot), and no blob file is shredded until the
@@ -29,18 +42,28 @@ import (
 	"time"
 
 	"postern/mailbox/store"
+	"postern/relay/identity"
 )
 
-// Format is the archive layout version written into the header and manifest.
-const Format = 1
+// Format is the archive layout version written into the header and manifest:
+// 2 is signed. FormatUnsigned archives (made before instances had identity
+// keys) are read only when the caller accepts an unsigned archive.
+const (
+	Format         = 2
+	FormatUnsigned = 1
+)
 
 // Names of the fixed entries.
 const (
-	HeaderName   = "postern-backup.json" // first entry
-	ManifestName = "MANIFEST.json"       // last entry
-	DBName       = "postern.db"
-	BlobDir      = "blobs"
+	HeaderName    = "postern-backup.json" // first entry
+	ManifestName  = "MANIFEST.json"       // after every file
+	SignatureName = "MANIFEST.sig"        // last entry: Ed25519 signature of the manifest's bytes
+	DBName        = "postern.db"
+	BlobDir       = "blobs"
 )
+
+// SignaturePurpose labels what the instance key signs in an archive.
+const SignaturePurpose = "backup manifest v2"
 
 // ErrArchive means the archive is damaged, truncated, not a Postern backup or
 // does not match its manifest.
@@ -61,11 +84,13 @@ type Entry struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Manifest is the last entry: every other file with its size and SHA-256.
+// Manifest follows every file: every other file with its size and SHA-256,
+// and the fingerprint of the instance whose signature follows it.
 type Manifest struct {
-	Format  int     `json:"format"`
-	Created string  `json:"created"`
-	Files   []Entry `json:"files"`
+	Format   int     `json:"format"`
+	Created  string  `json:"created"`
+	Instance string  `json:"instance,omitempty"` // "" in an unsigned (format 1) archive
+	Files    []Entry `json:"files"`
 }
 
 // File is a small file of the data directory copied as it is (postern.conf,
@@ -97,9 +122,10 @@ func (s StoreSnapshot) OpenBlob(id string) (io.ReadCloser, error) { return s.Sna
 
 // PlanOf computes the Plan of an archive of sn and extra.
 func PlanOf(sn Snapshot, extra []File) Plan {
-	p := Plan{Files: 3 + len(extra)} // header, database, manifest
+	p := Plan{Files: 4 + len(extra)} // header, database, manifest, signature
 	add := func(size int64) { p.Bytes += 512 + (size+511)/512*512 }
 	add(256)
+	add(64)
 	add(sn.DBSize())
 	for _, b := range sn.Blobs() {
 		p.Files++
@@ -113,11 +139,25 @@ func PlanOf(sn Snapshot, extra []File) Plan {
 	return p
 }
 
-// Write streams the archive of sn plus the extra files to w. now gives the day
-// recorded in the header (file times in the archive are all zero, so it says
-// nothing about when anything was written).
-func Write(ctx context.Context, w io.Writer, sn Snapshot, extra []File, now time.Time) (Manifest, error) {
-	day := now.UTC().Format(time.DateOnly)
+// WriteOptions say what goes into an archive besides the snapshot.
+type WriteOptions struct {
+	// Extra are the small files of the data directory (postern.conf, onion
+	// keys, the identity key).
+	Extra []File
+	// Now gives the day recorded in the header (file times in the archive are
+	// all zero, so it says nothing about when anything was written).
+	Now time.Time
+	// Key is the instance's identity key; it signs the manifest. Required.
+	Key identity.Key
+}
+
+// Write streams the signed archive of sn plus o.Extra to w.
+func Write(ctx context.Context, w io.Writer, sn Snapshot, o WriteOptions) (Manifest, error) {
+	if o.Key.IsZero() {
+		return Manifest{}, errors.New("backup: no instance key to sign with")
+	}
+	extra := o.Extra
+	day := o.Now.UTC().Format(time.DateOnly)
 	blobs := sn.Blobs()
 	hdr := Header{Format: Format, Created: day, Blobs: len(blobs), Bytes: sn.DBSize()}
 	for _, b := range blobs {
@@ -126,7 +166,7 @@ func Write(ctx context.Context, w io.Writer, sn Snapshot, extra []File, now time
 	for _, f := range extra {
 		hdr.Bytes += int64(len(f.Data))
 	}
-	m := Manifest{Format: Format, Created: day}
+	m := Manifest{Format: Format, Created: day, Instance: o.Key.Fingerprint().String()}
 	tw := tar.NewWriter(w)
 	put := func(path string, size int64, fill func(io.Writer) error) error {
 		if err := ctx.Err(); err != nil {
@@ -194,6 +234,13 @@ func Write(ctx context.Context, w io.Writer, sn Snapshot, extra []File, now time
 	if _, err := tw.Write(mb); err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
+	sig := o.Key.Sign(SignaturePurpose, mb)
+	if err := tw.WriteHeader(tarHeader(SignatureName, int64(len(sig)))); err != nil {
+		return Manifest{}, fmt.Errorf("backup: %w", err)
+	}
+	if _, err := tw.Write(sig); err != nil {
+		return Manifest{}, fmt.Errorf("backup: %w", err)
+	}
 	if err := tw.Close(); err != nil {
 		return Manifest{}, fmt.Errorf("backup: %w", err)
 	}
@@ -201,7 +248,7 @@ func Write(ctx context.Context, w io.Writer, sn Snapshot, extra []File, now time
 }
 
 func reserved(path string) bool {
-	return path == HeaderName || path == ManifestName || path == DBName || len(path) > len(BlobDir) && path[:len(BlobDir)+1] == BlobDir+"/"
+	return path == HeaderName || path == ManifestName || path == SignatureName || path == DBName || len(path) > len(BlobDir) && path[:len(BlobDir)+1] == BlobDir+"/"
 }
 
 func tarHeader(path string, size int64) *tar.Header {

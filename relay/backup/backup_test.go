@@ -20,6 +20,7 @@ import (
 
 	"postern/mailbox/pgp"
 	"postern/mailbox/store"
+	"postern/relay/identity"
 )
 
 // fakeSnapshot serves a database and blobs from memory.
@@ -57,10 +58,37 @@ func sample() fakeSnapshot {
 	}}
 }
 
+// testKey signs the archives of these tests; otherKey is another instance's.
+var testKey, otherKey = mustKey(), mustKey()
+
+func mustKey() identity.Key {
+	k, err := identity.Generate()
+	if err != nil {
+		panic(err)
+	}
+	return k
+}
+
+func keyFile(k identity.Key) File {
+	b, err := k.Marshal()
+	if err != nil {
+		panic(err)
+	}
+	return File{identity.FileName, b}
+}
+
+// trusting checks archives against testKey's instance.
+func trusting() ExtractOptions { return ExtractOptions{Instance: testKey.Fingerprint()} }
+
 func archive(t testing.TB, sn Snapshot, extra []File) []byte {
 	t.Helper()
+	return archiveBy(t, testKey, sn, append(extra, keyFile(testKey)))
+}
+
+func archiveBy(t testing.TB, k identity.Key, sn Snapshot, extra []File) []byte {
+	t.Helper()
 	var buf bytes.Buffer
-	m, err := Write(context.Background(), &buf, sn, extra, day)
+	m, err := Write(context.Background(), &buf, sn, WriteOptions{Extra: extra, Now: day, Key: k})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,14 +104,16 @@ func TestWriteExtract(t *testing.T) {
 	data := archive(t, sn, extra)
 	dir := t.TempDir()
 	var seen int64
-	m, err := Extract(context.Background(), bytes.NewReader(data), dir, ExtractOptions{Progress: func(n int64) { seen = n }})
+	o := trusting()
+	o.Progress = func(n int64) { seen = n }
+	m, err := Extract(context.Background(), bytes.NewReader(data), dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if seen != int64(len(data)) {
 		t.Fatalf("progress saw %d of %d bytes", seen, len(data))
 	}
-	if len(m.Files) != 6 || m.Files[0].Path != HeaderName || m.Files[1].Path != DBName {
+	if len(m.Files) != 7 || m.Files[0].Path != HeaderName || m.Files[1].Path != DBName || m.Instance != testKey.Fingerprint().String() {
 		t.Fatalf("manifest %+v", m)
 	}
 	for path, want := range map[string][]byte{
@@ -109,7 +139,7 @@ func TestWriteExtract(t *testing.T) {
 			t.Fatalf("%s has time %v", h.Name, h.ModTime)
 		}
 	}
-	if _, err := Verify(context.Background(), bytes.NewReader(data), ExtractOptions{}); err != nil {
+	if _, err := Verify(context.Background(), bytes.NewReader(data), trusting()); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -117,20 +147,23 @@ func TestWriteExtract(t *testing.T) {
 func TestWriteRefuses(t *testing.T) {
 	sn := sample()
 	for _, bad := range []string{"../x", "/etc/passwd", "blobs/" + strings.Repeat("c", 32), DBName, ManifestName, "a/../b", ""} {
-		if _, err := Write(context.Background(), io.Discard, sn, []File{{bad, []byte("x")}}, day); err == nil {
+		if _, err := Write(context.Background(), io.Discard, sn, WriteOptions{Extra: []File{{bad, []byte("x")}}, Now: day, Key: testKey}); err == nil {
 			t.Errorf("extra file %q accepted", bad)
 		}
 	}
 	short := sample()
 	short.blobs[strings.Repeat("a", 32)] = []byte("x")
 	lying := fakeSnapshot{db: short.db, blobs: short.blobs}
-	if _, err := Write(context.Background(), io.Discard, sizeLie{lying}, nil, day); err == nil {
+	if _, err := Write(context.Background(), io.Discard, sizeLie{lying}, WriteOptions{Now: day, Key: testKey}); err == nil {
 		t.Error("a blob shorter than its record was archived")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Write(ctx, io.Discard, sn, nil, day); err == nil {
+	if _, err := Write(ctx, io.Discard, sn, WriteOptions{Now: day, Key: testKey}); err == nil {
 		t.Error("cancelled write succeeded")
+	}
+	if _, err := Write(context.Background(), io.Discard, sn, WriteOptions{Now: day}); err == nil {
+		t.Error("an archive was written without a key to sign it")
 	}
 }
 
@@ -176,12 +209,16 @@ func rebuild(t testing.TB, entries []entry, manifest *Manifest) []byte {
 			m.Files = append(m.Files, Entry{Path: e.name, Size: int64(len(e.data)), SHA256: hex.EncodeToString(sum[:])})
 		}
 	}
+	m.Instance = testKey.Fingerprint().String()
 	if manifest != nil {
 		m = *manifest
 	}
 	mb, _ := json.Marshal(m)
 	tw.WriteHeader(&tar.Header{Name: ManifestName, Typeflag: tar.TypeReg, Size: int64(len(mb)), Mode: 0o600})
 	tw.Write(mb)
+	sig := testKey.Sign(SignaturePurpose, mb)
+	tw.WriteHeader(&tar.Header{Name: SignatureName, Typeflag: tar.TypeReg, Size: int64(len(sig)), Mode: 0o600})
+	tw.Write(sig)
 	tw.Close()
 	return buf.Bytes()
 }
@@ -191,26 +228,32 @@ func header() entry {
 	return entry{name: HeaderName, data: b}
 }
 
+func keyEntry() entry {
+	f := keyFile(testKey)
+	return entry{name: f.Path, data: f.Data}
+}
+
 func TestExtractRefuses(t *testing.T) {
-	good := []entry{header(), {name: DBName, data: []byte("db")}, {name: "postern.conf", data: []byte("c")}}
-	if _, err := Verify(context.Background(), bytes.NewReader(rebuild(t, good, nil)), ExtractOptions{}); err != nil {
+	good := []entry{header(), {name: DBName, data: []byte("db")}, {name: "postern.conf", data: []byte("c")}, keyEntry()}
+	if _, err := Verify(context.Background(), bytes.NewReader(rebuild(t, good, nil)), trusting()); err != nil {
 		t.Fatalf("the well-formed archive is refused: %v", err)
 	}
-	wrongSum := Manifest{Format: Format, Files: []Entry{{Path: HeaderName}, {Path: DBName, Size: 2, SHA256: "00"}, {Path: "postern.conf", Size: 1}}}
+	fp := testKey.Fingerprint().String()
+	wrongSum := Manifest{Format: Format, Instance: fp, Files: []Entry{{Path: HeaderName}, {Path: DBName, Size: 2, SHA256: "00"}, {Path: "postern.conf", Size: 1}}}
 	oldFormat, _ := json.Marshal(Header{Format: 99})
 	cases := map[string][]byte{
 		"no header":          rebuild(t, good[1:], nil),
-		"header not first":   rebuild(t, []entry{good[1], good[0], good[2]}, nil),
+		"header not first":   rebuild(t, []entry{good[1], good[0], good[2], good[3]}, nil),
 		"unknown format":     rebuild(t, []entry{{name: HeaderName, data: oldFormat}, good[1]}, nil),
-		"no database":        rebuild(t, []entry{header(), good[2]}, nil),
+		"no database":        rebuild(t, []entry{header(), good[2], good[3]}, nil),
 		"path escape":        rebuild(t, append(good[:2:2], entry{name: "../evil", data: []byte("x")}), nil),
 		"absolute path":      rebuild(t, append(good[:2:2], entry{name: "/tmp/evil", data: []byte("x")}), nil),
 		"dot path":           rebuild(t, append(good[:2:2], entry{name: "onion/../../x", data: []byte("x")}), nil),
 		"symlink":            rebuild(t, append(good[:2:2], entry{name: "link", typ: tar.TypeSymlink}), nil),
 		"duplicate":          rebuild(t, append(good[:2:2], good[1]), nil),
 		"wrong sum":          rebuild(t, good, &wrongSum),
-		"file not in list":   rebuild(t, good, &Manifest{Format: Format, Files: []Entry{}}),
-		"no manifest":        rebuild(t, good, nil)[:1536],
+		"file not in list":   rebuild(t, good, &Manifest{Format: Format, Instance: fp, Files: []Entry{}}),
+		"no manifest":        rebuild(t, good, nil)[:2560],
 		"file then dir":      rebuild(t, append(good[:2:2], entry{name: "onion", data: []byte("x")}, entry{name: "onion/k", data: []byte("y")}), nil),
 		"garbage":            []byte("definitely not a tar archive, nor anything else"),
 		"empty":              nil,
@@ -219,7 +262,7 @@ func TestExtractRefuses(t *testing.T) {
 	for name, data := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			_, err := Extract(context.Background(), bytes.NewReader(data), dir, ExtractOptions{})
+			_, err := Extract(context.Background(), bytes.NewReader(data), dir, trusting())
 			if !errors.Is(err, ErrArchive) {
 				t.Fatalf("error %v, want ErrArchive", err)
 			}
@@ -296,7 +339,7 @@ func TestEncryptDecrypt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Verify(context.Background(), r, ExtractOptions{}); err != nil {
+	if _, err := Verify(context.Background(), r, trusting()); err != nil {
 		t.Fatal(err)
 	}
 	// A public key is not a secret key.
@@ -316,7 +359,7 @@ func TestEncryptDecrypt(t *testing.T) {
 // FuzzExtract: whatever the archive bytes, Extract returns (an error or a
 // manifest), never panics and never writes outside its directory.
 func FuzzExtract(f *testing.F) {
-	good := []entry{header(), {name: DBName, data: []byte("db")}, {name: "onion/intake.key", data: []byte("k")}}
+	good := []entry{header(), {name: DBName, data: []byte("db")}, {name: "onion/intake.key", data: []byte("k")}, keyEntry()}
 	f.Add(rebuild(f, good, nil))
 	f.Add(archive(f, sample(), []File{{"postern.conf", []byte("x")}}))
 	f.Add(rebuild(f, append(good[:1:1], entry{name: "../x", data: []byte("x")}), nil))
@@ -327,7 +370,7 @@ func FuzzExtract(f *testing.F) {
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
-		m, err := Extract(context.Background(), bytes.NewReader(data), dir, ExtractOptions{})
+		m, err := Extract(context.Background(), bytes.NewReader(data), dir, trusting())
 		if err == nil && len(m.Files) == 0 {
 			t.Fatal("success with an empty manifest")
 		}

@@ -18,6 +18,7 @@ import (
 	"syscall"
 
 	"postern/mailbox/store"
+	"postern/relay/identity"
 )
 
 // maxSmall bounds the header and manifest entries, read into memory.
@@ -47,16 +48,31 @@ func clip(s string) string {
 	return strings.ToValidUTF8(s, "?")
 }
 
+// ErrSignature means the archive is not signed by the instance the caller
+// trusts: signed by another, its signature fails (altered or forged), or it is
+// not signed at all.
+var ErrSignature = errors.New("backup: not signed by the expected instance")
+
 // ExtractOptions tune Extract.
 type ExtractOptions struct {
 	// Progress, if set, is called with the number of archive bytes read so far.
 	Progress func(read int64)
+	// Instance is the instance whose signature the archive must carry.
+	Instance identity.Fingerprint
+	// AnyInstance accepts a signature by whichever instance made the archive
+	// (it must still verify, with the key the archive carries): for `relay
+	// backup` checking what it just wrote, and restore --trust-any-instance.
+	AnyInstance bool
+	// Unsigned also accepts a format 1 archive, which has no signature
+	// (restore --trust-any-instance of a backup made before signing existed).
+	Unsigned bool
 }
 
 // Extract reads an archive from r into dir, which must exist and be empty, and
 // verifies it: the header comes first, every file is a plain file with a safe
-// name that appears once, the manifest comes last and lists exactly the files
-// read with their sizes and SHA-256 sums, and nothing but tar padding follows.
+// name that appears once, the manifest comes after the files and lists exactly
+// the files read with their sizes and SHA-256 sums, the signature of the
+// instance o names follows it, and nothing but tar padding follows that.
 // r is read to its end (for an OpenPGP stream, that is when its integrity check
 // runs). On error dir holds a partial, unusable copy: the caller removes it.
 func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Manifest, error) {
@@ -66,7 +82,9 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 	var order []string
 	var hdr Header
 	var man Manifest
-	gotManifest := false
+	var manBytes, sig []byte
+	var carried *identity.Fingerprint // the identity key in the archive
+	gotManifest, gotSig := false, false
 	for i := 0; ; i++ {
 		th, err := tr.Next()
 		if errors.Is(err, io.EOF) {
@@ -75,7 +93,7 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 		if err != nil {
 			return Manifest{}, archiveErr(ctx, err)
 		}
-		if gotManifest {
+		if gotSig || gotManifest && (hdr.Format == FormatUnsigned || th.Name != SignatureName) {
 			return Manifest{}, fmt.Errorf("%w: files after the manifest", ErrArchive)
 		}
 		if th.Typeflag != tar.TypeReg {
@@ -87,7 +105,8 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 		if th.Size < 0 {
 			return Manifest{}, fmt.Errorf("%w: negative size", ErrArchive)
 		}
-		if _, dup := seen[th.Name]; dup || th.Name == ManifestName && i == 0 {
+		if _, dup := seen[th.Name]; dup || (th.Name == ManifestName || th.Name == SignatureName) && i == 0 ||
+			th.Name == SignatureName && !gotManifest {
 			return Manifest{}, fmt.Errorf("%w: %q appears twice or out of place", ErrArchive, clip(th.Name))
 		}
 		switch {
@@ -102,7 +121,11 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 			if err := json.Unmarshal(b, &hdr); err != nil {
 				return Manifest{}, fmt.Errorf("%w: header: %v", ErrArchive, err)
 			}
-			if hdr.Format != Format {
+			switch {
+			case hdr.Format == FormatUnsigned && !o.Unsigned:
+				return Manifest{}, fmt.Errorf("%w: the backup is not signed (made before backups were signed); "+
+					"only --trust-any-instance restores it, and only if you know where it comes from", ErrSignature)
+			case hdr.Format != Format && hdr.Format != FormatUnsigned:
 				return Manifest{}, fmt.Errorf("%w: backup format %d, this relay reads %d", ErrArchive, hdr.Format, Format)
 			}
 			if err := writeFile(dir, th.Name, bytes.NewReader(b), th.Size, sha256.New()); err != nil {
@@ -120,7 +143,36 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 			if err := json.Unmarshal(b, &man); err != nil {
 				return Manifest{}, fmt.Errorf("%w: manifest: %v", ErrArchive, err)
 			}
-			gotManifest = true
+			manBytes, gotManifest = b, true
+		case th.Name == SignatureName:
+			if th.Size > 1024 {
+				return Manifest{}, fmt.Errorf("%w: signature too large", ErrArchive)
+			}
+			if sig, _, err = readSmall(tr, th); err != nil {
+				return Manifest{}, archiveErr(ctx, err)
+			}
+			gotSig = true
+		case th.Name == identity.FileName:
+			if th.Size > maxSmall {
+				return Manifest{}, fmt.Errorf("%w: identity key too large", ErrArchive)
+			}
+			b, e, err := readSmall(tr, th)
+			if err != nil {
+				return Manifest{}, archiveErr(ctx, err)
+			}
+			k, err := identity.Parse(b)
+			if err != nil {
+				clear(b)
+				return Manifest{}, fmt.Errorf("%w: the instance key in the archive: %v", ErrArchive, err)
+			}
+			f := k.Fingerprint()
+			carried = &f
+			err = writeFile(dir, th.Name, bytes.NewReader(b), th.Size, sha256.New())
+			clear(b)
+			if err != nil {
+				return Manifest{}, archiveErr(ctx, err)
+			}
+			seen[th.Name], order = e, append(order, th.Name)
 		default:
 			h := sha256.New()
 			if err := writeFile(dir, th.Name, tr, th.Size, h); err != nil {
@@ -138,7 +190,15 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 	if !gotManifest {
 		return Manifest{}, fmt.Errorf("%w: the manifest is missing (truncated archive?)", ErrArchive)
 	}
-	if man.Format != Format || len(man.Files) != len(order) {
+	if man.Format != hdr.Format {
+		return Manifest{}, fmt.Errorf("%w: the manifest is of format %d, the header of %d", ErrArchive, man.Format, hdr.Format)
+	}
+	if hdr.Format == FormatUnsigned {
+		man.Instance = "" // nothing vouches for it
+	} else if err := checkSignature(man, manBytes, sig, gotSig, carried, o); err != nil {
+		return Manifest{}, err
+	}
+	if len(man.Files) != len(order) {
 		return Manifest{}, fmt.Errorf("%w: the manifest lists %d files, the archive holds %d", ErrArchive, len(man.Files), len(order))
 	}
 	for i, e := range man.Files {
@@ -150,6 +210,29 @@ func Extract(ctx context.Context, r io.Reader, dir string, o ExtractOptions) (Ma
 		return Manifest{}, fmt.Errorf("%w: no database in the archive", ErrArchive)
 	}
 	return man, nil
+}
+
+// checkSignature checks the manifest's signature: by the instance o trusts,
+// valid for these exact bytes, and by the key the archive carries (else the
+// restored instance would sign its next backups as someone else).
+func checkSignature(man Manifest, manBytes, sig []byte, gotSig bool, carried *identity.Fingerprint, o ExtractOptions) error {
+	if !gotSig {
+		return fmt.Errorf("%w: the signature is missing (truncated archive?)", ErrArchive)
+	}
+	signer, err := identity.ParseFingerprint(man.Instance)
+	if err != nil {
+		return fmt.Errorf("%w: the manifest names no valid instance", ErrArchive)
+	}
+	if !o.AnyInstance && signer != o.Instance {
+		return fmt.Errorf("%w: this backup comes from instance %s, not %s", ErrSignature, signer, o.Instance)
+	}
+	if !identity.Verify(signer, SignaturePurpose, manBytes, sig) {
+		return fmt.Errorf("%w: the signature of instance %s does not verify: the backup was altered or forged", ErrSignature, signer)
+	}
+	if carried == nil || *carried != signer {
+		return fmt.Errorf("%w: the archive does not carry the identity key of the instance that signed it", ErrSignature)
+	}
+	return nil
 }
 
 // Verify reads a whole archive from r and checks it as Extract does, without

@@ -13,6 +13,8 @@ import (
 	"postern/mailbox/pgp"
 	"postern/relay/admin"
 	"postern/relay/backup"
+	"postern/relay/config"
+	"postern/relay/identity"
 )
 
 // maxSecretKeyFile bounds what is read as the admin's secret key.
@@ -78,7 +80,9 @@ func (r *runner) cmdBackup(args []string) error {
 	}
 	vc := make(chan verified, 1)
 	go func() {
-		m, err := backup.Verify(r.env.Context, io.TeeReader(pr, enc), backup.ExtractOptions{Progress: prog.update})
+		// Any instance: the relay signed with its own key; what matters
+		// here is that the signature is there and verifies.
+		m, err := backup.Verify(r.env.Context, io.TeeReader(pr, enc), backup.ExtractOptions{Progress: prog.update, AnyInstance: true})
 		if err != nil {
 			pr.CloseWithError(err)
 		}
@@ -129,11 +133,14 @@ func (r *runner) cmdBackup(args []string) error {
 		}
 	}
 	if *f.json {
-		return r.printJSON(map[string]any{"out": *out, "files": len(v.m.Files), "blobs": blobs, "bytes": bytes, "encrypted_to": info.Fingerprint})
+		return r.printJSON(map[string]any{"out": *out, "files": len(v.m.Files), "blobs": blobs, "bytes": bytes,
+			"encrypted_to": info.Fingerprint, "instance_fingerprint": v.m.Instance, "backup_day": v.m.Created})
 	}
-	fmt.Fprintf(r.env.Stdout, "Backup written to %s: %d files (%d message and reply blobs), %s, encrypted to %s.\n"+
-		"Restore with: relay restore --in %s --data NEW-DIR --key SECRET-KEY.asc\n",
-		*out, len(v.m.Files), blobs, humanBytes(bytes), info.Fingerprint, *out)
+	fmt.Fprintf(r.env.Stdout, "Backup of %s written to %s: %d files (%d message and reply blobs), %s, encrypted to %s,\n"+
+		"signed by this instance: %s\n"+
+		"Restore with: relay restore --in %s --data NEW-DIR --key SECRET-KEY.asc --instance %s\n"+
+		"Keep the instance fingerprint apart from the backups (it is not secret): restore trusts only it.\n",
+		v.m.Created, *out, len(v.m.Files), blobs, humanBytes(bytes), info.Fingerprint, v.m.Instance, *out, v.m.Instance)
 	return nil
 }
 
@@ -143,6 +150,9 @@ func (r *runner) cmdRestore(args []string) error {
 	in := f.String("in", "", "backup file, or - for stdin")
 	keyPath := f.String("key", "", "the admin's OpenPGP secret key file, or - for stdin")
 	plain := f.Bool("plain", false, "the input is an archive already decrypted (gpg --decrypt FILE | relay restore --in - --plain)")
+	instance := f.String("instance", "", "fingerprint of the instance the backup must come from (relay backup and relay status print it)")
+	trustAny := f.Bool("trust-any-instance", false, "DANGEROUS: restore a backup whatever instance signed it, or an unsigned one made before backups were signed")
+	seen := f.String("seen", "", "record of the newest backup restored per instance (default: "+SeenFileName+" beside --key)")
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
@@ -155,6 +165,19 @@ func (r *runner) cmdRestore(args []string) error {
 		return usagef(cmd, "%s: --key SECRETKEY.asc is required (or --plain for an archive decrypted with gpg)", cmd)
 	case *in == "-" && *keyPath == "-":
 		return usagef(cmd, "%s: --in and --key cannot both be standard input", cmd)
+	case *instance != "" && *trustAny:
+		return usagef(cmd, "%s: --instance and --trust-any-instance exclude each other", cmd)
+	case *instance == "" && !*trustAny:
+		return usagef(cmd, "%s: --instance FINGERPRINT is required: restore accepts only a backup signed by the instance you name "+
+			"(relay backup printed it); --trust-any-instance skips that check", cmd)
+	}
+	eo := backup.ExtractOptions{AnyInstance: *trustAny, Unsigned: *trustAny}
+	if *instance != "" {
+		fp, err := identity.ParseFingerprint(*instance)
+		if err != nil {
+			return usagef(cmd, "%s: --instance: %v", cmd, err)
+		}
+		eo.Instance = fp
 	}
 	target, err := filepath.Abs(*f.data)
 	if err != nil {
@@ -193,10 +216,60 @@ func (r *runner) cmdRestore(args []string) error {
 			return fmt.Errorf("restore refused, %s unchanged: %v", target, err)
 		}
 	}
-	man, err := backup.Restore(r.env.Context, src, target, backup.RestoreOptions{Check: admin.CheckRestored})
+	man, err := backup.Restore(r.env.Context, src, target, backup.RestoreOptions{ExtractOptions: eo, Check: admin.CheckRestored})
 	prog.finish(err == nil)
 	if err != nil {
 		return fmt.Errorf("restore refused, %s unchanged: %v", target, err)
+	}
+	return r.restored(target, man, *trustAny, seenPath(*seen, *keyPath), f)
+}
+
+// restored reports a finished restore: the backup's day, where it comes
+// from, and loud warnings for what the admin must look at before serving it.
+func (r *runner) restored(target string, man backup.Manifest, trustAny bool, seenFile string, f *flags) error {
+	var warnings []string
+	warn := func(format string, args ...any) { warnings = append(warnings, fmt.Sprintf(format, args...)) }
+	signer := man.Instance
+	if trustAny {
+		if signer == "" {
+			warn("--trust-any-instance: this backup is NOT signed (made before backups were signed): nothing says where it comes from")
+		} else {
+			warn("--trust-any-instance: this backup is signed by instance %s, and that was NOT checked against the instance you expect", signer)
+		}
+	}
+	newest := ""
+	if seenFile != "" && signer != "" {
+		rec, err := readSeen(seenFile)
+		if err != nil {
+			warn("the record of earlier restores could not be read (%v): the backup's age was not checked", err)
+		} else {
+			newest = rec.Instances[signer]
+			if newest > man.Created {
+				warn("this backup is OLDER than one of this instance already restored here: it is of %s, the newest restored was of %s "+
+					"(record: %s). An old backup brings back journalists, passphrases and onion keys that were removed or replaced since; "+
+					"unless you meant to go back, remove %s and restore the newest backup", man.Created, newest, seenFile, target)
+			}
+			if err := noteSeen(seenFile, rec, signer, man.Created); err != nil {
+				warn("the record of restored backups could not be written (%v)", err)
+			}
+		}
+	} else if signer != "" {
+		warn("no record of earlier restores was checked (the key came from standard input or --plain was used; --seen FILE keeps one): make sure this is the newest backup")
+	}
+	current := ""
+	if k, err := identity.Load(target); err == nil {
+		current = k.Fingerprint().String()
+	}
+	if signer == "" && current != "" {
+		warn("the restored instance had no identity key and got a new one: %s; its backups are signed with it from now on", current)
+	}
+	var torExtra []string
+	if cfg, err := config.Load(target); err == nil {
+		torExtra = cfg.TorExtraBeyondTestNetwork(target)
+	}
+	if len(torExtra) > 0 {
+		warn("the restored postern.conf sets %d tor_extra line(s) that are not a test-network include (%q…): relay serve refuses them unless --allow-tor-extra is given; remove what you did not write",
+			len(torExtra), torExtra[0])
 	}
 	blobs := 0
 	for _, e := range man.Files {
@@ -204,12 +277,20 @@ func (r *runner) cmdRestore(args []string) error {
 			blobs++
 		}
 	}
-	if *f.json {
-		return r.printJSON(map[string]any{"data_dir": target, "files": len(man.Files), "blobs": blobs, "backup_day": man.Created})
+	for _, w := range warnings {
+		fmt.Fprintf(r.env.Stderr, "WARNING: %s\n", w)
 	}
-	fmt.Fprintf(r.env.Stdout, "Restored the backup of %s into %s: %d files (%d blobs), every one checked against the manifest,\n"+
-		"and the instance passed its integrity check. Onion keys, mailboxes, UIDs and sources are as they were.\n"+
-		"Start it with: relay serve --data %s\n", man.Created, target, len(man.Files), blobs, target)
+	if *f.json {
+		return r.printJSON(map[string]any{"data_dir": target, "files": len(man.Files), "blobs": blobs, "backup_day": man.Created,
+			"signed_by": signer, "instance_fingerprint": current, "newest_restored_day": newest, "warnings": append([]string{}, warnings...)})
+	}
+	origin := "signed by instance " + signer + ", the one you named"
+	if trustAny {
+		origin = "origin NOT checked (--trust-any-instance)"
+	}
+	fmt.Fprintf(r.env.Stdout, "Restored the backup of %s into %s: %d files (%d blobs), %s; every file checked against the\n"+
+		"signed manifest, and the instance passed its integrity check. Onion keys, mailboxes, UIDs and sources are as they were.\n"+
+		"Start it with: relay serve --data %s\n", man.Created, target, len(man.Files), blobs, origin, target)
 	return nil
 }
 

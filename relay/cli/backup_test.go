@@ -110,7 +110,8 @@ func TestSourceAndBackupWhileRunning(t *testing.T) {
 	pub, sec := adminKeyFiles(t)
 	bk := filepath.Join(base, "backup.pgp")
 	out = mustRelay(t, nil, "backup", "--data", dir, "--out", bk, "--to", pub)
-	if !strings.Contains(out, "Backup written to "+bk) {
+	fp := instanceFingerprint(t, dir)
+	if !strings.Contains(out, "written to "+bk) || !strings.Contains(out, "signed by this instance: "+fp) {
 		t.Fatalf("backup: %q", out)
 	}
 	if fi, err := os.Stat(bk); err != nil || fi.Mode().Perm() != 0o600 {
@@ -130,7 +131,7 @@ func TestSourceAndBackupWhileRunning(t *testing.T) {
 	p.stop(t)
 
 	target := filepath.Join(base, "restored")
-	out = mustRelay(t, nil, "restore", "--in", bk, "--data", target, "--key", sec)
+	out = mustRelay(t, nil, "restore", "--in", bk, "--data", target, "--key", sec, "--instance", fp)
 	if !strings.Contains(out, "Restored the backup") {
 		t.Fatalf("restore: %q", out)
 	}
@@ -157,9 +158,35 @@ func storeViewWhileRunning(t *testing.T, dir string) string {
 	pub, sec := adminKeyFiles(t)
 	tmp := t.TempDir()
 	bk := filepath.Join(tmp, "b.pgp")
-	mustRelay(t, nil, "backup", "--data", dir, "--out", bk, "--to", pub)
-	mustRelay(t, nil, "restore", "--in", bk, "--data", filepath.Join(tmp, "r"), "--key", sec)
+	fp := backupTo(t, dir, bk, pub)
+	mustRelay(t, nil, "restore", "--in", bk, "--data", filepath.Join(tmp, "r"), "--key", sec, "--instance", fp)
 	return storeView(t, filepath.Join(tmp, "r"))
+}
+
+// backupTo runs relay backup --json and returns the instance fingerprint it
+// printed.
+func backupTo(t *testing.T, dir, out, pub string) string {
+	t.Helper()
+	var res map[string]any
+	if err := json.Unmarshal([]byte(mustRelay(t, nil, "backup", "--data", dir, "--out", out, "--to", pub, "--json")), &res); err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := res["instance_fingerprint"].(string)
+	if fp == "" {
+		t.Fatalf("backup --json without instance_fingerprint: %v", res)
+	}
+	return fp
+}
+
+// instanceFingerprint is what relay status --json shows as instance_fingerprint.
+func instanceFingerprint(t *testing.T, dir string) string {
+	t.Helper()
+	var st map[string]any
+	if err := json.Unmarshal([]byte(mustRelay(t, nil, "status", "--data", dir, "--json")), &st); err != nil {
+		t.Fatal(err)
+	}
+	fp, _ := st["instance_fingerprint"].(string)
+	return fp
 }
 
 func TestBackupRestoreMisuse(t *testing.T) {
@@ -168,6 +195,7 @@ func TestBackupRestoreMisuse(t *testing.T) {
 	base := t.TempDir()
 	bk := filepath.Join(base, "b.pgp")
 	jkey, _ := writeKey(t, base)
+	fp := instanceFingerprint(t, dir)
 	before := snapshot(t, dir)
 	usage := [][]string{
 		{"backup", "--data", dir},
@@ -178,6 +206,9 @@ func TestBackupRestoreMisuse(t *testing.T) {
 		{"restore", "--data", filepath.Join(base, "r"), "--in", bk},
 		{"restore", "--data", filepath.Join(base, "r"), "--in", bk, "--key", sec, "--plain"},
 		{"restore", "--data", filepath.Join(base, "r"), "--in", "-", "--key", "-"},
+		{"restore", "--data", filepath.Join(base, "r"), "--in", bk, "--key", sec},
+		{"restore", "--data", filepath.Join(base, "r"), "--in", bk, "--key", sec, "--instance", "not-a-fingerprint"},
+		{"restore", "--data", filepath.Join(base, "r"), "--in", bk, "--key", sec, "--instance", fp, "--trust-any-instance"},
 		{"source"},
 		{"source", "frobnicate"},
 		{"source", "delete", "--data", dir},
@@ -246,14 +277,14 @@ func TestBackupRestoreMisuse(t *testing.T) {
 		args []string
 		msg  string
 	}{
-		{"non-empty target", []string{"restore", "--in", bk, "--key", sec, "--data", nonEmpty}, "not empty"},
-		{"instance as target", []string{"restore", "--in", bk, "--key", sec, "--data", dir}, "not empty"},
-		{"corrupt", []string{"restore", "--in", corrupt, "--key", sec, "--data", filepath.Join(base, "r1")}, "damaged"},
-		{"truncated", []string{"restore", "--in", trunc, "--key", sec, "--data", filepath.Join(base, "r2")}, "damaged"},
-		{"wrong key", []string{"restore", "--in", bk, "--key", otherSec, "--data", filepath.Join(base, "r3")}, "another key"},
-		{"public key", []string{"restore", "--in", bk, "--key", pub, "--data", filepath.Join(base, "r4")}, "not a secret key"},
-		{"plain but encrypted", []string{"restore", "--in", bk, "--plain", "--data", filepath.Join(base, "r5")}, "damaged"},
-		{"journalist key file as backup", []string{"restore", "--in", jkey, "--key", sec, "--data", filepath.Join(base, "r6")}, "restore refused"},
+		{"non-empty target", []string{"restore", "--in", bk, "--key", sec, "--data", nonEmpty, "--instance", fp}, "not empty"},
+		{"instance as target", []string{"restore", "--in", bk, "--key", sec, "--data", dir, "--instance", fp}, "not empty"},
+		{"corrupt", []string{"restore", "--in", corrupt, "--key", sec, "--data", filepath.Join(base, "r1"), "--instance", fp}, "damaged"},
+		{"truncated", []string{"restore", "--in", trunc, "--key", sec, "--data", filepath.Join(base, "r2"), "--instance", fp}, "damaged"},
+		{"wrong key", []string{"restore", "--in", bk, "--key", otherSec, "--data", filepath.Join(base, "r3"), "--instance", fp}, "another key"},
+		{"public key", []string{"restore", "--in", bk, "--key", pub, "--data", filepath.Join(base, "r4"), "--instance", fp}, "not a secret key"},
+		{"plain but encrypted", []string{"restore", "--in", bk, "--plain", "--data", filepath.Join(base, "r5"), "--instance", fp}, "damaged"},
+		{"journalist key file as backup", []string{"restore", "--in", jkey, "--key", sec, "--data", filepath.Join(base, "r6"), "--instance", fp}, "restore refused"},
 	}
 	for _, rf := range refusals {
 		beforeFull, beforeDir := snapshot(t, nonEmpty), snapshot(t, dir)
@@ -292,22 +323,22 @@ func TestRestoreWithGPG(t *testing.T) {
 	addSource(t, dir)
 	want := storeView(t, dir)
 	bk := filepath.Join(base, "b.pgp")
-	mustRelay(t, nil, "backup", "--data", dir, "--out", bk, "--to", pub)
+	fp := backupTo(t, dir, bk, pub)
 
-	r := relay(t, []byte("wrong\n"), "restore", "--in", bk, "--key", sec, "--data", filepath.Join(base, "bad"))
+	r := relay(t, []byte("wrong\n"), "restore", "--in", bk, "--key", sec, "--data", filepath.Join(base, "bad"), "--instance", fp)
 	if r.code != 1 || !strings.Contains(r.stderr, "wrong passphrase") {
 		t.Fatalf("wrong passphrase: %+v", r)
 	}
 	if _, err := os.Stat(filepath.Join(base, "bad")); !os.IsNotExist(err) {
 		t.Fatal("a refused restore created the target")
 	}
-	mustRelay(t, []byte(pass+"\n"), "restore", "--in", bk, "--key", sec, "--data", filepath.Join(base, "one"))
+	mustRelay(t, []byte(pass+"\n"), "restore", "--in", bk, "--key", sec, "--data", filepath.Join(base, "one"), "--instance", fp)
 	if got := storeView(t, filepath.Join(base, "one")); got != want {
 		t.Fatalf("restore with the passphrase differs\n got %q\nwant %q", got, want)
 	}
 	plain := pgptest.Run(t, nil, "gpg", "--homedir", g.Home, "--batch", "--pinentry-mode", "loopback",
 		"--passphrase", pass, "--decrypt", bk)
-	out := mustRelay(t, plain, "restore", "--in", "-", "--plain", "--data", filepath.Join(base, "two"), "--json")
+	out := mustRelay(t, plain, "restore", "--in", "-", "--plain", "--data", filepath.Join(base, "two"), "--json", "--instance", fp)
 	var res map[string]any
 	if err := json.Unmarshal([]byte(out), &res); err != nil || res["files"] == nil {
 		t.Fatalf("restore --json: %q %v", out, err)

@@ -109,14 +109,17 @@ func (r *runner) cmdInit(args []string) error {
 	if err != nil {
 		return err
 	}
+	fp := a.InstanceFingerprint()
 	a.Close()
 	if *f.json {
-		return r.printJSON(map[string]string{"data_dir": dir, "config_file": filepath.Join(dir, config.FileName)})
+		return r.printJSON(map[string]string{"data_dir": dir, "config_file": filepath.Join(dir, config.FileName), "instance_fingerprint": fp})
 	}
 	fmt.Fprintf(r.env.Stdout, "Created a Postern instance in %s.\n"+
 		"Settings: %s (every setting is documented there; source_kdf_* are now fixed).\n"+
+		"Instance fingerprint: %s\n"+
+		"  (it signs every backup; restore asks for it: write it down apart from the backups)\n"+
 		"Next: relay journalist add NAME --key PUBLIC-KEY-FILE --data %s\n",
-		dir, filepath.Join(dir, config.FileName), dir)
+		dir, filepath.Join(dir, config.FileName), fp, dir)
 	return nil
 }
 
@@ -296,7 +299,9 @@ func (r *runner) cmdStatus(args []string) error {
 	}
 	fmt.Fprintf(w, "Postern relay %s (%s)\n", st.Version, st.GoVersion)
 	fmt.Fprintf(w, "  data directory:  %s\n  relay running:   %s\n  mail domain:     %s\n", st.DataDir, running, st.MailDomain)
+	fmt.Fprintf(w, "  instance:        %s\n", st.InstanceFingerprint)
 	fmt.Fprintf(w, "  schema:          %d\n  source KDF:      %s\n  retention:       %s\n", st.Schema, st.SourceKDF, retention)
+	fmt.Fprintf(w, "  tor_extra:       %s\n", torExtraLine(st))
 	fmt.Fprintf(w, "  journalists:     %d\n  sources:         %d\n  messages:        %d\n  replies:         %d\n",
 		st.Journalists, st.Sources, st.Messages, st.Replies)
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
@@ -309,6 +314,17 @@ func (r *runner) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	return nil
+}
+
+func torExtraLine(st admin.Status) string {
+	s := "none"
+	if len(st.TorExtra) > 0 {
+		s = fmt.Sprintf("%d line(s), %d beyond a test-network include", len(st.TorExtra), len(st.TorExtraBeyondTestNetwork))
+	}
+	if st.Tor != nil && st.Tor.AllowTorExtra {
+		s += "; relay serve runs with --allow-tor-extra"
+	}
+	return s
 }
 
 func orNone(s string) string {

@@ -21,12 +21,13 @@ func (r *runner) cmdServe(args []string) error {
 	public := f.Bool("dangerously-listen-beyond-loopback", false, "allow non-loopback listen addresses (never needed behind Tor)")
 	noTor := f.Bool("without-tor-for-tests-only", false, "run the services with no tor and no onions (tests only)")
 	torPath := f.String("tor", "", "the tor program (default: tor on $PATH)")
+	allowExtra := f.Bool("allow-tor-extra", false, "DANGEROUS: put postern.conf's tor_extra lines into tor's configuration even when they are not a test-network include")
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
 	o := serve.Options{
 		Dir: *f.data, Intake: *intake, IMAP: *imap, SMTP: *smtp,
-		AllowNonLoopback: *public, WithoutTor: *noTor, TorPath: *torPath,
+		AllowNonLoopback: *public, WithoutTor: *noTor, TorPath: *torPath, AllowTorExtra: *allowExtra,
 		Out: r.env.Stdout, Level: new(slog.LevelVar),
 	}
 	o.Logger = logging.New(r.env.Stderr, logging.Options{Level: o.Level})

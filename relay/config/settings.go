@@ -265,7 +265,8 @@ var settings = []setting{
 	{
 		key: "tor_extra",
 		doc: "Extra torrc line for the relay's tor, repeatable. Meant for tests on a\n" +
-			"private Tor network; leave unset in production.",
+			"private Tor network (%include of tools/tornet's join file); leave unset in\n" +
+			"production. relay serve refuses any other line unless --allow-tor-extra.",
 		repeat: true,
 		set: func(c *Config, v string) error {
 			c.TorExtra = append(c.TorExtra, v)

@@ -49,6 +49,10 @@ type Options struct {
 	// AllowNonLoopback lets a listen address be something other than loopback
 	// (flag --dangerously-listen-beyond-loopback). Never needed behind Tor.
 	AllowNonLoopback bool
+	// AllowTorExtra lets tor_extra lines that are not a test-network include
+	// into tor's configuration (flag --allow-tor-extra). Without it serve
+	// refuses to start with them: postern.conf travels in backups.
+	AllowTorExtra bool
 	// WithoutTor runs with no tor and no onions (flag
 	// --without-tor-for-tests-only): tests of the services themselves.
 	WithoutTor bool
@@ -95,6 +99,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("serve: %s is a demo instance (its journalist's secret key lies in it); create a real one with relay init", dir)
 	}
 	cfg := a.Config()
+	if err := checkTorExtra(cfg, dir, o, log); err != nil {
+		return err
+	}
 	if o.Level != nil {
 		l, err := logging.ParseLevel(cfg.LogLevel)
 		if err != nil {
@@ -170,6 +177,30 @@ func Run(ctx context.Context, o Options) error {
 	return err
 }
 
+// checkTorExtra refuses tor_extra lines that are not a test-network include,
+// unless the admin passed --allow-tor-extra (then it says so, loudly).
+func checkTorExtra(cfg config.Config, dir string, o Options, log *slog.Logger) error {
+	if o.WithoutTor {
+		return nil // no tor, no torrc
+	}
+	beyond := cfg.TorExtraBeyondTestNetwork(dir)
+	if len(beyond) == 0 {
+		return nil
+	}
+	if !o.AllowTorExtra {
+		why := config.TestNetworkInclude(beyond[0], dir)
+		return fmt.Errorf("serve: %s sets %d tor_extra line(s) that are not a test-network include (%q: %v); "+
+			"they would go into tor's configuration as they are: remove them, or start with --allow-tor-extra only if you wrote them yourself",
+			filepath.Join(dir, config.FileName), len(beyond), beyond[0], why)
+	}
+	log.Warn("--allow-tor-extra: tor_extra lines from postern.conf go into tor's configuration unchecked", "count", len(beyond))
+	fmt.Fprintf(o.Out, "WARNING: --allow-tor-extra: %d tor_extra line(s) from postern.conf go into tor's configuration unchecked:\n", len(beyond))
+	for _, l := range beyond {
+		fmt.Fprintf(o.Out, "WARNING:   %s\n", l)
+	}
+	return nil
+}
+
 type onions struct {
 	tor *tor.Tor
 	mu  sync.Mutex // serialises republishing of the journalist onion
@@ -207,7 +238,8 @@ func startOnions(ctx context.Context, a *admin.Admin, o Options, info Info, log 
 		Tor: func() admin.TorStatus {
 			p, summary := tr.Bootstrap()
 			return admin.TorStatus{Bootstrap: p, Summary: summary,
-				IntakeOnion: tr.Address(tor.Intake), JournalistOnion: tr.Address(tor.Journalist)}
+				IntakeOnion: tr.Address(tor.Intake), JournalistOnion: tr.Address(tor.Journalist),
+				AllowTorExtra: o.AllowTorExtra}
 		},
 	})
 	// Waiting for the descriptors is for the announcement only: clients retry.
