@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -18,40 +19,60 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func TestThrottleLocksAfterFailures(t *testing.T) {
+// TestThrottleDelayGrowsAndCaps checks the delay per name: nothing for the
+// first failures, then doubling up to the cap, per name, forgotten after a
+// quiet while or a verified success.
+func TestThrottleDelayGrowsAndCaps(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now})
-	for i := 0; i < 4; i++ {
-		if th.Failure("alice") {
-			t.Fatalf("locked after %d failures", i+1)
-		}
+	var got []time.Duration
+	for range 8 {
+		th.Failure("alice")
+		got = append(got, th.Delay("alice"))
 		c.t = c.t.Add(time.Second)
 	}
-	if !th.Failure("alice") || !th.Locked("alice") {
-		t.Fatal("not locked after 5 failures in a minute")
+	want := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delays after each failure %v, want %v", got, want)
 	}
-	if th.Locked("bob") {
-		t.Fatal("lock leaked to another name")
+	if th.Delay("bob") != 0 {
+		t.Fatal("delay leaked to another name")
 	}
-	th.Success("alice") // a success during a lock does not lift it
-	c.t = c.t.Add(DefaultLockFor - time.Second)
-	if !th.Locked("alice") {
-		t.Fatal("lock lifted early")
+	if l := th.Locks(); len(l) != 1 || l[0].Name != "alice" || l[0].Failures != 8 || l[0].Delay != DefaultMaxDelay {
+		t.Fatalf("Locks() = %+v", l)
 	}
-	c.t = c.t.Add(2 * time.Second)
-	if th.Locked("alice") {
-		t.Fatal("lock did not expire")
+	c.t = c.t.Add(DefaultForget)
+	if th.Delay("alice") != 0 || len(th.Locks()) != 0 {
+		t.Fatal("failures not forgotten after a quiet while")
+	}
+	for range 5 {
+		th.Failure("alice")
+	}
+	th.Success("alice")
+	if th.Delay("alice") != 0 {
+		t.Fatal("a verified success did not clear the delay")
 	}
 }
 
-func TestThrottleWindowForgetsOldFailures(t *testing.T) {
+// TestThrottleQueuesParallelGuesses protects against bypassing the delay
+// with many connections: attempts for one name take turns, each one delay
+// after the previous, however many arrive at once.
+func TestThrottleQueuesParallelGuesses(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now})
-	for i := 0; i < 20; i++ {
-		if th.Failure("alice") {
-			t.Fatalf("locked at failure %d spread over %v", i+1, 20*time.Second*time.Duration(i))
+	for range 6 {
+		th.Failure("alice")
+	}
+	d := th.Delay("alice")
+	// The last failure made the next turn one delay away; fifty
+	// connections arriving together queue behind it.
+	for i := range 50 {
+		if w := th.reserve("alice"); w != time.Duration(i+1)*d {
+			t.Fatalf("attempt %d waits %v, want %v", i, w, time.Duration(i+1)*d)
 		}
-		c.t = c.t.Add(20 * time.Second) // 3 per minute
+	}
+	if w := th.reserve("bob"); w != 0 {
+		t.Fatalf("another name waits %v", w)
 	}
 }
 
@@ -64,11 +85,11 @@ func TestThrottleBoundsNames(t *testing.T) {
 	if n := len(th.names); n > 10 {
 		t.Fatalf("%d names tracked, limit 10", n)
 	}
-	c.t = c.t.Add(2 * time.Minute)
+	c.t = c.t.Add(DefaultForget + time.Minute)
 	for i := 0; i < 5; i++ {
 		th.Failure("alice")
 	}
-	if !th.Locked("alice") {
+	if th.Delay("alice") == 0 {
 		t.Fatal("a real name could not be tracked after old invented ones expired")
 	}
 }
@@ -112,11 +133,29 @@ func TestLogin(t *testing.T) {
 			t.Errorf("%.10q/%q: err = %v, want ErrFailed", tc.name, tc.pass, err)
 		}
 	}
-	for i := 0; i < 5; i++ {
-		a.Login(ctx, "alice", "wrong")
+}
+
+// TestRightPassphraseAcceptedWhileSlowed protects against the lockout of
+// issue 12 finding 7: after many wrong guesses the right passphrase is still
+// accepted (after its turn), and the wrong ones were slowed.
+func TestRightPassphraseAcceptedWhileSlowed(t *testing.T) {
+	a, _ := newAuth(t)
+	a.CacheSize = -1 // every attempt reaches the throttle
+	a.Throttle = NewThrottle(ThrottleOptions{Step: time.Millisecond, MaxDelay: 4 * time.Millisecond})
+	ctx := context.Background()
+	for range 10 {
+		if _, err := a.Login(ctx, "alice", "wrong"); !errors.Is(err, ErrFailed) {
+			t.Fatalf("wrong passphrase: %v", err)
+		}
 	}
-	if _, err := a.Login(ctx, "alice", "right passphrase"); !errors.Is(err, ErrLocked) || !errors.Is(err, ErrFailed) {
-		t.Fatalf("locked login: %v", err)
+	if d := a.Throttle.Delay("alice"); d != 4*time.Millisecond {
+		t.Fatalf("after 10 failures the delay is %v, want the cap", d)
+	}
+	if j, err := a.Login(ctx, "alice", "right passphrase"); err != nil || j.Name != "alice" {
+		t.Fatalf("right passphrase refused after guesses: %v", err)
+	}
+	if a.Throttle.Delay("alice") != 0 {
+		t.Fatal("a verified login did not clear the delay")
 	}
 }
 
@@ -128,7 +167,7 @@ func TestLoginBusyIsNotAFailure(t *testing.T) {
 	if _, err := a.Login(ctx, "alice", "wrong"); err == nil || errors.Is(err, ErrFailed) {
 		t.Fatalf("cancelled login: %v", err)
 	}
-	if a.Throttle.Locked("alice") || len(a.Throttle.names) != 0 {
+	if a.Throttle.Delay("alice") != 0 || len(a.Throttle.names) != 0 {
 		t.Fatal("a login that never ran was counted")
 	}
 }
