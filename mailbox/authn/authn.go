@@ -55,8 +55,9 @@ type Authenticator struct {
 
 // Login returns the journalist whose name and passphrase match. A login
 // verified within the cache's TTL (same name, passphrase and stored hash)
-// is answered at once. Any other waits for its turn in the Throttle and
-// costs one argon2id verification; every failure (unknown name, wrong
+// is answered at once. Any other waits for its turn in the Throttle (one
+// check at a time per name, spaced after failures) and costs one argon2id
+// verification; every failure (unknown name, wrong
 // passphrase) wraps ErrFailed. kdf.ErrBusy and a context that ends while
 // waiting are returned wrapped, and are not counted as failures.
 func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Journalist, error) {
@@ -93,9 +94,11 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 		}
 	}
 	if a.Throttle != nil {
-		if err := a.Throttle.Wait(ctx, name); err != nil {
+		release, err := a.Throttle.Acquire(ctx, name)
+		if err != nil {
 			return store.Journalist{}, fmt.Errorf("authn: throttle: %w", err)
 		}
+		defer release() // after the outcome is recorded below
 	}
 	ok, err := a.Pool.VerifyPassword(ctx, pass, hash)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,25 +56,75 @@ func TestThrottleDelayGrowsAndCaps(t *testing.T) {
 	}
 }
 
-// TestThrottleQueuesParallelGuesses protects against bypassing the delay
-// with many connections: attempts for one name take turns, each one delay
-// after the previous, however many arrive at once.
-func TestThrottleQueuesParallelGuesses(t *testing.T) {
+// TestThrottleSerializesParallelGuesses protects against bypassing the
+// delay with many connections: attempts for one name are checked one at a
+// time, each counted before the next starts, however many arrive at once.
+func TestThrottleSerializesParallelGuesses(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{Step: time.Microsecond, MaxDelay: 4 * time.Microsecond})
+	var inside, most atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			release, err := th.Acquire(context.Background(), "alice")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			th.Failure("alice")
+			inside.Add(-1)
+			release()
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d guesses for one name were checked at once, want 1", m)
+	}
+	if l := th.Locks(); len(l) != 1 || l[0].Failures != 50 || l[0].Delay != 4*time.Microsecond {
+		t.Fatalf("Locks() = %+v", l)
+	}
+	// While one attempt is checked, another for the name cannot start;
+	// one for another name can.
+	release, err := th.Acquire(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := th.Acquire(ctx, "alice"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a second attempt started while the first was checked: %v", err)
+	}
+	if rb, err := th.Acquire(context.Background(), "bob"); err != nil {
+		t.Fatalf("another name waited: %v", err)
+	} else {
+		rb()
+	}
+	release()
+}
+
+// TestThrottleAbandonedAttemptsLeaveNoTrace: attempts that give up waiting
+// (a connection's deadline) do not push the name's next turn further away,
+// so they cannot be used to lock a name out by the back door.
+func TestThrottleAbandonedAttemptsLeaveNoTrace(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now})
 	for range 6 {
 		th.Failure("alice")
 	}
-	d := th.Delay("alice")
-	// The last failure made the next turn one delay away; fifty
-	// connections arriving together queue behind it.
-	for i := range 50 {
-		if w := th.reserve("alice"); w != time.Duration(i+1)*d {
-			t.Fatalf("attempt %d waits %v, want %v", i, w, time.Duration(i+1)*d)
-		}
+	r := th.names["alice"]
+	before := th.wait(r)
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		th.Acquire(ctx, "alice")
 	}
-	if w := th.reserve("bob"); w != 0 {
-		t.Fatalf("another name waits %v", w)
+	if w := th.wait(r); w != before || w != DefaultMaxDelay {
+		t.Fatalf("after 100 abandoned attempts the next turn is %v away, was %v", w, before)
+	}
+	if r.users != 0 || len(r.turn) != 0 {
+		t.Fatalf("abandoned attempts left users=%d turn=%d", r.users, len(r.turn))
 	}
 }
 

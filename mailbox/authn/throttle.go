@@ -47,20 +47,25 @@ type ThrottleOptions struct {
 // for concurrent use and meant to be shared by IMAP and SMTP, so a guesser
 // cannot double their rate by alternating protocols.
 //
-// The spacing is kept in wall-clock time: each attempt takes the next free
-// turn of its name and moves the following turn on by the delay, so opening
-// many connections at once only queues the guesses one behind the other.
+// Attempts for one name are checked one at a time (Acquire), so opening
+// many connections at once only makes the guesses wait for each other, and
+// every failure is counted before the next guess starts. An attempt that
+// gives up waiting (its connection's deadline) leaves no trace in the
+// schedule, so abandoned attempts cannot push a name's next turn ever
+// further away.
 type Throttle struct {
 	o ThrottleOptions
 
-	mu    sync.Mutex // guards names
+	mu    sync.Mutex // guards names and the counters in records
 	names map[string]*record
 }
 
 type record struct {
-	failures int       // since the last verified success, or since forgotten
-	last     time.Time // of the last failure
-	next     time.Time // the next attempt's turn; zero when free
+	failures int           // since the last verified success, or since forgotten
+	last     time.Time     // of the last failure
+	next     time.Time     // no attempt starts before; zero when free
+	turn     chan struct{} // holds a token while an attempt is checked
+	users    int           // attempts holding or waiting for turn
 }
 
 // Lock describes a name whose logins are being slowed, for `relay status`.
@@ -118,43 +123,70 @@ func (t *Throttle) Delay(name string) time.Duration {
 	return t.delayFor(r.failures)
 }
 
-// Wait blocks until it is name's turn to have a passphrase checked, and
-// moves the following turn on by the name's delay. It returns ctx's error
-// if ctx ends first; the turn is spent either way.
-func (t *Throttle) Wait(ctx context.Context, name string) error {
-	d := t.reserve(name)
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-timer.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-// reserve takes name's next turn and returns how long until it comes.
-func (t *Throttle) reserve(name string) time.Duration {
+// Acquire waits for name's turn to have a passphrase checked: no other
+// attempt for name is being checked, and the delay its failures call for has
+// passed since the last one. The caller checks the passphrase, records the
+// outcome (Failure or Success) and then calls release. If ctx ends first,
+// Acquire returns its error and the attempt leaves no trace.
+func (t *Throttle) Acquire(ctx context.Context, name string) (release func(), err error) {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	now := t.o.Now()
 	r := t.liveLocked(name, now)
 	if r == nil {
-		return 0
+		if len(t.names) >= t.o.MaxNames {
+			t.pruneLocked(now)
+		}
+		if len(t.names) >= t.o.MaxNames {
+			// Full of live records: an attacker is inventing names (see
+			// Failure); this attempt goes unthrottled.
+			t.mu.Unlock()
+			return func() {}, ctx.Err()
+		}
+		r = &record{turn: make(chan struct{}, 1)}
+		t.names[name] = r
 	}
-	d := t.delayFor(r.failures)
-	if d == 0 {
-		return 0
+	r.users++
+	t.mu.Unlock()
+
+	select {
+	case r.turn <- struct{}{}:
+	case <-ctx.Done():
+		t.leave(name, r, false)
+		return nil, ctx.Err()
 	}
-	turn := now
-	if r.next.After(now) {
-		turn = r.next
+	if d := t.wait(r); d > 0 {
+		timer := time.NewTimer(d)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			t.leave(name, r, true)
+			return nil, ctx.Err()
+		}
 	}
-	r.next = turn.Add(d)
-	return turn.Sub(now)
+	var once sync.Once
+	return func() { once.Do(func() { t.leave(name, r, true) }) }, nil
+}
+
+// wait is how long from now until r's next attempt may start.
+func (t *Throttle) wait(r *record) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return r.next.Sub(t.o.Now())
+}
+
+// leave ends an attempt's use of r (and its turn, if it held it), dropping
+// the record once nobody uses it and it holds no failures.
+func (t *Throttle) leave(name string, r *record, holding bool) {
+	if holding {
+		<-r.turn
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	r.users--
+	if r.users == 0 && r.failures == 0 && t.names[name] == r {
+		delete(t.names, name)
+	}
 }
 
 // Failure records a failed login for name.
@@ -174,7 +206,7 @@ func (t *Throttle) Failure(name string) {
 			// tracked keep their counts.
 			return
 		}
-		r = &record{}
+		r = &record{turn: make(chan struct{}, 1)}
 		t.names[name] = r
 	}
 	r.failures++
@@ -191,7 +223,12 @@ func (t *Throttle) Failure(name string) {
 func (t *Throttle) Success(name string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.names, name)
+	if r := t.names[name]; r != nil {
+		r.failures, r.next = 0, time.Time{}
+		if r.users == 0 {
+			delete(t.names, name)
+		}
+	}
 }
 
 // Unlock forgets the failures of name (an admin action).
@@ -210,7 +247,7 @@ func (t *Throttle) Locks() []Lock {
 		if r == nil {
 			continue
 		}
-		if d := t.delayFor(r.failures); d > 0 {
+		if d := t.delayFor(r.failures); d > 0 && r.failures > 0 {
 			l = append(l, Lock{Name: name, Failures: r.failures, Delay: d, Until: r.last.Add(t.o.Forget)})
 		}
 	}
@@ -230,7 +267,7 @@ func (t *Throttle) liveLocked(name string, now time.Time) *record {
 }
 
 func (t *Throttle) expired(r *record, now time.Time) bool {
-	return !now.Before(r.last.Add(t.o.Forget)) && !r.next.After(now)
+	return r.users == 0 && !now.Before(r.last.Add(t.o.Forget)) && !r.next.After(now)
 }
 
 // pruneLocked drops the records whose failures are forgotten. t.mu must be
