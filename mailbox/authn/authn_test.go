@@ -128,6 +128,30 @@ func TestThrottleAbandonedAttemptsLeaveNoTrace(t *testing.T) {
 	}
 }
 
+// TestThrottleWaitIsBounded: an attempt queued behind guesses that hold
+// the name's turn is checked after MaxWait anyway, so guessers keeping
+// connections queued cannot hold the journalist's login past a client's
+// timeout.
+func TestThrottleWaitIsBounded(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{MaxWait: time.Millisecond})
+	for range 6 {
+		th.Failure("alice")
+	}
+	guess, err := th.Acquire(context.Background(), "alice") // waits the spacing, at most MaxWait
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := th.Acquire(context.Background(), "alice")
+	if err != nil {
+		t.Fatalf("an attempt queued behind a guess: %v", err)
+	}
+	mine()
+	guess()
+	if r := th.names["alice"]; r == nil || r.users != 0 || len(r.turn) != 0 {
+		t.Fatalf("record after both attempts: %+v", r)
+	}
+}
+
 func TestThrottleBoundsNames(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now, MaxNames: 10})

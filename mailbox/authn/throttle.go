@@ -26,6 +26,8 @@ const (
 	// DefaultMaxDelay caps the wait between two attempts for one name:
 	// a guesser gets at most one try per DefaultMaxDelay.
 	DefaultMaxDelay = 8 * time.Second
+	// DefaultMaxWait bounds how long one attempt waits for its turn.
+	DefaultMaxWait = 10 * time.Second
 	// DefaultForget is how long after its last failure a name's failures
 	// are forgotten.
 	DefaultForget = 15 * time.Minute
@@ -38,6 +40,7 @@ type ThrottleOptions struct {
 	Free     int           // failures without delay
 	Step     time.Duration // delay after the first failure beyond Free, doubling after
 	MaxDelay time.Duration // the longest delay between two attempts for a name
+	MaxWait  time.Duration // the longest one attempt waits for its turn
 	Forget   time.Duration // failures are forgotten this long after the last one
 	MaxNames int           // most names tracked at once
 	Now      func() time.Time
@@ -48,8 +51,8 @@ type ThrottleOptions struct {
 // cannot double their rate by alternating protocols.
 //
 // Attempts for one name are checked one at a time (Acquire), so opening
-// many connections at once only makes the guesses wait for each other, and
-// every failure is counted before the next guess starts. An attempt that
+// many connections at once mostly makes the guesses wait for each other,
+// and each failure is counted before the next guess starts. An attempt that
 // gives up waiting (its connection's deadline) leaves no trace in the
 // schedule, so abandoned attempts cannot push a name's next turn ever
 // further away.
@@ -87,6 +90,9 @@ func NewThrottle(o ThrottleOptions) *Throttle {
 	}
 	if o.MaxDelay <= 0 {
 		o.MaxDelay = DefaultMaxDelay
+	}
+	if o.MaxWait <= 0 {
+		o.MaxWait = DefaultMaxWait
 	}
 	if o.Forget <= 0 {
 		o.Forget = DefaultForget
@@ -128,6 +134,14 @@ func (t *Throttle) Delay(name string) time.Duration {
 // passed since the last one. The caller checks the passphrase, records the
 // outcome (Failure or Success) and then calls release. If ctx ends first,
 // Acquire returns its error and the attempt leaves no trace.
+//
+// No attempt waits longer than MaxWait: one that has waited that long is
+// checked beside the one holding the turn. So a guesser who keeps many
+// connections queued on a name gets at most one guess per connection per
+// MaxWait (and connections are capped), while the journalist's own login
+// is answered within MaxWait and the KDF, before a client gives up (mbsync
+// waits 20 s). With passphrases of 90 bits, availability is the property
+// at stake here, not the guessing rate.
 func (t *Throttle) Acquire(ctx context.Context, name string) (release func(), err error) {
 	t.mu.Lock()
 	now := t.o.Now()
@@ -148,24 +162,30 @@ func (t *Throttle) Acquire(ctx context.Context, name string) (release func(), er
 	r.users++
 	t.mu.Unlock()
 
+	limit := time.NewTimer(t.o.MaxWait)
+	defer limit.Stop()
+	holding := false
 	select {
 	case r.turn <- struct{}{}:
+		holding = true
+	case <-limit.C:
 	case <-ctx.Done():
 		t.leave(name, r, false)
 		return nil, ctx.Err()
 	}
-	if d := t.wait(r); d > 0 {
+	if d := t.wait(r); holding && d > 0 {
 		timer := time.NewTimer(d)
 		defer timer.Stop()
 		select {
 		case <-timer.C:
+		case <-limit.C:
 		case <-ctx.Done():
 			t.leave(name, r, true)
 			return nil, ctx.Err()
 		}
 	}
 	var once sync.Once
-	return func() { once.Do(func() { t.leave(name, r, true) }) }, nil
+	return func() { once.Do(func() { t.leave(name, r, holding) }) }, nil
 }
 
 // wait is how long from now until r's next attempt may start.
