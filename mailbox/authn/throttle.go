@@ -6,7 +6,8 @@
 // never locked: locking would let anyone who reaches the journalist onion
 // lock a journalist out by guessing wrong on purpose. Failures instead make
 // every later attempt for the name wait, longer with each failure up to a
-// cap, and the right passphrase is accepted whenever its turn comes.
+// cap, and the right passphrase is accepted when its turn comes (after at
+// most MaxWait).
 package authn
 
 import (
@@ -24,7 +25,7 @@ const (
 	// doubles with each further failure.
 	DefaultStep = time.Second
 	// DefaultMaxDelay caps the wait between two attempts for one name:
-	// a guesser gets at most one try per DefaultMaxDelay.
+	// a guesser on one connection gets one try per DefaultMaxDelay.
 	DefaultMaxDelay = 8 * time.Second
 	// DefaultMaxWait bounds how long one attempt waits for its turn.
 	DefaultMaxWait = 10 * time.Second

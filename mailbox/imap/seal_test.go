@@ -5,8 +5,12 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -19,6 +23,7 @@ import (
 
 	"postern/mailbox/imap/structure"
 	"postern/mailbox/pgp"
+	"postern/mailbox/pgp/pgptest"
 	"postern/mailbox/store"
 )
 
@@ -369,4 +374,74 @@ func FuzzEncryptedHead(f *testing.F) {
 			t.Fatal("encrypted to alice but not to anyone")
 		}
 	})
+}
+
+// TestAppendToolCiphertextKept: ciphertext made by gpg and by rnp (the
+// library inside Thunderbird), to alice and to an RSA key, is recognised
+// as encrypted and stored as it is: their packet framing (legacy headers,
+// partial lengths) is read as well as go-crypto's.
+func TestAppendToolCiphertextKept(t *testing.T) {
+	g := pgptest.NewGPG(t)
+	e := newEnv(t, "alice")
+	c := e.login(t, "alice", nil)
+	pub, err := pgp.Armor(e.keys["alice"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Run(pub, "--import")
+	rsa := g.GenKey("source <source@example.org>", "rsa3072", "sign,encr", "never")
+	inner := bytes.Repeat([]byte(plainReply), 30)
+	crlf := func(b []byte) string {
+		return strings.ReplaceAll(strings.ReplaceAll(string(b), "\r\n", "\n"), "\n", "\r\n")
+	}
+	aliceFpr := fmt.Sprintf("%X", e.keys["alice"].PrimaryKey.Fingerprint)
+	msgs := map[string]string{
+		"gpg": thunderbirdEncrypted(crlf(g.Run(inner, "--armor", "--encrypt", "--trust-model", "always", "-r", rsa, "-r", aliceFpr))),
+	}
+	if _, err := exec.LookPath("rnp"); err == nil {
+		dir := t.TempDir()
+		home := filepath.Join(dir, "rnp")
+		if err := os.Mkdir(home, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		keys := filepath.Join(dir, "keys.asc")
+		if err := os.WriteFile(keys, append(pub, g.Export(rsa)...), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pgptest.Run(t, nil, "rnpkeys", "--homedir", home, "--import", keys)
+		in, out := filepath.Join(dir, "in"), filepath.Join(dir, "out.asc")
+		if err := os.WriteFile(in, inner, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		pgptest.Run(t, nil, "rnp", "--homedir", home, "--encrypt", "--armor", "-r", "source@example.org", "-r", "alice@newsroom.example", in, "--output", out)
+		ct, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs["rnp"] = thunderbirdEncrypted(crlf(ct))
+	} else if os.Getenv("CI") == "true" {
+		t.Fatal("rnp not installed (required under CI)")
+	}
+	var order []string
+	for tool, m := range msgs {
+		order = append(order, tool)
+		mustAppend(t, c, "Sent", m, nil)
+	}
+	stored, err := e.st.Messages("alice", "Sent")
+	if err != nil || len(stored) != len(msgs) {
+		t.Fatalf("Sent: %v, %d messages", err, len(stored))
+	}
+	for i, tool := range order {
+		f, err := e.st.OpenBlob(stored[i].Blob.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(f)
+		f.Close()
+		_, gotBody, _ := strings.Cut(string(got), "\r\n\r\n")
+		_, wantBody, _ := strings.Cut(msgs[tool], "\r\n\r\n")
+		if gotBody != wantBody {
+			t.Errorf("%s's ciphertext to alice was sealed again instead of kept", tool)
+		}
+	}
 }
