@@ -230,7 +230,7 @@ func TestEncryptIsTheOnlyEncrypter(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		for _, call := range []string{"openpgp.Encrypt(", "openpgp.EncryptText(", "openpgp.EncryptSplit(", "packet.SerializeSymmetricallyEncrypted("} {
+		for _, call := range []string{"openpgp.Encrypt(", "openpgp.EncryptText(", "openpgp.EncryptSplit(", "openpgp.SymmetricallyEncrypt(", "packet.SerializeSymmetricallyEncrypted("} {
 			if bytes.Contains(src, []byte(call)) {
 				t.Errorf("%s calls %s: encrypt through pgp.Encrypt, which pins AES-256", path, call)
 			}
