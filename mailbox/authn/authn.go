@@ -7,43 +7,59 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"postern/mailbox/kdf"
 	"postern/mailbox/store"
 )
 
-// Sentinel errors. Callers show every failure to the peer as one generic
-// "authentication failed"; ErrLocked exists so logs and metrics can tell
-// a lock from a wrong password, never so a client can.
-var (
-	ErrFailed = errors.New("authn: authentication failed")
-	ErrLocked = errors.New("authn: name locked after repeated failures")
-)
+// ErrFailed is what every failed login wraps. Callers show it to the peer
+// as one generic "authentication failed".
+var ErrFailed = errors.New("authn: authentication failed")
 
 // maxNameLen bounds the names worth looking up; journalist names are short.
 const maxNameLen = 128
 
+// KDF is what an Authenticator needs of a *kdf.Pool.
+type KDF interface {
+	HashPassword(ctx context.Context, pass string, pr kdf.Params) (string, error)
+	VerifyPassword(ctx context.Context, pass, stored string) (bool, error)
+}
+
 // Authenticator checks a journalist's name and passphrase. Build it once in
-// relay and share it between IMAP and SMTP (with its Throttle). The zero
-// DummyParams means kdf.DefaultPasswordParams.
+// relay and share it between IMAP and SMTP (with its Throttle and its cache
+// of verified logins). The zero DummyParams means
+// kdf.DefaultPasswordParams.
 type Authenticator struct {
 	Store    *store.Store
-	Pool     *kdf.Pool
+	Pool     KDF
 	Throttle *Throttle
 	Logger   *slog.Logger
 	// DummyParams are the argon2id parameters of the hash verified for an
 	// unknown name, so that an unknown name costs the same time as a known
 	// one. Set them to the parameters journalists' hashes are made with.
 	DummyParams kdf.Params
+	// CacheTTL and CacheSize bound the cache of verified logins (see
+	// loginCache); zero means DefaultCacheTTL and DefaultCacheSize, a
+	// negative CacheSize turns the cache off.
+	CacheTTL  time.Duration
+	CacheSize int
+	Now       func() time.Time // the cache's clock; time.Now if nil
 
 	dummyMu sync.Mutex // guards dummy
 	dummy   string
+
+	cacheOnce sync.Once
+	cache     *loginCache // nil when off
 }
 
-// Login returns the journalist whose name and passphrase match. Every
-// failure (unknown name, wrong passphrase, lock) wraps ErrFailed and costs
-// one argon2id verification; kdf.ErrBusy is returned as it is (wrapped) and
-// is not counted as a failure.
+// Login returns the journalist whose name and passphrase match. A login
+// verified within the cache's TTL (same name, passphrase and stored hash)
+// is answered at once. Any other waits for its turn in the Throttle (one
+// check at a time per name, spaced after failures) and costs one argon2id
+// verification; every failure (unknown name, wrong
+// passphrase) wraps ErrFailed. kdf.ErrBusy and a context that ends while
+// waiting are returned wrapped, and are not counted as failures.
 func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Journalist, error) {
 	if err := a.ensureDummy(ctx); err != nil {
 		return store.Journalist{}, err
@@ -57,7 +73,7 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 		j, err = a.Store.Journalist(name)
 		switch {
 		case err == nil:
-			known = true
+			known = j.PasswordHash != ""
 		case errors.Is(err, store.ErrNotFound):
 		default:
 			return store.Journalist{}, fmt.Errorf("authn: journalist: %w", err)
@@ -66,12 +82,24 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 	a.dummyMu.Lock()
 	hash := a.dummy
 	a.dummyMu.Unlock()
-	if known && j.PasswordHash != "" {
+	cache := a.loginCache()
+	var tag [32]byte
+	if known {
 		hash = j.PasswordHash
+		if cache != nil {
+			tag = cache.tag(name, hash, pass)
+			if cache.hit(tag) {
+				return j, nil
+			}
+		}
 	}
-	// The lock is checked after the lookup but the verification still runs,
-	// so a locked name answers in the same time as any other failure.
-	locked := a.Throttle != nil && a.Throttle.Locked(name)
+	if a.Throttle != nil {
+		release, err := a.Throttle.Acquire(ctx, name)
+		if err != nil {
+			return store.Journalist{}, fmt.Errorf("authn: throttle: %w", err)
+		}
+		defer release() // after the outcome is recorded below
+	}
 	ok, err := a.Pool.VerifyPassword(ctx, pass, hash)
 	if err != nil {
 		if errors.Is(err, kdf.ErrBusy) || ctx.Err() != nil {
@@ -81,22 +109,53 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 		a.logger().Error("authn: stored password hash unusable", "err", err)
 		ok = false
 	}
-	if !known {
-		ok = false
-	}
-	switch {
-	case locked:
-		return store.Journalist{}, fmt.Errorf("%w: %w", ErrFailed, ErrLocked)
-	case !ok:
-		if a.Throttle != nil && a.Throttle.Failure(name) && known {
-			a.logger().Warn("authn: journalist locked after repeated failed logins")
+	if !ok || !known {
+		if a.Throttle != nil {
+			a.Throttle.Failure(name)
 		}
 		return store.Journalist{}, ErrFailed
 	}
 	if a.Throttle != nil {
 		a.Throttle.Success(name)
 	}
+	if cache != nil {
+		cache.add(tag, name)
+	}
 	return j, nil
+}
+
+// loginCache builds the cache at the first login (so that an Authenticator
+// literal works) and has the store tell it when a journalist is removed or
+// their passphrase or onion key changes. The subscription lasts as long as
+// the store.
+func (a *Authenticator) loginCache() *loginCache {
+	a.cacheOnce.Do(func() {
+		if a.CacheSize < 0 {
+			return
+		}
+		ttl, size, now := a.CacheTTL, a.CacheSize, a.Now
+		if ttl <= 0 {
+			ttl = DefaultCacheTTL
+		}
+		if size == 0 {
+			size = DefaultCacheSize
+		}
+		if now == nil {
+			now = time.Now
+		}
+		c, err := newLoginCache(ttl, size, now)
+		if err != nil {
+			a.logger().Error("authn: login cache off", "err", err)
+			return
+		}
+		a.Store.Subscribe(func(ev store.Event) {
+			if ev.Kind == store.EventLogout {
+				c.forget(ev.Journalist)
+			}
+		})
+		a.cache = c
+	})
+	return a.cache
 }
 
 // ensureDummy makes the dummy hash once. It is made lazily, not in a

@@ -5,6 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,40 +21,134 @@ type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
 
-func TestThrottleLocksAfterFailures(t *testing.T) {
+// TestThrottleDelayGrowsAndCaps checks the delay per name: nothing for the
+// first failures, then doubling up to the cap, per name, forgotten after a
+// quiet while or a verified success.
+func TestThrottleDelayGrowsAndCaps(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now})
-	for i := 0; i < 4; i++ {
-		if th.Failure("alice") {
-			t.Fatalf("locked after %d failures", i+1)
-		}
+	var got []time.Duration
+	for range 8 {
+		th.Failure("alice")
+		got = append(got, th.Delay("alice"))
 		c.t = c.t.Add(time.Second)
 	}
-	if !th.Failure("alice") || !th.Locked("alice") {
-		t.Fatal("not locked after 5 failures in a minute")
+	want := []time.Duration{0, 0, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, 8 * time.Second, 8 * time.Second}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delays after each failure %v, want %v", got, want)
 	}
-	if th.Locked("bob") {
-		t.Fatal("lock leaked to another name")
+	if th.Delay("bob") != 0 {
+		t.Fatal("delay leaked to another name")
 	}
-	th.Success("alice") // a success during a lock does not lift it
-	c.t = c.t.Add(DefaultLockFor - time.Second)
-	if !th.Locked("alice") {
-		t.Fatal("lock lifted early")
+	if l := th.Locks(); len(l) != 1 || l[0].Name != "alice" || l[0].Failures != 8 || l[0].Delay != DefaultMaxDelay {
+		t.Fatalf("Locks() = %+v", l)
 	}
-	c.t = c.t.Add(2 * time.Second)
-	if th.Locked("alice") {
-		t.Fatal("lock did not expire")
+	c.t = c.t.Add(DefaultForget)
+	if th.Delay("alice") != 0 || len(th.Locks()) != 0 {
+		t.Fatal("failures not forgotten after a quiet while")
+	}
+	for range 5 {
+		th.Failure("alice")
+	}
+	th.Success("alice")
+	if th.Delay("alice") != 0 {
+		t.Fatal("a verified success did not clear the delay")
 	}
 }
 
-func TestThrottleWindowForgetsOldFailures(t *testing.T) {
+// TestThrottleSerializesParallelGuesses protects against bypassing the
+// delay with many connections: attempts for one name are checked one at a
+// time, each counted before the next starts, however many arrive at once.
+func TestThrottleSerializesParallelGuesses(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{Step: time.Microsecond, MaxDelay: 4 * time.Microsecond})
+	var inside, most atomic.Int32
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Go(func() {
+			release, err := th.Acquire(context.Background(), "alice")
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			n := inside.Add(1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
+			th.Failure("alice")
+			inside.Add(-1)
+			release()
+		})
+	}
+	wg.Wait()
+	if m := most.Load(); m != 1 {
+		t.Fatalf("%d guesses for one name were checked at once, want 1", m)
+	}
+	if l := th.Locks(); len(l) != 1 || l[0].Failures != 50 || l[0].Delay != 4*time.Microsecond {
+		t.Fatalf("Locks() = %+v", l)
+	}
+	// While one attempt is checked, another for the name cannot start;
+	// one for another name can.
+	release, err := th.Acquire(context.Background(), "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := th.Acquire(ctx, "alice"); !errors.Is(err, context.Canceled) {
+		t.Fatalf("a second attempt started while the first was checked: %v", err)
+	}
+	if rb, err := th.Acquire(context.Background(), "bob"); err != nil {
+		t.Fatalf("another name waited: %v", err)
+	} else {
+		rb()
+	}
+	release()
+}
+
+// TestThrottleAbandonedAttemptsLeaveNoTrace: attempts that give up waiting
+// (a connection's deadline) do not push the name's next turn further away,
+// so they cannot be used to lock a name out by the back door.
+func TestThrottleAbandonedAttemptsLeaveNoTrace(t *testing.T) {
 	c := &clock{time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}
 	th := NewThrottle(ThrottleOptions{Now: c.now})
-	for i := 0; i < 20; i++ {
-		if th.Failure("alice") {
-			t.Fatalf("locked at failure %d spread over %v", i+1, 20*time.Second*time.Duration(i))
-		}
-		c.t = c.t.Add(20 * time.Second) // 3 per minute
+	for range 6 {
+		th.Failure("alice")
+	}
+	r := th.names["alice"]
+	before := th.wait(r)
+	for range 100 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		th.Acquire(ctx, "alice")
+	}
+	if w := th.wait(r); w != before || w != DefaultMaxDelay {
+		t.Fatalf("after 100 abandoned attempts the next turn is %v away, was %v", w, before)
+	}
+	if r.users != 0 || len(r.turn) != 0 {
+		t.Fatalf("abandoned attempts left users=%d turn=%d", r.users, len(r.turn))
+	}
+}
+
+// TestThrottleWaitIsBounded: an attempt queued behind guesses that hold
+// the name's turn is checked after MaxWait anyway, so guessers keeping
+// connections queued cannot hold the journalist's login past a client's
+// timeout.
+func TestThrottleWaitIsBounded(t *testing.T) {
+	th := NewThrottle(ThrottleOptions{MaxWait: time.Millisecond})
+	for range 6 {
+		th.Failure("alice")
+	}
+	guess, err := th.Acquire(context.Background(), "alice") // waits the spacing, at most MaxWait
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine, err := th.Acquire(context.Background(), "alice")
+	if err != nil {
+		t.Fatalf("an attempt queued behind a guess: %v", err)
+	}
+	mine()
+	guess()
+	if r := th.names["alice"]; r == nil || r.users != 0 || len(r.turn) != 0 {
+		t.Fatalf("record after both attempts: %+v", r)
 	}
 }
 
@@ -64,11 +161,11 @@ func TestThrottleBoundsNames(t *testing.T) {
 	if n := len(th.names); n > 10 {
 		t.Fatalf("%d names tracked, limit 10", n)
 	}
-	c.t = c.t.Add(2 * time.Minute)
+	c.t = c.t.Add(DefaultForget + time.Minute)
 	for i := 0; i < 5; i++ {
 		th.Failure("alice")
 	}
-	if !th.Locked("alice") {
+	if th.Delay("alice") == 0 {
 		t.Fatal("a real name could not be tracked after old invented ones expired")
 	}
 }
@@ -112,11 +209,29 @@ func TestLogin(t *testing.T) {
 			t.Errorf("%.10q/%q: err = %v, want ErrFailed", tc.name, tc.pass, err)
 		}
 	}
-	for i := 0; i < 5; i++ {
-		a.Login(ctx, "alice", "wrong")
+}
+
+// TestRightPassphraseAcceptedWhileSlowed protects against the lockout of
+// issue 12 finding 7: after many wrong guesses the right passphrase is still
+// accepted (after its turn), and the wrong ones were slowed.
+func TestRightPassphraseAcceptedWhileSlowed(t *testing.T) {
+	a, _ := newAuth(t)
+	a.CacheSize = -1 // every attempt reaches the throttle
+	a.Throttle = NewThrottle(ThrottleOptions{Step: time.Millisecond, MaxDelay: 4 * time.Millisecond})
+	ctx := context.Background()
+	for range 10 {
+		if _, err := a.Login(ctx, "alice", "wrong"); !errors.Is(err, ErrFailed) {
+			t.Fatalf("wrong passphrase: %v", err)
+		}
 	}
-	if _, err := a.Login(ctx, "alice", "right passphrase"); !errors.Is(err, ErrLocked) || !errors.Is(err, ErrFailed) {
-		t.Fatalf("locked login: %v", err)
+	if d := a.Throttle.Delay("alice"); d != 4*time.Millisecond {
+		t.Fatalf("after 10 failures the delay is %v, want the cap", d)
+	}
+	if j, err := a.Login(ctx, "alice", "right passphrase"); err != nil || j.Name != "alice" {
+		t.Fatalf("right passphrase refused after guesses: %v", err)
+	}
+	if a.Throttle.Delay("alice") != 0 {
+		t.Fatal("a verified login did not clear the delay")
 	}
 }
 
@@ -128,7 +243,7 @@ func TestLoginBusyIsNotAFailure(t *testing.T) {
 	if _, err := a.Login(ctx, "alice", "wrong"); err == nil || errors.Is(err, ErrFailed) {
 		t.Fatalf("cancelled login: %v", err)
 	}
-	if a.Throttle.Locked("alice") || len(a.Throttle.names) != 0 {
+	if a.Throttle.Delay("alice") != 0 || len(a.Throttle.names) != 0 {
 		t.Fatal("a login that never ran was counted")
 	}
 }

@@ -2,7 +2,6 @@ package imapd
 
 import (
 	"context"
-	"crypto/sha256"
 	"io"
 	"log/slog"
 	"net"
@@ -80,8 +79,7 @@ func (e *env) addJournalist(name string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	seed := sha256.Sum256([]byte("journalist " + name))
-	key, err := pgp.DeriveKey(seed[:], name+" <"+name+"@newsroom.example>")
+	key, err := testJournalistKey(name)
 	if err != nil {
 		e.t.Fatal(err)
 	}

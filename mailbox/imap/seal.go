@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
 	"strings"
 	"time"
 
@@ -61,14 +63,96 @@ func parseHeader(raw []byte) textproto.Header {
 	return h
 }
 
-// isEncrypted reports whether the message is PGP/MIME or inline OpenPGP.
-func isEncrypted(h textproto.Header, body *bufio.Reader) bool {
-	mh := gomessage.Header{Header: h}
-	if t, _, err := mh.ContentType(); err == nil && t == "multipart/encrypted" {
+// isEncrypted reports whether the message is already OpenPGP ciphertext
+// to the journalist, judged from what it is, not from what its header
+// claims: a plaintext Sent copy whose header says multipart/encrypted, or
+// whose text merely starts with an armor line, is sealed like any other.
+//
+// Accepted are RFC 3156 PGP/MIME (multipart/encrypted with protocol
+// application/pgp-encrypted, a first part application/pgp-encrypted saying
+// "Version: 1", a second part application/octet-stream holding an armored
+// PGP MESSAGE) and inline OpenPGP (a text/plain body that is an armored PGP
+// MESSAGE), in both cases an OpenPGP message whose first packets are
+// session-key packets, one of them a PKESK to the journalist's key (to any
+// key when the journalist has no usable key: then nothing else could be
+// stored), followed by an encrypted data packet.
+//
+// Only the first packets are read, from what body already buffers (64 KiB
+// of armor hold the PKESKs of about a hundred RSA-4096 recipients); a
+// message whose packets do not fit is sealed.
+func isEncrypted(h textproto.Header, body *bufio.Reader, key *openpgp.Entity) bool {
+	head, _ := body.Peek(body.Size())
+	var ids map[uint64]bool
+	if key != nil {
+		ids = pgp.KeyIDs(key)
+	}
+	return encryptedHead(h, head, ids)
+}
+
+// encryptedHead is isEncrypted on the message header and the first bytes
+// of the body.
+func encryptedHead(h textproto.Header, head []byte, ids map[uint64]bool) bool {
+	t, params := "text/plain", map[string]string(nil)
+	if v := h.Get("Content-Type"); v != "" {
+		var err error
+		if t, params, err = mime.ParseMediaType(v); err != nil {
+			return false
+		}
+	}
+	switch t {
+	case "multipart/encrypted":
+		return pgpMIMEEncrypted(params, head, ids)
+	case "text/plain":
+		return identityEncoding(h.Get("Content-Transfer-Encoding")) && armoredTo(head, ids)
+	}
+	return false
+}
+
+// pgpMIMEEncrypted checks the RFC 3156 structure of a multipart/encrypted
+// body and the packets of its armored second part.
+func pgpMIMEEncrypted(params map[string]string, head []byte, ids map[uint64]bool) bool {
+	if !strings.EqualFold(params["protocol"], "application/pgp-encrypted") || params["boundary"] == "" {
+		return false
+	}
+	mr := multipart.NewReader(bytes.NewReader(head), params["boundary"])
+	control, err := mr.NextPart()
+	if err != nil || mediaType(control.Header.Get("Content-Type")) != "application/pgp-encrypted" {
+		return false
+	}
+	version, err := io.ReadAll(io.LimitReader(control, 1<<10))
+	if err != nil || strings.Join(strings.Fields(string(version)), " ") != "Version: 1" {
+		return false
+	}
+	data, err := mr.NextPart()
+	if err != nil || mediaType(data.Header.Get("Content-Type")) != "application/octet-stream" ||
+		!identityEncoding(data.Header.Get("Content-Transfer-Encoding")) {
+		return false
+	}
+	// head ends somewhere in the part: what it holds is enough.
+	armored, _ := io.ReadAll(data)
+	return armoredTo(armored, ids)
+}
+
+// armoredTo reports whether b starts with an armored OpenPGP message
+// encrypted to ids (see pgp.EncryptedTo).
+func armoredTo(b []byte, ids map[uint64]bool) bool {
+	bin, ok := pgp.ArmoredPrefix(b)
+	return ok && pgp.EncryptedTo(bin, ids)
+}
+
+// identityEncoding reports whether a Content-Transfer-Encoding leaves the
+// bytes as they are (armor is 7bit; base64 would hide what it holds).
+func identityEncoding(cte string) bool {
+	switch strings.ToLower(strings.TrimSpace(cte)) {
+	case "", "7bit", "8bit", "binary":
 		return true
 	}
-	peek, _ := body.Peek(512)
-	return bytes.HasPrefix(bytes.TrimLeft(peek, " \t\r\n"), []byte("-----BEGIN PGP MESSAGE-----"))
+	return false
+}
+
+func mediaType(v string) string {
+	t, _, _ := mime.ParseMediaType(v)
+	return t
 }
 
 // seal writes the message (raw header, then body) to w as PGP/MIME

@@ -433,7 +433,7 @@ func (sess *session) writeAppended(w io.Writer, r io.Reader, key *openpgp.Entity
 		return err
 	}
 	h := parseHeader(raw)
-	if isEncrypted(h, br) {
+	if isEncrypted(h, br, key) {
 		// Stored as it is, but for the outer header: Thunderbird's Sent copy
 		// carries the exact time, its User-Agent and often the subject.
 		if err := writeMinimalHeader(w, h); err != nil {

@@ -319,8 +319,8 @@ func wantCount(t *testing.T, c *imapclient.Client, box string, n uint32) {
 	}
 }
 
-// sampleMessage is shaped like what Postern stores: PGP/MIME, with filler
-// lines of about size bytes standing in for the ciphertext.
+// sampleMessage is shaped like what Postern stores: PGP/MIME, with an
+// OpenPGP message of about size bytes to alice and bob (see sampleArmor).
 func sampleMessage(subject string, size int) string {
 	var b strings.Builder
 	b.WriteString("From: Sender <sender@example.org>\r\nTo: newsroom@example.org\r\n")
@@ -329,11 +329,7 @@ func sampleMessage(subject string, size int) string {
 	b.WriteString("Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"sep\"\r\n\r\n")
 	b.WriteString("--sep\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n")
 	b.WriteString("--sep\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n")
-	b.WriteString("-----BEGIN PGP MESSAGE-----\r\n\r\n")
-	line := strings.Repeat("QUFB", 16) + "\r\n"
-	for n := 0; n < size; n += len(line) {
-		b.WriteString(line)
-	}
-	b.WriteString("-----END PGP MESSAGE-----\r\n--sep--\r\n")
+	b.WriteString(sampleArmor(size))
+	b.WriteString("--sep--\r\n")
 	return b.String()
 }

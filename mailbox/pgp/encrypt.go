@@ -20,11 +20,19 @@ type EncryptOptions struct {
 	Compress bool
 }
 
-// encryptConfig is the one place the encryption parameters are chosen.
-// AEADConfig stays nil on purpose: with it go-crypto writes SEIPDv2, which
-// Thunderbird 153, gpg 2.2, rnp 0.16 and sq cannot all read.
+// sessionCipher is the one cipher Postern encrypts with. It is not
+// negotiated from the recipients' preferences: one journalist key whose
+// preferences omit AES-256 (gpg setpref, an old key) would otherwise drop
+// every message to every recipient to AES-128. Every reader the project
+// targets (Thunderbird, gpg, rnp, sq, go-crypto) reads AES-256 whatever its
+// key advertises.
+const sessionCipher = packet.CipherAES256
+
+// encryptConfig is the one place the other encryption parameters are
+// chosen. AEADConfig stays nil on purpose: with it go-crypto writes SEIPDv2,
+// which Thunderbird 153, gpg 2.2, rnp 0.16 and sq cannot all read.
 func encryptConfig() *packet.Config {
-	return &packet.Config{DefaultCipher: packet.CipherAES256}
+	return &packet.Config{DefaultCipher: sessionCipher}
 }
 
 // CompressionApplies reports whether Encrypt with Compress would really
@@ -43,26 +51,23 @@ func CompressionApplies(to []*openpgp.Entity) bool {
 }
 
 // Encrypt returns a writer whose plaintext is encrypted to every recipient
-// and written as binary OpenPGP (PKESK v3 + SEIPDv1, AES-256 unless a
-// recipient does not list it) to w. Nothing is signed: the relay has no key
-// a reader should trust. The data streams; Close flushes and must be called.
+// and written as binary OpenPGP to w: one PKESK v3 per recipient, then
+// SEIPDv1 (with MDC) under AES-256 whatever the recipients' preferences
+// say, holding a binary literal data packet with no name and no date.
+// Nothing is signed: the relay has no key a reader should trust. The data
+// streams; Close flushes and must be called.
 //
-// With Compress (and every recipient listing ZLIB), the writer also has
-// SetIncompressible (see Incompressible): the compressed packet is ours
-// (zlibPacket), the rest is go-crypto's, chosen as openpgp.Encrypt would.
+// The packets are written here rather than by openpgp.Encrypt, which picks
+// the cipher from the intersection of the recipients' preferences.
+//
+// With Compress (and every recipient listing ZLIB), the literal data sits
+// in a ZLIB compressed packet of ours (zlibPacket) and the writer has
+// SetIncompressible (see Incompressible).
 func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCloser, error) {
 	if len(to) == 0 {
 		return nil, errors.New("pgp: encrypt: no recipients")
 	}
 	config := encryptConfig()
-	if !opts.Compress || !CompressionApplies(to) {
-		pt, err := openpgp.Encrypt(w, to, nil, &openpgp.FileHints{IsBinary: true}, config)
-		if err != nil {
-			return nil, fmt.Errorf("pgp: encrypt: %w", err)
-		}
-		return pt, nil
-	}
-	cipher := config.DefaultCipher
 	keys := make([]openpgp.Key, len(to))
 	for i, e := range to {
 		k, ok := e.EncryptionKey(config.Now())
@@ -70,24 +75,26 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 			return nil, fmt.Errorf("pgp: encrypt: key %X has no valid encryption key", e.PrimaryKey.Fingerprint)
 		}
 		keys[i] = k
-		sig, _ := e.PrimarySelfSignature()
-		if sig == nil || !slices.Contains(sig.PreferredSymmetric, uint8(cipher)) {
-			// AES-128 is the algorithm every OpenPGP implementation must read.
-			cipher = packet.CipherAES128
-		}
 	}
-	session := make([]byte, cipher.KeySize())
+	session := make([]byte, sessionCipher.KeySize())
 	if _, err := io.ReadFull(config.Random(), session); err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
 	for _, k := range keys {
-		if err := packet.SerializeEncryptedKeyAEAD(w, k.PublicKey, cipher, false, session, config); err != nil {
+		if err := packet.SerializeEncryptedKeyAEAD(w, k.PublicKey, sessionCipher, false, session, config); err != nil {
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
 	}
-	contents, err := packet.SerializeSymmetricallyEncrypted(w, cipher, false, packet.CipherSuite{}, session, config)
+	contents, err := packet.SerializeSymmetricallyEncrypted(w, sessionCipher, false, packet.CipherSuite{}, session, config)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
+	}
+	if !opts.Compress || !CompressionApplies(to) {
+		lit, err := packet.SerializeLiteral(contents, true, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("pgp: encrypt: %w", err)
+		}
+		return lit, nil
 	}
 	z, err := newZlibPacket(contents)
 	if err != nil {

@@ -4,6 +4,10 @@ import (
 	"bytes"
 	"crypto/rand"
 	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -158,3 +162,82 @@ func TestPartialWriter(t *testing.T) {
 type nopCloser struct{ io.Writer }
 
 func (nopCloser) Close() error { return nil }
+
+// TestEncryptAES256WhateverThePreferences protects against the downgrade of
+// issue 12 finding 5: one recipient whose key lists only AES-128 (gpg
+// setpref) must not drop the message, for it or for anyone, to AES-128.
+func TestEncryptAES256WhateverThePreferences(t *testing.T) {
+	g := pgptest.NewGPG(t)
+	old := g.GenKey("old <old@example.org>", "future-default", "default", "never")
+	g.SetPrefs(old, "AES128 SHA256 ZLIB Uncompressed")
+	oldKey, _, err := ParsePublicKey(g.Export(old))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig, _ := oldKey.PrimarySelfSignature(); !slices.Equal(sig.PreferredSymmetric, []uint8{uint8(packet.CipherAES128)}) {
+		t.Fatalf("setpref did not take: symmetric preferences %v", sig.PreferredSymmetric)
+	}
+	fresh := g.GenKey("fresh <fresh@example.org>", "future-default", "default", "never")
+	freshKey, _, err := ParsePublicKey(g.Export(fresh))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := bytes.Repeat([]byte("a realistic submission of a few kilobytes\r\n"), 200)
+	for _, to := range [][]*openpgp.Entity{{oldKey}, {freshKey, oldKey}} {
+		for _, compress := range []bool{false, true} {
+			var ct bytes.Buffer
+			w, err := Encrypt(&ct, to, EncryptOptions{Compress: compress})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := w.Write(plain); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if sk := g.SessionKey(ct.Bytes()); !strings.HasPrefix(sk, "9:") {
+				t.Errorf("%d recipients, compress=%v: session key algorithm %q, want 9 (AES-256)", len(to), compress, sk[:min(2, len(sk))])
+			}
+			out := g.Run(ct.Bytes(), "--decrypt")
+			if !bytes.Equal(out, plain) {
+				t.Errorf("%d recipients, compress=%v: gpg decrypted something else", len(to), compress)
+			}
+		}
+	}
+}
+
+// TestEncryptIsTheOnlyEncrypter keeps Encrypt the one place the relay
+// encrypts (submissions, replies, team copies, sealed APPENDs, backups):
+// a direct openpgp.Encrypt elsewhere would negotiate the cipher from the
+// recipients' preferences again.
+func TestEncryptIsTheOnlyEncrypter(t *testing.T) {
+	root := filepath.Join("..", "..")
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); name == "testdata" || name == "vendor" || strings.HasPrefix(name, ".") && path != root {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") || filepath.Dir(path) == filepath.Join(root, "mailbox", "pgp") {
+			return nil
+		}
+		src, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		for _, call := range []string{"openpgp.Encrypt(", "openpgp.EncryptText(", "openpgp.EncryptSplit(", "openpgp.SymmetricallyEncrypt(", "packet.SerializeSymmetricallyEncrypted("} {
+			if bytes.Contains(src, []byte(call)) {
+				t.Errorf("%s calls %s: encrypt through pgp.Encrypt, which pins AES-256", path, call)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

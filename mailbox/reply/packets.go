@@ -3,16 +3,18 @@ package reply
 import (
 	"encoding/binary"
 	"fmt"
+
+	"postern/mailbox/pgp"
 )
 
-// OpenPGP packet tags this file deals with (RFC 9580 section 5).
+// OpenPGP packet tags this file deals with.
 const (
-	tagPKESK  = 1
-	tagSKESK  = 3
-	tagSED    = 9 // symmetrically encrypted, no integrity protection
-	tagMarker = 10
-	tagSEIPD  = 18
-	tagAEAD   = 20
+	tagPKESK  = pgp.TagPKESK
+	tagSKESK  = pgp.TagSKESK
+	tagSED    = pgp.TagSED
+	tagMarker = pgp.TagMarker
+	tagSEIPD  = pgp.TagSEIPD
+	tagAEAD   = pgp.TagAEAD
 )
 
 // keepRecipients checks that the binary OpenPGP message ct is encrypted to
@@ -68,57 +70,11 @@ func keepRecipients(ct []byte, keyIDs map[uint64]bool) ([]byte, error) {
 	}
 }
 
-// packetHeader reads an OpenPGP packet header: the tag, the header length
-// and the body length. The length is -1 for a partial or indeterminate
-// length, which only the encrypted data packet may have here.
+// packetHeader is pgp.PacketHeader with a reply's error.
 func packetHeader(b []byte) (tag, hdr, n int, err error) {
-	bad := fmt.Errorf("%w (damaged OpenPGP packet)", ErrMalformed)
-	if len(b) < 2 || b[0]&0x80 == 0 {
-		return 0, 0, 0, bad
+	tag, hdr, n, err = pgp.PacketHeader(b)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("%w (%v)", ErrMalformed, err)
 	}
-	if b[0]&0x40 == 0 { // legacy format
-		tag = int(b[0]>>2) & 0x0f
-		switch b[0] & 3 {
-		case 0:
-			return tag, 2, int(b[1]), nil
-		case 1:
-			if len(b) < 3 {
-				return 0, 0, 0, bad
-			}
-			return tag, 3, int(binary.BigEndian.Uint16(b[1:3])), nil
-		case 2:
-			if len(b) < 5 {
-				return 0, 0, 0, bad
-			}
-			return tag, 5, lenU32(b[1:5]), nil
-		default:
-			return tag, 1, -1, nil
-		}
-	}
-	tag = int(b[0] & 0x3f)
-	switch o := int(b[1]); {
-	case o < 192:
-		return tag, 2, o, nil
-	case o < 224:
-		if len(b) < 3 {
-			return 0, 0, 0, bad
-		}
-		return tag, 3, (o-192)<<8 + int(b[2]) + 192, nil
-	case o == 255:
-		if len(b) < 6 {
-			return 0, 0, 0, bad
-		}
-		return tag, 6, lenU32(b[2:6]), nil
-	default:
-		return tag, 2, -1, nil // partial body length
-	}
-}
-
-// lenU32 reads a four-octet length, capped so it cannot overflow an int.
-func lenU32(b []byte) int {
-	v := binary.BigEndian.Uint32(b)
-	if v > 1<<30 {
-		return -1
-	}
-	return int(v)
+	return tag, hdr, n, nil
 }

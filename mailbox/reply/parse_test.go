@@ -112,7 +112,7 @@ func TestKeepRecipients(t *testing.T) {
 	w.Write([]byte("secret words"))
 	w.Close()
 
-	out, err := keepRecipients(ct.Bytes(), keyIDs(src))
+	out, err := keepRecipients(ct.Bytes(), pgp.KeyIDs(src))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,7 +184,7 @@ func FuzzReply(f *testing.F) {
 	w.Close()
 	aw.Close()
 	f.Add(crlf("Content-Type: text/plain\n\n" + ct.String() + "\n"))
-	ids := keyIDs(src)
+	ids := pgp.KeyIDs(src)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		p, err := Parse(b)
 		if err != nil {

@@ -112,7 +112,7 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 			return p.writeTeamCopy(w, to, r, parsed)
 		}
 	default:
-		ct, err := keepRecipients(parsed.Ciphertext, keyIDs(srcKey))
+		ct, err := keepRecipients(parsed.Ciphertext, pgp.KeyIDs(srcKey))
 		if err != nil {
 			return err
 		}
@@ -135,16 +135,6 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 	}
 	p.log.Debug("reply: stored", "kind", parsed.Kind)
 	return nil
-}
-
-// keyIDs lists the key ids of the source's key and subkeys: a PKESK to any
-// of them is to the source.
-func keyIDs(e *openpgp.Entity) map[uint64]bool {
-	ids := map[uint64]bool{e.PrimaryKey.KeyId: true}
-	for _, sk := range e.Subkeys {
-		ids[sk.PublicKey.KeyId] = true
-	}
-	return ids
 }
 
 // commitBlob streams what write produces, which is ciphertext (the

@@ -43,8 +43,9 @@ type hooks struct {
 	locks func() []authn.Lock
 }
 
-// SetLoginLocks lets Status report journalists locked out by the failed-login
-// throttle that IMAP and SMTP share; the wiring of the services calls it.
+// SetLoginLocks lets Status report journalists whose logins the failed-login
+// throttle that IMAP and SMTP share is slowing; the wiring of the services
+// calls it.
 func (a *Admin) SetLoginLocks(f func() []authn.Lock) {
 	a.hooks.mu.Lock()
 	a.hooks.locks = f

@@ -102,7 +102,7 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	}
 	for _, l := range a.loginLocks() {
 		if known[l.Name] {
-			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: locked out after repeated failed logins until %s UTC", l.Name, l.Until.UTC().Format("15:04")))
+			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: %d failed logins; each login attempt waits up to %s until %s UTC (the right passphrase still works)", l.Name, l.Failures, l.Delay, l.Until.UTC().Format("15:04")))
 		}
 	}
 	if h := a.getHooks(); h.Tor != nil {

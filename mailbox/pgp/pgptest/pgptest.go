@@ -130,3 +130,29 @@ func (g *GPG) ExportSecret(fpr string) []byte {
 	g.t.Helper()
 	return g.Run(nil, "--armor", "--export-secret-keys", fpr)
 }
+
+// SetPrefs replaces the preferences on a key's self-signature, as
+// `gpg --edit-key FPR setpref PREFS save` does (PREFS as gpg spells them:
+// "AES128 SHA256 ZLIB Uncompressed").
+func (g *GPG) SetPrefs(fpr, prefs string) {
+	g.t.Helper()
+	g.Run([]byte("setpref "+prefs+"\ny\nsave\n"), "--command-fd", "0", "--edit-key", fpr)
+}
+
+// SessionKey decrypts an OpenPGP message with this keyring and returns the
+// session key as gpg --show-session-key prints it ("9:HEX…", where the
+// number is the symmetric algorithm: 7 AES-128, 9 AES-256).
+func (g *GPG) SessionKey(msg []byte) string {
+	g.t.Helper()
+	_, stderr, err := g.RunErr(msg, "--show-session-key", "--decrypt")
+	if err != nil {
+		g.t.Fatalf("gpg --show-session-key: %v\n%s", err, stderr)
+	}
+	for _, line := range strings.Split(string(stderr), "\n") {
+		if _, key, ok := strings.Cut(line, "session key: '"); ok {
+			return strings.TrimSuffix(strings.TrimSpace(key), "'")
+		}
+	}
+	g.t.Fatalf("gpg printed no session key:\n%s", stderr)
+	return ""
+}
