@@ -62,6 +62,7 @@ func TestHalfOpenFloodDoesNotLockOutJournalists(t *testing.T) {
 func TestTrickleBeforeLoginClosed(t *testing.T) {
 	e := newEnvWith(t, Options{LoginTimeout: 200 * time.Millisecond, IdleTimeout: time.Hour}, "alice")
 	r := dialRaw(t, e.addr)
+	r.c.SetDeadline(time.Time{}) // the trickle never stops on its own
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
