@@ -3,6 +3,7 @@ package imapd
 import (
 	"net"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -37,7 +38,9 @@ func TestIdleConnectionMemory(t *testing.T) {
 		{"logged in, IDLE on INBOX", 192 << 10, func(e *env) net.Conn {
 			r := dialRaw(t, e.addr)
 			r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
-			r.tagged("l")
+			if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
+				t.Fatalf("login: %q", l)
+			}
 			r.send("s SELECT INBOX\r\n")
 			r.tagged("s")
 			r.send("i IDLE\r\n")
@@ -47,7 +50,9 @@ func TestIdleConnectionMemory(t *testing.T) {
 		{"logged in, COMPRESS, IDLE on INBOX", 1536 << 10, func(e *env) net.Conn {
 			r := dialRaw(t, e.addr)
 			r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
-			r.tagged("l")
+			if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
+				t.Fatalf("login: %q", l)
+			}
 			r.compress("z")
 			r.send("s SELECT INBOX\r\n")
 			r.tagged("s")
@@ -58,7 +63,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 	}
 	for _, k := range kinds {
 		t.Run(k.name, func(t *testing.T) {
-			e := newEnvWith(t, Options{LoginTimeout: time.Hour}, "alice")
+			e := newEnvWith(t, Options{LoginTimeout: time.Hour, MaxPerJournalist: 1000}, "alice")
 			e.deliver(t, sampleMessage("one", 6000))
 			k.open(e).SetDeadline(time.Time{}) // warm up the server's caches
 			before := liveBytes()

@@ -4,6 +4,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/emersion/go-imap/v2"
+
 	"postern/mailbox/netlimit"
 )
 
@@ -25,7 +27,15 @@ const (
 	// onion service about 1–2 s each, 5 s on a bad circuit. 20 s is
 	// enough for that, and a half-open connection holds a slot no longer.
 	DefaultLoginTimeout = 20 * time.Second
+	// DefaultMaxPerJournalist is twice what one journalist's two devices
+	// open (5 each) plus an mbsync or offline reader: enough for any real
+	// use, and one account (a stolen laptop's) cannot take the logged-in
+	// slots of all the others.
+	DefaultMaxPerJournalist = 24
 )
+
+// errTooManyConns answers a login over MaxPerJournalist.
+var errTooManyConns = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeLimit, Text: "Too many connections for this account, close some and try again"}
 
 // connLimits are the listener limits of the server's options. A quarter of
 // the cap at most is for connections not logged in: a flood of them (from
@@ -41,6 +51,7 @@ func (s *Server) connLimits() netlimit.Options {
 		Busy:            "* BYE Too many connections, try again later\r\n",
 		PreLoginMax:     s.o.MaxPreLogin,
 		PreLoginTimeout: s.o.LoginTimeout,
+		PerNameMax:      s.o.MaxPerJournalist,
 	}
 }
 

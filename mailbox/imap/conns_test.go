@@ -3,6 +3,7 @@ package imapd
 import (
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -109,5 +110,24 @@ func TestLoggedInSessionsSurvivePreLoginFlood(t *testing.T) {
 		if err := c.Noop().Wait(); err != nil {
 			t.Fatalf("logged-in session %d lost to the flood: %v", i, err)
 		}
+	}
+}
+
+// One journalist's connections (a stolen laptop's, a client gone wrong)
+// cannot take the logged-in slots of the others: past MaxPerJournalist a
+// login gets NO [LIMIT], and the others still log in.
+func TestOneJournalistCannotTakeEveryLoggedInSlot(t *testing.T) {
+	e := newEnvWith(t, Options{MaxPerJournalist: 3}, "alice", "bob")
+	e.deliver(t, sampleMessage("limit", 3000))
+	for range 3 {
+		e.login(t, "alice", nil)
+	}
+	r := dialRaw(t, e.addr)
+	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
+	if l := r.tagged("l"); !strings.HasPrefix(l, "l NO [LIMIT]") {
+		t.Fatalf("a fourth session of one journalist: %q", l)
+	}
+	if err := journalistSession(e, "bob"); err != nil {
+		t.Fatalf("another journalist: %v", err)
 	}
 }

@@ -63,6 +63,10 @@ type Options struct {
 	MaxPreLogin    int           // of which not logged in; default MaxConns/4
 	IdleTimeout    time.Duration // a connection silent this long is closed
 	LoginTimeout   time.Duration // a connection not logged in by then is closed; default 20 s
+
+	// MaxPerJournalist is the most logged-in connections of one
+	// journalist; default 24.
+	MaxPerJournalist int
 }
 
 // Server is the IMAP server. Build it with New, then Serve a listener.
@@ -112,6 +116,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxPreLogin <= 0 || o.MaxPreLogin > o.MaxConns {
 		o.MaxPreLogin = max(1, o.MaxConns/4)
+	}
+	if o.MaxPerJournalist <= 0 {
+		o.MaxPerJournalist = DefaultMaxPerJournalist
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout

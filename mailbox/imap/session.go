@@ -98,10 +98,10 @@ func (sess *session) Close() error {
 	return nil
 }
 
-func (sess *session) Login(username, password string) (err error) {
+func (sess *session) Login(username, password string) error {
 	// The login deadline and eviction spare a login under way (conns.go).
 	done := netlimit.Login(sess.netConn)
-	defer func() { done(err == nil) }()
+	defer done("") // a no-op once done(name) ran
 	ctx, cancel := sess.s.loginContext()
 	defer cancel()
 	j, err := sess.s.auth.Login(ctx, username, password)
@@ -127,6 +127,12 @@ func (sess *session) Login(username, password string) (err error) {
 		sess.name = ""
 		sess.mu.Unlock()
 		return imapserver.ErrAuthFailed
+	}
+	if !done(j.Name) {
+		sess.mu.Lock()
+		sess.name = ""
+		sess.mu.Unlock()
+		return errTooManyConns
 	}
 	if g, ok := sess.netConn.(*guardConn); ok {
 		g.authed.Store(true)

@@ -51,11 +51,15 @@ type Options struct {
 	// connection inside a login (waiting for the password check) when it
 	// expires is closed only if that login fails.
 	PreLoginTimeout time.Duration
+	// PerNameMax, when above zero, is the most logged-in connections one
+	// name may hold: one account (a stolen laptop's, a client gone wrong)
+	// cannot take the logged-in slots of all the others.
+	PerNameMax int
 }
 
 // Listener wraps ln with the limits of o.
 func Listener(ln net.Listener, o Options) net.Listener {
-	return &listener{Listener: ln, o: o}
+	return &listener{Listener: ln, o: o, perName: make(map[string]int)}
 }
 
 type listener struct {
@@ -65,6 +69,7 @@ type listener struct {
 	mu       sync.Mutex // guards open, preLogin and the conns' login state
 	open     int        // connections holding a slot
 	preLogin connList   // connections not logged in, oldest first
+	perName  map[string]int
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -122,6 +127,11 @@ func (l *listener) releaseLocked(c *conn) {
 	if c.pending {
 		l.preLogin.remove(c)
 	}
+	if c.name != "" {
+		if l.perName[c.name]--; l.perName[c.name] <= 0 {
+			delete(l.perName, c.name)
+		}
+	}
 	if c.timer != nil {
 		c.timer.Stop()
 	}
@@ -135,6 +145,7 @@ type conn struct {
 	// Guarded by l.mu.
 	holds      bool        // c holds a slot
 	pending    bool        // c is in l.preLogin: not logged in
+	name       string      // who logged in on c, counted in l.perName
 	inLogin    int         // logins running on c
 	expired    bool        // the pre-login deadline passed during a login
 	timer      *time.Timer // the pre-login deadline

@@ -4,31 +4,44 @@ import "net"
 
 // Login tells the listener that a login starts on c (a connection from a
 // Listener, or one wrapping it and unwrapping with NetConn). Call the
-// returned done with the outcome when the password check ends:
+// returned done once, when the password check ends, with the name that
+// logged in, or "" if the login failed:
 //
 //   - while the login runs, c is not closed by the pre-login deadline nor
 //     evicted by newer connections: a journalist waiting in the argon2
 //     queue is not cut off mid-login;
-//   - done(true) moves c out of the not-logged-in share for good;
-//   - done(false) leaves c where it was (the oldest, so the first evicted),
-//     and closes it if its deadline passed during the login.
+//   - done(name) moves c out of the not-logged-in share for good, unless
+//     name already holds PerNameMax logged-in connections: then done
+//     reports false, and the server must refuse the login;
+//   - a failed login leaves c where it was (the oldest, so the first
+//     evicted), and closes it if its deadline passed during the login.
 //
-// For any other connection, done does nothing.
-func Login(c net.Conn) (done func(ok bool)) {
+// Later calls of done do nothing and report false. For a connection of
+// no Listener, done reports true and does nothing else.
+func Login(c net.Conn) (done func(name string) bool) {
 	lc := unwrap(c)
 	if lc == nil {
-		return func(bool) {}
+		return func(string) bool { return true }
 	}
 	l := lc.l
 	l.mu.Lock()
 	lc.inLogin++
 	l.mu.Unlock()
-	return func(ok bool) {
+	called := false
+	return func(name string) bool {
 		l.mu.Lock()
+		if called {
+			l.mu.Unlock()
+			return false
+		}
+		called = true
 		lc.inLogin--
+		ok := name != "" && (l.o.PerNameMax <= 0 || l.perName[name] < l.o.PerNameMax)
 		closeIt := false
 		switch {
-		case ok && lc.pending:
+		case ok && lc.holds && lc.name == "":
+			lc.name = name
+			l.perName[name]++
 			l.preLogin.remove(lc)
 			if lc.timer != nil {
 				lc.timer.Stop()
@@ -40,6 +53,7 @@ func Login(c net.Conn) (done func(ok bool)) {
 		if closeIt {
 			lc.Close()
 		}
+		return ok
 	}
 }
 

@@ -2,6 +2,7 @@ package netlimit
 
 import (
 	"bufio"
+	"cmp"
 	"net"
 	"strings"
 	"testing"
@@ -27,19 +28,24 @@ func loginServer(t *testing.T, o Options) string {
 			go func() {
 				defer c.Close()
 				br := bufio.NewReader(c)
-				var done func(bool)
+				var done func(string) bool
 				for {
 					l, err := br.ReadString('\n')
 					if err != nil {
 						return
 					}
-					switch strings.TrimSpace(l) {
-					case "login":
-						Login(c)(true)
+					cmd, arg, _ := strings.Cut(strings.TrimSpace(l), " ")
+					switch cmd {
+					case "login": // as "journalist", or the name given
+						if !Login(c)(cmp.Or(arg, "journalist")) {
+							l = "refused\n"
+						}
 					case "begin":
 						done = Login(c)
-					case "ok", "fail":
-						done(strings.TrimSpace(l) == "ok")
+					case "ok":
+						done("journalist")
+					case "fail":
+						done("")
 					}
 					c.Write([]byte(l))
 				}
@@ -173,4 +179,31 @@ func TestLoginInProgressNotCut(t *testing.T) {
 	time.Sleep(300 * time.Millisecond)
 	d.c.Write([]byte("fail\n"))
 	d.waitClosed("a failed login past the deadline")
+}
+
+// One name holds at most PerNameMax logged-in connections; the others
+// still log in, and a closed connection frees its name's place.
+func TestOneNameCannotTakeEveryLoggedInSlot(t *testing.T) {
+	addr := loginServer(t, Options{Max: 20, Idle: time.Minute, Busy: "busy\n", PreLoginMax: 5, PerNameMax: 3})
+	var mallory []*client
+	for range 3 {
+		c := dial(t, addr)
+		if r := c.say("login mallory"); r != "login mallory" {
+			t.Fatalf("login: %q", r)
+		}
+		mallory = append(mallory, c)
+	}
+	if r := dial(t, addr).say("login mallory"); r != "refused" {
+		t.Fatalf("a fourth connection of one name: %q", r)
+	}
+	if r := dial(t, addr).say("login alice"); r != "login alice" {
+		t.Fatalf("another name: %q", r)
+	}
+	mallory[0].c.Close()
+	for {
+		if r := dial(t, addr).say("login mallory"); r == "login mallory" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // until the server has seen the close
+	}
 }

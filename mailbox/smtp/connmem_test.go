@@ -30,7 +30,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 		auth bool
 	}{{"not logged in", false}, {"logged in", true}} {
 		t.Run(k.name, func(t *testing.T) {
-			e := newEnv(t, func(o *Options) { o.LoginTimeout = time.Hour })
+			e := newEnv(t, func(o *Options) { o.LoginTimeout, o.MaxPerJournalist = time.Hour, 1000 })
 			open := func() net.Conn {
 				r := e.raw()
 				if k.auth {

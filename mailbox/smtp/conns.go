@@ -3,6 +3,8 @@ package smtpd
 import (
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"postern/mailbox/netlimit"
 )
 
@@ -23,7 +25,14 @@ const (
 	// service; before, a silent connection held a slot for ReadTimeout
 	// (5 minutes) and a trickling one for ever.
 	DefaultLoginTimeout = 20 * time.Second
+	// DefaultMaxPerJournalist: one account cannot take the logged-in slots
+	// of all the others; Thunderbird sends one message per connection.
+	DefaultMaxPerJournalist = 16
 )
+
+// errTooManyConns answers an AUTH over MaxPerJournalist.
+var errTooManyConns = &smtp.SMTPError{Code: 454, EnhancedCode: smtp.EnhancedCode{4, 7, 0},
+	Message: "Too many connections for this account, try again later"}
 
 // connLimits are the listener limits of the server's options: at most a
 // quarter of the cap for connections not logged in, each newcomer closing
@@ -36,5 +45,6 @@ func (s *Server) connLimits() netlimit.Options {
 		Busy:            "421 4.7.0 Too many connections, try again later\r\n",
 		PreLoginMax:     s.o.MaxPreLogin,
 		PreLoginTimeout: s.o.LoginTimeout,
+		PerNameMax:      s.o.MaxPerJournalist,
 	}
 }

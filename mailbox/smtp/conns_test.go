@@ -2,6 +2,7 @@ package smtpd
 
 import (
 	"bytes"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"sync"
@@ -121,5 +122,20 @@ func TestLoggedInSessionsSurvivePreLoginFlood(t *testing.T) {
 		if err := c.SendMail("x@home.example", []string{e.src.Address}, bytes.NewReader(msg)); err != nil {
 			t.Fatalf("logged-in session %d lost to the flood: %v", i, err)
 		}
+	}
+}
+
+// One journalist's connections cannot take the logged-in slots of the
+// others: past MaxPerJournalist AUTH gets 454, and the others still send.
+func TestOneJournalistCannotTakeEveryLoggedInSlot(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.MaxPerJournalist = 2 })
+	e.dial("alice")
+	e.dial("alice")
+	r := e.raw()
+	r.expect("EHLO laptop.example", 250)
+	r.expect("AUTH PLAIN "+base64.StdEncoding.EncodeToString([]byte("\x00alice\x00"+password)), 454)
+	r.expect("MAIL FROM:<alice@home.example>", 530)
+	if err := e.sendReply("bob", "Another journalist."); err != nil {
+		t.Fatalf("another journalist: %v", err)
 	}
 }

@@ -72,6 +72,10 @@ type Options struct {
 	MaxInFlight     int           // replies being received and stored at once; default 4
 	// Now is the clock for dates (default time.Now), coarsened to the day.
 	Now func() time.Time
+
+	// MaxPerJournalist is the most logged-in connections of one
+	// journalist; default 16.
+	MaxPerJournalist int
 }
 
 // Server is the SMTP endpoint. Build it with New, then Serve a listener.
@@ -114,6 +118,9 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxPreLogin <= 0 || o.MaxPreLogin > o.MaxConns {
 		o.MaxPreLogin = max(1, o.MaxConns/4)
+	}
+	if o.MaxPerJournalist <= 0 {
+		o.MaxPerJournalist = DefaultMaxPerJournalist
 	}
 	if o.LoginTimeout <= 0 {
 		o.LoginTimeout = DefaultLoginTimeout

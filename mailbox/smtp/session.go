@@ -110,10 +110,10 @@ func (sess *session) Auth(mech string) (sasl.Server, error) {
 // login checks a name and passphrase with the shared Authenticator (and its
 // throttle). Names are not logged: a passphrase pasted into the name field
 // would end up in the log.
-func (sess *session) login(name, pass string) (err error) {
+func (sess *session) login(name, pass string) error {
 	// The login deadline and eviction spare a login under way (conns.go).
 	done := netlimit.Login(sess.conn)
-	defer func() { done(err == nil) }()
+	defer done("") // a no-op once done(name) ran
 	ctx, cancel := context.WithTimeout(sess.s.ctx, time.Minute)
 	defer cancel()
 	j, err := sess.s.o.Auth.Login(ctx, name, pass)
@@ -123,6 +123,9 @@ func (sess *session) login(name, pass string) (err error) {
 		}
 		sess.s.log.Info("smtp: login failed")
 		return smtp.ErrAuthFailed
+	}
+	if !done(j.Name) {
+		return errTooManyConns
 	}
 	sess.mu.Lock()
 	sess.journalist, sess.cred = j.Name, credential{j.PasswordHash, j.OnionAuthPublic}

@@ -35,7 +35,8 @@ type mailConnsPhase struct {
 // collector is counted as a connection's.
 func (e *env) benchMailConns() (mailConnsResult, error) {
 	var r mailConnsResult
-	in, err := e.newInstance("mailconns", cheapKDF, 1)
+	// A newsroom of 50: one journalist may hold only 24 IMAP sessions.
+	in, err := e.newInstance("mailconns", cheapKDF, 50)
 	if err != nil {
 		return r, err
 	}
@@ -44,7 +45,8 @@ func (e *env) benchMailConns() (mailConnsResult, error) {
 		return r, err
 	}
 	defer p.stop()
-	j := in.js[0]
+	next := 0
+	j := func() journalist { next++; return in.js[next%len(in.js)] }
 	var open []net.Conn
 	defer func() {
 		for _, c := range open {
@@ -77,17 +79,17 @@ func (e *env) benchMailConns() (mailConnsResult, error) {
 		return nil
 	}
 	imapAddr, smtpAddr := p.info.IMAPAddr, p.info.SMTPAddr
-	if err := phase("IMAP logged in, IDLE on INBOX", 300, func() (net.Conn, error) { return imapIdle(imapAddr, j, false) }); err != nil {
+	if err := phase("IMAP logged in, IDLE on INBOX", 300, func() (net.Conn, error) { return imapIdle(imapAddr, j(), false) }); err != nil {
 		return r, err
 	}
-	if err := phase("IMAP logged in, COMPRESS, IDLE on INBOX", 300, func() (net.Conn, error) { return imapIdle(imapAddr, j, true) }); err != nil {
+	if err := phase("IMAP logged in, COMPRESS, IDLE on INBOX", 300, func() (net.Conn, error) { return imapIdle(imapAddr, j(), true) }); err != nil {
 		return r, err
 	}
 	// Within the 20 s login deadline: greeting read, then silence.
 	if err := phase("IMAP not logged in (silent)", 200, func() (net.Conn, error) { return silent(imapAddr) }); err != nil {
 		return r, err
 	}
-	if err := phase("SMTP logged in (EHLO, AUTH), silent", 150, func() (net.Conn, error) { return smtpAuthed(smtpAddr, j) }); err != nil {
+	if err := phase("SMTP logged in (EHLO, AUTH), silent", 150, func() (net.Conn, error) { return smtpAuthed(smtpAddr, j()) }); err != nil {
 		return r, err
 	}
 	if err := phase("SMTP not logged in (silent)", 50, func() (net.Conn, error) { return silent(smtpAddr) }); err != nil {
