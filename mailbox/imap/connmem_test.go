@@ -47,7 +47,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 			r.line()
 			return r.c
 		}},
-		{"logged in, COMPRESS, IDLE on INBOX", 1536 << 10, func(e *env) net.Conn {
+		{"logged in, COMPRESS, IDLE on INBOX", 256 << 10, func(e *env) net.Conn {
 			r := dialRaw(t, e.addr)
 			r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
 			if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {

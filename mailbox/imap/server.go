@@ -76,6 +76,8 @@ type Server struct {
 	auth  *authn.Authenticator
 	srv   *imapserver.Server
 	cache *structCache
+	// deflaters lends COMPRESS compressors per response (deflate.go).
+	deflaters deflaters
 
 	unsubscribe func()
 	dirty       chan struct{} // wakes the worker; capacity 1
@@ -166,7 +168,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(guardListener{netlimit.Listener(ln, s.connLimits())})
+	err := s.srv.Serve(guardListener{netlimit.Listener(ln, s.connLimits()), &s.deflaters})
 	if err != nil && s.isClosed() {
 		return nil
 	}
