@@ -16,8 +16,8 @@ const (
 	// each: Thunderbird keeps up to 5 connections per account
 	// (mail.server.default.max_cached_connections), one of them in IDLE,
 	// so 500, and an mbsync or offline reader each, so 550, below the 600
-	// kept for logged-in sessions. An idle logged-in connection costs about
-	// 120 KiB, and 1.2 MiB once it uses COMPRESS (docs/benchmarks.md).
+	// kept for logged-in sessions. An idle logged-in connection holds about
+	// 116 KiB, 190 KiB with COMPRESS (docs/benchmarks.md (g)).
 	DefaultMaxConns = 800
 	// DefaultLoginTimeout bounds the whole time from the greeting to a
 	// successful LOGIN or AUTHENTICATE, whatever the client sends meanwhile
