@@ -46,10 +46,10 @@ type Options struct {
 	// not logged in and not inside a login, and takes its place; only if
 	// there is none is the new one refused with Busy.
 	PreLoginMax int
-	// PreLoginTimeout, when above zero (and PreLoginMax too), closes a connection that has not
-	// logged in this long after it was accepted, however much it sent. A
-	// connection inside a login (waiting for the password check) when it
-	// expires is closed only if that login fails.
+	// PreLoginTimeout, when above zero (and PreLoginMax too), closes a
+	// connection that has not logged in this long after it was accepted,
+	// however much it sent. A connection inside a login (waiting for the
+	// password check) when it expires is closed only if that login fails.
 	PreLoginTimeout time.Duration
 	// PerNameMax, when above zero, is the most logged-in connections one
 	// name may hold: one account (a stolen laptop's, a client gone wrong)
@@ -69,7 +69,7 @@ type listener struct {
 	mu       sync.Mutex // guards open, preLogin and the conns' login state
 	open     int        // connections holding a slot
 	preLogin connList   // connections not logged in, oldest first
-	perName  map[string]int
+	perName  map[string]int // logged-in connections per name
 }
 
 func (l *listener) Accept() (net.Conn, error) {
