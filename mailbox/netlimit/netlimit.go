@@ -66,9 +66,9 @@ type listener struct {
 	net.Listener
 	o Options
 
-	mu       sync.Mutex // guards open, preLogin and the conns' login state
-	open     int        // connections holding a slot
-	preLogin connList   // connections not logged in, oldest first
+	mu       sync.Mutex     // guards open, preLogin and the conns' login state
+	open     int            // connections holding a slot
+	preLogin connList       // connections not logged in, oldest first
 	perName  map[string]int // logged-in connections per name
 }
 
