@@ -66,10 +66,13 @@ type guardConn struct {
 	// authed is set by the session once a journalist has logged in.
 	authed atomic.Bool
 
-	wmu sync.Mutex // guards out, fw, cw and every write to Conn
+	wmu sync.Mutex // guards out, z, fw, cw and every write to Conn
 	out outScan
-	fw  *flate.Writer // non-nil once COMPRESS DEFLATE is active
+	z   *deflaters    // non-nil once COMPRESS DEFLATE is active
+	fw  *flate.Writer // lent by z from a response's first byte to its flush
 	cw  *bufio.Writer // fw's output: one socket write per flush
+	// lender is the server's deflaters (nil in tests: one of its own).
+	lender *deflaters
 }
 
 const (
@@ -89,14 +92,19 @@ func newGuardConn(c net.Conn) *guardConn {
 }
 
 // guardListener wraps every accepted connection in a guardConn.
-type guardListener struct{ net.Listener }
+type guardListener struct {
+	net.Listener
+	z *deflaters
+}
 
 func (l guardListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	return newGuardConn(c), nil
+	g := newGuardConn(c)
+	g.lender = l.z
+	return g, nil
 }
 
 func (g *guardConn) Read(p []byte) (int, error) {
@@ -232,7 +240,7 @@ func (g *guardConn) compress() {
 		return
 	}
 	g.wmu.Lock()
-	active := g.fw != nil
+	active := g.z != nil
 	g.wmu.Unlock()
 	if active {
 		g.refuse(tag + " NO [COMPRESSIONACTIVE] DEFLATE is active already")
@@ -243,20 +251,16 @@ func (g *guardConn) compress() {
 		return
 	}
 	// The library is waiting in Read, so nothing else writes now. The
-	// standard library at level 1: armored mail is base64, which its
-	// Huffman coding takes to 0.75 (klauspost's fast levels store it
-	// uncompressed), and higher levels cost CPU for no more.
-	// A flush is a block and a sync marker, several small writes: they
-	// are gathered into one, since a client may take a marker arriving
-	// alone for data and block reading (suspected once with Thunderbird).
-	cw := bufio.NewWriterSize(g.Conn, 32<<10)
-	fw, err := flate.NewWriter(cw, flate.BestSpeed)
-	if err != nil {
-		g.err = err
-		return
+	// compressor is lent per response (deflate.go). A flush is a block and
+	// a sync marker, several small writes: they are gathered into one,
+	// since a client may take a marker arriving alone for data and block
+	// reading (suspected once with Thunderbird).
+	z := g.lender
+	if z == nil {
+		z = new(deflaters)
 	}
 	g.wmu.Lock()
-	g.fw, g.cw = fw, cw
+	g.z = z
 	g.wmu.Unlock()
 	// Whatever the client sent after the command line is compressed
 	// already. WithPartialBlock: mbsync ends each write with zlib's
@@ -294,9 +298,12 @@ func (g *guardConn) say(resp string) error {
 // send writes b to the client, through the compressor once COMPRESS is
 // active; flush pushes the compressed bytes out. Called with wmu held.
 func (g *guardConn) send(b []byte, flush bool) error {
-	if g.fw == nil {
+	if g.z == nil {
 		_, err := g.Conn.Write(b)
 		return err
+	}
+	if g.fw == nil {
+		g.fw, g.cw = g.z.get(g.Conn)
 	}
 	if _, err := g.fw.Write(b); err != nil {
 		return err
@@ -307,7 +314,12 @@ func (g *guardConn) send(b []byte, flush bool) error {
 	if err := g.fw.Flush(); err != nil {
 		return err
 	}
-	return g.cw.Flush()
+	if err := g.cw.Flush(); err != nil {
+		return err
+	}
+	g.z.put(g.fw, g.cw)
+	g.fw, g.cw = nil, nil
+	return nil
 }
 
 // libraryBuffer is the size of imapserver's bufio.Writer: a shorter write
@@ -354,7 +366,7 @@ func (g *guardConn) rewrite(line []byte) ([]byte, bool) {
 	if r, ok := rewriteServerBug(line); ok {
 		return r, true
 	}
-	if g.fw == nil && g.authed.Load() {
+	if g.z == nil && g.authed.Load() {
 		return advertiseCompress(line)
 	}
 	return nil, false

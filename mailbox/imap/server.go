@@ -37,11 +37,10 @@ import (
 // Defaults for Options fields left zero.
 const (
 	DefaultMaxAppendBytes = 50 << 20
-	DefaultMaxConns       = 100
 	// DefaultIdleTimeout is above RFC 3501's 30-minute minimum for the
 	// inactivity autologout, and close to the library's own 35 minutes.
-	DefaultIdleTimeout  = 31 * time.Minute
-	DefaultLoginTimeout = time.Minute
+	DefaultIdleTimeout = 31 * time.Minute
+	// DefaultMaxConns and DefaultLoginTimeout are in conns.go.
 	// libraryAppendLimit is imapserver's hard-coded cap; ours must stay below.
 	libraryAppendLimit = 100 << 20
 )
@@ -60,9 +59,14 @@ type Options struct {
 	Logger   *slog.Logger
 
 	MaxAppendBytes int64         // largest APPEND literal; default 50 MiB, at most 100 MiB
-	MaxConns       int           // open connections at once; default 100
+	MaxConns       int           // open connections at once; default 800
+	MaxPreLogin    int           // of which not logged in; default MaxConns/4
 	IdleTimeout    time.Duration // a connection silent this long is closed
-	LoginTimeout   time.Duration // a connection not logged in by then is closed
+	LoginTimeout   time.Duration // a connection not logged in by then is closed; default 20 s
+
+	// MaxPerJournalist is the most logged-in connections of one
+	// journalist; default 24.
+	MaxPerJournalist int
 }
 
 // Server is the IMAP server. Build it with New, then Serve a listener.
@@ -72,6 +76,8 @@ type Server struct {
 	auth  *authn.Authenticator
 	srv   *imapserver.Server
 	cache *structCache
+	// deflaters lends COMPRESS compressors per response (deflate.go).
+	deflaters deflaters
 
 	unsubscribe func()
 	dirty       chan struct{} // wakes the worker; capacity 1
@@ -109,6 +115,12 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxPreLogin <= 0 || o.MaxPreLogin > o.MaxConns {
+		o.MaxPreLogin = max(1, o.MaxConns/4)
+	}
+	if o.MaxPerJournalist <= 0 {
+		o.MaxPerJournalist = DefaultMaxPerJournalist
 	}
 	if o.IdleTimeout <= 0 {
 		o.IdleTimeout = DefaultIdleTimeout
@@ -156,7 +168,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(guardListener{netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.IdleTimeout, Deadlines: netlimit.Capped, Busy: "* BYE Too many connections\r\n"})})
+	err := s.srv.Serve(guardListener{netlimit.Listener(ln, s.connLimits()), &s.deflaters})
 	if err != nil && s.isClosed() {
 		return nil
 	}
@@ -314,11 +326,6 @@ func (s *Server) newSession(c *imapserver.Conn) (imapserver.Session, *imapserver
 	if closed {
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Server shutting down"}
 	}
-	sess.loginTimer = time.AfterFunc(s.o.LoginTimeout, func() {
-		if sess.journalist() == "" {
-			sess.netConn.Close()
-		}
-	})
 	return sess, nil, nil
 }
 
@@ -341,7 +348,7 @@ func (l libLogger) Printf(format string, args ...any) {
 	// Only the library's format string, never its arguments: they quote
 	// what the client sent (search terms, mailbox names).
 	msg := "imap: " + strings.TrimSpace(strings.NewReplacer("%v", "…", "%q", "…", "%s", "…", "%d", "…", "%w", "…").Replace(format))
-	if strings.HasPrefix(format, "failed to read command") || strings.HasPrefix(format, "handling ") {
+	if strings.HasPrefix(format, "failed to read command") || strings.HasPrefix(format, "failed to write greeting") || strings.HasPrefix(format, "handling ") {
 		// Clients that drop the connection, time out or send garbage:
 		// routine behind Tor. "handling" is a command's plain error: the
 		// session turns all of its own into errInternal (logging them), so

@@ -374,10 +374,20 @@ func TestHostileClients(t *testing.T) {
 	e.login(t, "alice", nil)
 }
 
+// Past MaxConns logged-in connections, a newcomer is refused with BYE
+// (connections not logged in are evicted instead: conns_test.go).
 func TestConnectionLimit(t *testing.T) {
 	en := newEnvWith(t, Options{MaxConns: 2}, "alice")
-	r1 := dialRaw(t, en.addr)
-	r2 := dialRaw(t, en.addr)
+	login := func() *raw {
+		r := dialRaw(t, en.addr)
+		r.send("l LOGIN alice \"" + en.pass["alice"] + "\"\r\n")
+		if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
+			t.Fatalf("login: %q", l)
+		}
+		return r
+	}
+	r1 := login()
+	r2 := login()
 	c, err := net.Dial("tcp", en.addr)
 	if err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2"
@@ -16,6 +15,7 @@ import (
 
 	"postern/mailbox/imap/structure"
 	"postern/mailbox/kdf"
+	"postern/mailbox/netlimit"
 	"postern/mailbox/pgp"
 	"postern/mailbox/store"
 )
@@ -25,10 +25,9 @@ const delim = '/'
 // session is one connection. Its methods run on the connection's goroutine,
 // except Idle, which runs beside a goroutine blocked reading DONE.
 type session struct {
-	s          *Server
-	conn       *imapserver.Conn
-	netConn    net.Conn
-	loginTimer *time.Timer
+	s       *Server
+	conn    *imapserver.Conn
+	netConn net.Conn
 
 	mu   sync.Mutex // guards name (read by Server.Logout)
 	name string     // the journalist, once logged in
@@ -92,9 +91,6 @@ func (sess *session) fail(op string, errp *error) {
 }
 
 func (sess *session) Close() error {
-	if sess.loginTimer != nil {
-		sess.loginTimer.Stop()
-	}
 	if sess.sel != nil {
 		sess.unselect()
 	}
@@ -103,6 +99,9 @@ func (sess *session) Close() error {
 }
 
 func (sess *session) Login(username, password string) error {
+	// The login deadline and eviction spare a login under way (conns.go).
+	done := netlimit.Login(sess.netConn)
+	defer done("") // a no-op once done(name) ran
 	ctx, cancel := sess.s.loginContext()
 	defer cancel()
 	j, err := sess.s.auth.Login(ctx, username, password)
@@ -129,7 +128,12 @@ func (sess *session) Login(username, password string) error {
 		sess.mu.Unlock()
 		return imapserver.ErrAuthFailed
 	}
-	sess.loginTimer.Stop()
+	if !done(j.Name) {
+		sess.mu.Lock()
+		sess.name = ""
+		sess.mu.Unlock()
+		return errTooManyConns
+	}
 	if g, ok := sess.netConn.(*guardConn); ok {
 		g.authed.Store(true)
 	}

@@ -1,6 +1,7 @@
 // Package netlimit holds what the IMAP and SMTP servers share at the socket:
 // a global cap on open connections, a bound on how long a connection may stay
-// silent, and the run-until-cancelled loop relay/daemon expects.
+// silent, a share of the cap and a deadline for connections not yet logged
+// in (prelogin.go), and the run-until-cancelled loop relay/daemon expects.
 //
 // Behind Tor every client is 127.0.0.1, so the cap is global by necessity.
 package netlimit
@@ -35,17 +36,40 @@ type Options struct {
 	Deadlines Deadlines
 	// Busy is written to a connection refused over Max, then it is closed.
 	Busy string
+
+	// PreLoginMax, when above zero, makes every connection start "not
+	// logged in" until the server reports a successful login (Login). At
+	// most PreLoginMax such connections are open at once, so the other
+	// Max-PreLoginMax slots are kept for logged-in sessions: a flood of
+	// connections that never log in cannot take them. When the share (or
+	// Max) is full, a new connection closes the oldest connection that is
+	// not logged in and not inside a login, and takes its place; only if
+	// there is none is the new one refused with Busy.
+	PreLoginMax int
+	// PreLoginTimeout, when above zero (and PreLoginMax too), closes a
+	// connection that has not logged in this long after it was accepted,
+	// however much it sent. A connection inside a login (waiting for the
+	// password check) when it expires is closed only if that login fails.
+	PreLoginTimeout time.Duration
+	// PerNameMax, when above zero, is the most logged-in connections one
+	// name may hold: one account (a stolen laptop's, a client gone wrong)
+	// cannot take the logged-in slots of all the others.
+	PerNameMax int
 }
 
 // Listener wraps ln with the limits of o.
 func Listener(ln net.Listener, o Options) net.Listener {
-	return &listener{Listener: ln, o: o, slots: make(chan struct{}, o.Max)}
+	return &listener{Listener: ln, o: o, perName: make(map[string]int)}
 }
 
 type listener struct {
 	net.Listener
-	o     Options
-	slots chan struct{} // one token per open connection
+	o Options
+
+	mu       sync.Mutex     // guards open, preLogin and the conns' login state
+	open     int            // connections holding a slot
+	preLogin connList       // connections not logged in, oldest first
+	perName  map[string]int // logged-in connections per name
 }
 
 func (l *listener) Accept() (net.Conn, error) {
@@ -54,28 +78,83 @@ func (l *listener) Accept() (net.Conn, error) {
 		if err != nil {
 			return nil, err
 		}
-		select {
-		case l.slots <- struct{}{}:
-			return &conn{Conn: c, o: &l.o, release: func() { <-l.slots }}, nil
-		default:
+		nc := &conn{Conn: c, l: l}
+		ok, victim := l.admit(nc)
+		if victim != nil {
+			victim.Conn.Close() // its slot is nc's now
+		}
+		if !ok {
 			c.SetWriteDeadline(time.Now().Add(time.Second))
 			c.Write([]byte(l.o.Busy))
 			c.Close()
+			continue
 		}
+		return nc, nil
+	}
+}
+
+// admit gives c a slot, taking it from the oldest evictable connection
+// not logged in if the cap or the not-logged-in share is full.
+func (l *listener) admit(c *conn) (ok bool, victim *conn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tracked := l.o.PreLoginMax > 0
+	if l.open >= l.o.Max || (tracked && l.preLogin.n >= l.o.PreLoginMax) {
+		victim = l.preLogin.oldestIdle()
+		if victim == nil {
+			return false, nil
+		}
+		l.releaseLocked(victim)
+	}
+	l.open++
+	c.holds = true
+	if tracked {
+		l.preLogin.push(c)
+		if l.o.PreLoginTimeout > 0 {
+			c.timer = time.AfterFunc(l.o.PreLoginTimeout, c.expire)
+		}
+	}
+	return true, victim
+}
+
+// releaseLocked frees c's slot once. Called with l.mu held.
+func (l *listener) releaseLocked(c *conn) {
+	if !c.holds {
+		return
+	}
+	c.holds = false
+	l.open--
+	if c.pending {
+		l.preLogin.remove(c)
+	}
+	if c.name != "" {
+		if l.perName[c.name]--; l.perName[c.name] <= 0 {
+			delete(l.perName, c.name)
+		}
+	}
+	if c.timer != nil {
+		c.timer.Stop()
 	}
 }
 
 // conn frees its slot once when closed and bounds every read.
 type conn struct {
 	net.Conn
-	o       *Options
-	once    sync.Once
-	release func()
+	l *listener
+
+	// Guarded by l.mu.
+	holds      bool        // c holds a slot
+	pending    bool        // c is in l.preLogin: not logged in
+	name       string      // who logged in on c, counted in l.perName
+	inLogin    int         // logins running on c
+	expired    bool        // the pre-login deadline passed during a login
+	timer      *time.Timer // the pre-login deadline
+	prev, next *conn       // l.preLogin's links
 }
 
 func (c *conn) Read(b []byte) (int, error) {
-	if c.o.Deadlines == PerRead {
-		if err := c.Conn.SetReadDeadline(time.Now().Add(c.o.Idle)); err != nil {
+	if c.l.o.Deadlines == PerRead {
+		if err := c.Conn.SetReadDeadline(time.Now().Add(c.l.o.Idle)); err != nil {
 			return 0, err
 		}
 	}
@@ -83,10 +162,10 @@ func (c *conn) Read(b []byte) (int, error) {
 }
 
 func (c *conn) SetReadDeadline(t time.Time) error {
-	if c.o.Deadlines == PerRead {
+	if c.l.o.Deadlines == PerRead {
 		return nil // Read sets it
 	}
-	if limit := time.Now().Add(c.o.Idle); t.IsZero() || t.After(limit) {
+	if limit := time.Now().Add(c.l.o.Idle); t.IsZero() || t.After(limit) {
 		t = limit
 	}
 	return c.Conn.SetReadDeadline(t)
@@ -94,7 +173,9 @@ func (c *conn) SetReadDeadline(t time.Time) error {
 
 func (c *conn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.l.mu.Lock()
+	c.l.releaseLocked(c)
+	c.l.mu.Unlock()
 	return err
 }
 

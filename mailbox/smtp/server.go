@@ -40,7 +40,7 @@ const (
 	// upload is not cut.
 	DefaultReadTimeout  = 5 * time.Minute
 	DefaultWriteTimeout = time.Minute
-	DefaultMaxConns     = 20
+	// DefaultMaxConns and DefaultLoginTimeout are in conns.go.
 	// DefaultMaxInFlight bounds the replies held in memory at once: each
 	// costs up to about three times MaxMessageBytes while it is parsed and
 	// encrypted.
@@ -66,10 +66,16 @@ type Options struct {
 	MaxLineLength   int           // longest line, commands and data; default 2000
 	ReadTimeout     time.Duration // longest silence; default 5 minutes
 	WriteTimeout    time.Duration // default 1 minute
-	MaxConns        int           // open connections at once; default 20
+	MaxConns        int           // open connections at once; default 200
+	MaxPreLogin     int           // of which not logged in; default MaxConns/4
+	LoginTimeout    time.Duration // a connection not logged in by then is closed; default 20 s
 	MaxInFlight     int           // replies being received and stored at once; default 4
 	// Now is the clock for dates (default time.Now), coarsened to the day.
 	Now func() time.Time
+
+	// MaxPerJournalist is the most logged-in connections of one
+	// journalist; default 16.
+	MaxPerJournalist int
 }
 
 // Server is the SMTP endpoint. Build it with New, then Serve a listener.
@@ -109,6 +115,15 @@ func New(o Options) (*Server, error) {
 	}
 	if o.MaxConns <= 0 {
 		o.MaxConns = DefaultMaxConns
+	}
+	if o.MaxPreLogin <= 0 || o.MaxPreLogin > o.MaxConns {
+		o.MaxPreLogin = max(1, o.MaxConns/4)
+	}
+	if o.MaxPerJournalist <= 0 {
+		o.MaxPerJournalist = DefaultMaxPerJournalist
+	}
+	if o.LoginTimeout <= 0 {
+		o.LoginTimeout = DefaultLoginTimeout
 	}
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
@@ -150,7 +165,7 @@ func New(o Options) (*Server, error) {
 
 // Serve accepts connections on ln until Close. It returns nil after Close.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.srv.Serve(netlimit.Listener(ln, netlimit.Options{Max: s.o.MaxConns, Idle: s.o.ReadTimeout, Deadlines: netlimit.PerRead, Busy: "421 4.7.0 Too many connections, try again later\r\n"}))
+	err := s.srv.Serve(netlimit.Listener(ln, s.connLimits()))
 	if err != nil && s.isClosed() {
 		return nil
 	}

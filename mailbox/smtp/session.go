@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"net/mail"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"postern/mailbox/kdf"
+	"postern/mailbox/netlimit"
 	"postern/mailbox/reply"
 	"postern/mailbox/store"
 )
@@ -40,7 +42,8 @@ var (
 // The mutex is there because Logout runs on Server.Close's goroutine and,
 // with BDAT, Data runs on its own.
 type session struct {
-	s *Server
+	s    *Server
+	conn net.Conn // for netlimit.Login
 
 	mu         sync.Mutex
 	journalist string        // set by a successful AUTH
@@ -74,8 +77,8 @@ func (sess *session) state() (string, *store.Source) {
 	return name, src
 }
 
-func (s *Server) newSession(*smtp.Conn) (smtp.Session, error) {
-	return &session{s: s}, nil
+func (s *Server) newSession(c *smtp.Conn) (smtp.Session, error) {
+	return &session{s: s, conn: c.Conn()}, nil
 }
 
 var _ smtp.AuthSession = (*session)(nil)
@@ -108,6 +111,9 @@ func (sess *session) Auth(mech string) (sasl.Server, error) {
 // throttle). Names are not logged: a passphrase pasted into the name field
 // would end up in the log.
 func (sess *session) login(name, pass string) error {
+	// The login deadline and eviction spare a login under way (conns.go).
+	done := netlimit.Login(sess.conn)
+	defer done("") // a no-op once done(name) ran
 	ctx, cancel := context.WithTimeout(sess.s.ctx, time.Minute)
 	defer cancel()
 	j, err := sess.s.o.Auth.Login(ctx, name, pass)
@@ -117,6 +123,9 @@ func (sess *session) login(name, pass string) error {
 		}
 		sess.s.log.Info("smtp: login failed")
 		return smtp.ErrAuthFailed
+	}
+	if !done(j.Name) {
+		return errTooManyConns
 	}
 	sess.mu.Lock()
 	sess.journalist, sess.cred = j.Name, credential{j.PasswordHash, j.OnionAuthPublic}

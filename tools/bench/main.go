@@ -4,7 +4,7 @@
 // prints one table of measured values, goals and ratios. The method is in
 // docs/benchmarks.md; `make bench` runs it.
 //
-//	go run ./tools/bench [-only ingest,size,rss,sync,flood,conns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
+//	go run ./tools/bench [-only ingest,size,rss,sync,flood,conns,mailconns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
 //
 // A goal missed is printed as MISSED, never tuned away.
 package main
@@ -41,7 +41,7 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,rss,sync,flood,conns", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,rss,sync,flood,conns,mailconns", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
@@ -160,6 +160,19 @@ func runAll(o options) error {
 				fmt.Sprintf("(f) relay RSS with %d idle visitor connections", o.conns),
 				fmt.Sprintf("%.0f MiB (idle %.0f MiB; %d connected, %d refused or failed)", mib(r.peak), mib(r.idle), r.opened, r.refused),
 				"(none; (e)'s budget: < 512 MiB)", verdict(r.peak < 512<<20)})
+		}
+	}
+	if o.only["mailconns"] {
+		progress("mailconns: journalists' IMAP and SMTP connections at the default caps")
+		r, err := e.benchMailConns()
+		if err != nil {
+			fail("(g) journalists' connections", err)
+		}
+		for _, ph := range r.phases {
+			rows = append(rows, row{
+				fmt.Sprintf("(g) %d × %s", ph.n, ph.what),
+				fmt.Sprintf("%.0f KiB each; relay RSS %.0f MiB (idle %.0f MiB)", float64(ph.per)/1024, mib(ph.rss), mib(r.idle)),
+				"(none; (e)'s budget: < 512 MiB)", verdict(ph.rss < 512<<20)})
 		}
 	}
 	fmt.Println()

@@ -1,0 +1,54 @@
+package smtpd
+
+import (
+	"net"
+	"runtime"
+	"testing"
+	"time"
+)
+
+// liveBytes is the live heap and the goroutine stacks after a collection.
+func liveBytes() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+// What an idle connection holds in the server, measured as the live heap
+// and stacks that n of them add, the client keeping only its socket. The
+// caps (conns.go) and docs/admin.md rest on these figures; the bound is
+// the documented one.
+func TestIdleConnectionMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("opens 100 connections")
+	}
+	const n = 50
+	for _, k := range []struct {
+		name string
+		auth bool
+	}{{"not logged in", false}, {"logged in", true}} {
+		t.Run(k.name, func(t *testing.T) {
+			e := newEnv(t, func(o *Options) { o.LoginTimeout, o.MaxPerJournalist = time.Hour, 1000 })
+			open := func() net.Conn {
+				r := e.raw()
+				if k.auth {
+					r.login("jane", password)
+				}
+				r.c.SetDeadline(time.Time{})
+				return r.c
+			}
+			open() // warm up
+			before := liveBytes()
+			for range n {
+				open()
+			}
+			per := (liveBytes() - before) / n
+			t.Logf("%s: %d KiB a connection", k.name, per>>10)
+			if per > 64<<10 {
+				t.Errorf("%s: %d KiB a connection, above the 64 KiB the caps were set for", k.name, per>>10)
+			}
+		})
+	}
+}
