@@ -17,6 +17,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -66,6 +67,7 @@ type Session struct {
 	lastSeen time.Time // guarded by Store.mu
 	holds    int       // requests in progress (uploads); guarded by Store.mu
 	ended    bool      // guarded by mu
+	deriving atomic.Bool
 
 	// practiceKey and practiceMAC let the practice page check a retyped
 	// codename without the session ever holding the codename itself.
@@ -256,6 +258,18 @@ func (s *Session) Unlock() { s.mu.Unlock() }
 // Ended reports whether the session was ended while the caller waited for
 // it. Call with the session locked.
 func (s *Session) Ended() bool { return s.ended }
+
+// TryDerive admits one codename derivation ("get another codename", a login
+// from a live session) at a time for this session: the session's form token
+// is reusable by design, and without this one cookie could run as many
+// argon2id derivations at once as it sends requests. A derivation that
+// succeeds replaces the session, which kills that token. done must be called.
+func (s *Session) TryDerive() (done func(), ok bool) {
+	if !s.deriving.CompareAndSwap(false, true) {
+		return nil, false
+	}
+	return func() { s.deriving.Store(false) }, true
+}
 
 // CSRF returns the session's form token, put in a hidden field of every
 // form; it never changes during the session.
