@@ -90,7 +90,13 @@ func (s *Server) startSession(w http.ResponseWriter, rq *req, st *state, normali
 		st.lang = rq.lang
 	}
 	s.sessions.End(rq.sess)
-	sess, token, err := s.sessions.Create(st)
+	create := s.sessions.Create
+	if st.src != nil {
+		// A returning source: the table keeps room for it however many
+		// fresh codenames a flood asked for.
+		create = func(d session.Wiper) (*session.Session, string, error) { return s.sessions.CreateOwned(d, st.src.ID) }
+	}
+	sess, token, err := create(st)
 	if err != nil {
 		return err
 	}

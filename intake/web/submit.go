@@ -340,6 +340,9 @@ func (u *upload) start() error {
 				return err
 			}
 			u.created = true
+			// The session now belongs to a source: it counts against the
+			// room kept for returning sources, not the fresh quota.
+			u.s.sessions.Claim(u.rq.sess, st.src.ID)
 		}
 		src = *st.src
 		return nil
@@ -386,6 +389,7 @@ func (u *upload) abort() {
 		}
 		wipeEntity(st.key)
 		st.key, st.src = nil, nil
+		u.s.sessions.Disown(u.rq.sess)
 		return nil
 	})
 }
