@@ -16,6 +16,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -360,7 +361,18 @@ func (st *Store) sweepLocked(now time.Time, force bool) []*Session {
 // Hold keeps s from expiring or being evicted while a long request (an upload
 // that may take an hour over Tor) uses it; release marks it used at the end.
 func (st *Store) Hold(s *Session) (release func()) {
+	release, _ = st.TryHold(s, math.MaxInt)
+	return release
+}
+
+// TryHold is Hold for an upload, refused when the session already holds max
+// requests: one source cannot take every upload slot of the relay.
+func (st *Store) TryHold(s *Session, max int) (release func(), ok bool) {
 	st.mu.Lock()
+	if s.holds >= max {
+		st.mu.Unlock()
+		return nil, false
+	}
 	s.holds++
 	st.mu.Unlock()
 	return func() {
@@ -368,7 +380,7 @@ func (st *Store) Hold(s *Session) (release func()) {
 		s.holds--
 		s.lastSeen = st.now()
 		st.mu.Unlock()
-	}
+	}, true
 }
 
 // EvictAfter is how long a session must have been unused before a new

@@ -1,7 +1,10 @@
 package web
 
 import (
+	"bufio"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -123,4 +126,102 @@ func floodNew(base string, stop <-chan struct{}, busy *atomic.Int32) {
 			busy.Add(1)
 		}
 	}
+}
+
+// One session trickling uploads cannot keep other sources out: it gets at
+// most MaxUploadsPerSession slots, a second source's submission is
+// acknowledged meanwhile, and each trickling upload is dropped once its
+// average rate stays below the floor after the grace period, with a page
+// that says so and nothing of it stored.
+func TestSlowUploadsCannotHoldEverySlot(t *testing.T) {
+	e := newEnv(t, func(o *Options) {
+		o.MaxUploads = 3
+		o.UploadGrace = 2 * time.Second // 1 KiB/s floor, the default
+	})
+	slow, tok := e.loggedIn()
+	var trickles []<-chan page
+	for i := range 2 {
+		trickles = append(trickles, e.trickle(slow, tok))
+		for len(e.srv.uploads) != i+1 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The same session's next upload is refused at once: two are in flight.
+	select {
+	case p := <-e.trickle(slow, tok):
+		want(t, p, http.StatusServiceUnavailable, "still being received")
+	case <-time.After(time.Minute):
+		t.Fatal("a third upload of one session was not refused")
+	}
+
+	other, otherTok := e.loggedIn()
+	msg := strings.Repeat("a realistic message of some length. ", 20<<10/36)
+	want(t, other.postMultipart("/submit", field("csrf", otherTok), field("message", msg)), 200, "received")
+
+	for i, ch := range trickles {
+		select {
+		case p := <-ch:
+			want(t, p, http.StatusRequestTimeout, "arrived too slowly (less than 1 KiB per second)")
+		case <-time.After(time.Minute):
+			t.Fatalf("trickling upload %d was never dropped", i)
+		}
+	}
+	for len(e.srv.uploads) != 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if st := e.stats(); st.Messages != 1 || st.Sources != 1 {
+		t.Fatalf("stored %+v; want only the second source's submission", st)
+	}
+	e.check()
+}
+
+// trickle starts a submission from b's session on a raw connection: the
+// form fields at once, then a file one byte every 50 ms, until the server
+// answers (the page is sent on the channel) or the test ends.
+func (e *env) trickle(b *browser, tok string) <-chan page {
+	e.t.Helper()
+	u, _ := url.Parse(e.ts.URL)
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { conn.Close() })
+	var cookie string
+	for _, c := range b.c.Jar.Cookies(u) {
+		cookie = c.Name + "=" + c.Value
+	}
+	const boundary = "trickletrickle"
+	prologue := "--" + boundary + "\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + tok + "\r\n" +
+		"--" + boundary + "\r\nContent-Disposition: form-data; name=\"message\"\r\n\r\nslowly\r\n" +
+		"--" + boundary + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"slow.bin\"\r\n" +
+		"Content-Type: application/octet-stream\r\n\r\n"
+	fmt.Fprintf(conn, "POST /submit HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nCookie: %s\r\n"+
+		"Content-Type: multipart/form-data; boundary=%s\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n",
+		u.Host, torUA, cookie, boundary, len(prologue), prologue)
+	answered := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-answered:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			if _, err := io.WriteString(conn, "1\r\nx\r\n"); err != nil {
+				return
+			}
+		}
+	}()
+	out := make(chan page, 1)
+	go func() {
+		defer close(answered)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+		if err != nil {
+			out <- page{status: -1, body: err.Error()}
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		out <- page{status: resp.StatusCode, header: resp.Header, body: string(body)}
+	}()
+	return out
 }
