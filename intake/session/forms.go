@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"sync"
 	"time"
 )
 
@@ -16,10 +17,29 @@ import (
 // random nonce: it proves the form came from this server recently. It does
 // not bind the form to one browser; that part (login CSRF) is carried by the
 // Sec-Fetch-Site/Origin check the web layer applies to every POST.
+//
+// A token is single-use: Spend accepts it once. Otherwise one GET of the
+// landing page would feed an unlimited flood of "I am new", each costing an
+// argon2id derivation and a session. Issuing stays stateless (every page
+// carries a token, and a flood of GETs must not grow memory); what is
+// remembered is each spent nonce, in buckets by the minute its token was
+// issued, until the token would have expired anyway. That record is bounded
+// by MaxSpent: when a flood of spends fills it, the oldest minute's bucket is
+// dropped and every token issued in or before that minute is refused from
+// then on (the floor), so a dropped record never makes a token spendable
+// again. The cost of that bound falls on sources who kept a form open for
+// longer than the flood took to fill the record: they get "the form expired,
+// try again", and a fresh page works.
 type Forms struct {
-	key [tokenLen]byte
-	ttl time.Duration
-	now func() time.Time
+	key      [tokenLen]byte
+	ttl      time.Duration
+	now      func() time.Time
+	maxSpent int
+
+	mu     sync.Mutex                                // guards spent, nSpent, floor
+	spent  map[int64]map[[formNonceLen]byte]struct{} // issue minute → spent nonces
+	nSpent int
+	floor  int64 // tokens issued in a minute below this are refused
 }
 
 const (
@@ -29,14 +49,24 @@ const (
 	// formSkew tolerates a token issued slightly "in the future" by a clock
 	// step; beyond it a token is forged.
 	formSkew = time.Minute
+	// DefaultMaxSpent bounds the spent-token record: about 40 bytes an
+	// entry, so some 5 MiB at most. Spending needs a POST that passed the
+	// form's checks; at the KDF pool's pace (a few derivations a second) it
+	// takes hours to fill, longer than a token lives.
+	DefaultMaxSpent = 1 << 17
 )
 
-// NewForms returns a token issuer whose tokens are valid for ttl.
+// NewForms returns a token issuer whose tokens are valid for ttl, with the
+// default bound on the spent-token record.
 func NewForms(ttl time.Duration, now func() time.Time) *Forms {
+	return newForms(ttl, now, DefaultMaxSpent)
+}
+
+func newForms(ttl time.Duration, now func() time.Time, maxSpent int) *Forms {
 	if now == nil {
 		now = time.Now
 	}
-	f := &Forms{ttl: ttl, now: now}
+	f := &Forms{ttl: ttl, now: now, maxSpent: maxSpent, spent: map[int64]map[[formNonceLen]byte]struct{}{}}
 	rand.Read(f.key[:])
 	return f
 }
@@ -50,21 +80,88 @@ func (f *Forms) Token() string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// Check reports whether v is a token this Forms issued within its lifetime.
+// Check reports whether v is a token this Forms issued within its lifetime
+// and not yet spent. It spends nothing: call Spend when the form is acted on.
 func (f *Forms) Check(v string) bool {
-	if base64.RawURLEncoding.EncodedLen(formTokenLen) != len(v) {
+	issued, nonce, ok := f.parse(v)
+	if !ok {
 		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, spent := f.spent[issued/60][nonce]
+	return !spent && issued/60 >= f.floor
+}
+
+// Spend accepts a valid token once: true the first time, false for a forged,
+// expired or already spent one.
+func (f *Forms) Spend(v string) bool {
+	issued, nonce, ok := f.parse(v)
+	if !ok {
+		return false
+	}
+	minute := issued / 60
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.pruneLocked()
+	if minute < f.floor {
+		return false
+	}
+	b := f.spent[minute]
+	if _, spent := b[nonce]; spent {
+		return false
+	}
+	if b == nil {
+		b = map[[formNonceLen]byte]struct{}{}
+		f.spent[minute] = b
+	}
+	b[nonce] = struct{}{}
+	f.nSpent++
+	for f.nSpent > f.maxSpent {
+		oldest := minute
+		for m := range f.spent {
+			oldest = min(oldest, m)
+		}
+		f.nSpent -= len(f.spent[oldest])
+		delete(f.spent, oldest)
+		f.floor = oldest + 1
+	}
+	return minute >= f.floor
+}
+
+// pruneLocked forgets the buckets whose tokens have all expired: Check
+// refuses them by their issue time alone.
+func (f *Forms) pruneLocked() {
+	cutoff := f.now().Add(-f.ttl).Unix()/60 - 1
+	for m, b := range f.spent {
+		if m < cutoff {
+			f.nSpent -= len(b)
+			delete(f.spent, m)
+		}
+	}
+}
+
+// parse checks v's MAC and lifetime and returns its issue time (Unix
+// seconds) and nonce.
+func (f *Forms) parse(v string) (issued int64, nonce [formNonceLen]byte, ok bool) {
+	if base64.RawURLEncoding.EncodedLen(formTokenLen) != len(v) {
+		return 0, nonce, false
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
 	if err != nil || len(b) != formTokenLen {
-		return false
+		return 0, nonce, false
 	}
 	if !hmac.Equal(f.mac(b[:8+formNonceLen]), b[8+formNonceLen:]) {
-		return false
+		return 0, nonce, false
 	}
-	issued := time.Unix(int64(binary.BigEndian.Uint64(b[:8])), 0)
+	issued = int64(binary.BigEndian.Uint64(b[:8]))
+	t := time.Unix(issued, 0)
 	now := f.now()
-	return !issued.After(now.Add(formSkew)) && now.Sub(issued) <= f.ttl
+	if t.After(now.Add(formSkew)) || now.Sub(t) > f.ttl {
+		return 0, nonce, false
+	}
+	copy(nonce[:], b[8:8+formNonceLen])
+	return issued, nonce, true
 }
 
 func (f *Forms) mac(msg []byte) []byte {

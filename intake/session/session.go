@@ -16,7 +16,9 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -29,6 +31,11 @@ var ErrFull = errors.New("session: too many sessions")
 const (
 	DefaultIdle = 120 * time.Minute
 	DefaultMax  = 10000
+	// DefaultMaxPerOwner bounds the live sessions of one source: a few tabs
+	// or browsers. Each login past it ends that source's least recently used
+	// session, so one codename logging in over and over cannot fill the
+	// room kept for returning sources.
+	DefaultMaxPerOwner = 4
 )
 
 // tokenLen is the length in bytes of session tokens, CSRF tokens and keys.
@@ -41,19 +48,39 @@ type Wiper interface{ Wipe() }
 
 // Options configures a Store.
 type Options struct {
-	Idle time.Duration    // a session unused this long is gone; default DefaultIdle
-	Max  int              // most live sessions; default DefaultMax
-	Now  func() time.Time // clock, for tests; default time.Now
+	Idle time.Duration // a session unused this long is gone; default DefaultIdle
+	Max  int           // most live sessions; default DefaultMax
+	// Reserve is the part of Max that fresh sessions (a new codename that
+	// has not sent anything yet) may never take: it is kept for sources
+	// who log in, so a flood of "I am new" cannot lock a returning source
+	// out. Default Max/5; negative means none.
+	Reserve     int
+	MaxPerOwner int              // live sessions of one source; default DefaultMaxPerOwner
+	Now         func() time.Time // clock, for tests; default time.Now
 }
 
 // Store holds the live sessions. It is safe for concurrent use.
+//
+// Sessions are of two kinds. A fresh one holds a new codename that has sent
+// nothing yet: anyone can make one (one argon2id derivation), so a flood can
+// make thousands. An owned one belongs to a source that exists (it logged in,
+// or its first submission made the record). Fresh sessions may fill the
+// table only up to Max-Reserve, and a login into a full table pushes out the
+// fresh session unused longest: a flood of "I am new" makes newcomers wait,
+// never a returning source. Owned sessions are bounded per source
+// (MaxPerOwner), so the reserve cannot be filled with one codename either.
 type Store struct {
-	idle time.Duration
-	max  int
-	now  func() time.Time
+	idle        time.Duration
+	max         int
+	maxFresh    int
+	maxPerOwner int
+	now         func() time.Time
+	ownerKey    [tokenLen]byte // keys the owner hashes: no source id is kept as it is
 
-	mu        sync.Mutex // guards byHash and lastSweep
+	mu        sync.Mutex // guards byHash, fresh, owners and lastSweep
 	byHash    map[[32]byte]*Session
+	fresh     int              // sessions without an owner
+	owners    map[[32]byte]int // live sessions per owner
 	lastSweep time.Time
 }
 
@@ -65,7 +92,10 @@ type Session struct {
 	csrf     string
 	lastSeen time.Time // guarded by Store.mu
 	holds    int       // requests in progress (uploads); guarded by Store.mu
+	owner    [32]byte  // keyed hash of the source id; guarded by Store.mu
+	owned    bool      // owner is set; guarded by Store.mu
 	ended    bool      // guarded by mu
+	deriving atomic.Bool
 
 	// practiceKey and practiceMAC let the practice page check a retyped
 	// codename without the session ever holding the codename itself.
@@ -87,12 +117,36 @@ func New(o Options) *Store {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &Store{idle: o.Idle, max: o.Max, now: o.Now, byHash: make(map[[32]byte]*Session)}
+	switch {
+	case o.Reserve == 0:
+		o.Reserve = o.Max / 5
+	case o.Reserve < 0 || o.Reserve > o.Max:
+		o.Reserve = 0
+	}
+	if o.MaxPerOwner <= 0 {
+		o.MaxPerOwner = DefaultMaxPerOwner
+	}
+	st := &Store{idle: o.Idle, max: o.Max, maxFresh: o.Max - o.Reserve, maxPerOwner: o.MaxPerOwner,
+		now: o.Now, byHash: make(map[[32]byte]*Session), owners: make(map[[32]byte]int)}
+	rand.Read(st.ownerKey[:])
+	return st
 }
 
-// Create starts a session holding data and returns it with the token to put
-// in the cookie. The token is shown to nobody else and never stored.
+// Create starts a fresh session holding data (a new codename) and returns
+// it with the token to put in the cookie. The token is shown to nobody else
+// and never stored.
 func (st *Store) Create(data Wiper) (*Session, string, error) {
+	return st.create(data, nil)
+}
+
+// CreateOwned starts a session for the existing source sourceID (a login).
+// It may end that source's least recently used session (MaxPerOwner) and,
+// in a full table, the fresh session unused longest.
+func (st *Store) CreateOwned(data Wiper, sourceID []byte) (*Session, string, error) {
+	return st.create(data, sourceID)
+}
+
+func (st *Store) create(data Wiper, sourceID []byte) (*Session, string, error) {
 	var raw [tokenLen]byte
 	rand.Read(raw[:]) // never returns an error (crypto/rand, Go ≥ 1.24)
 	var csrf [tokenLen]byte
@@ -103,24 +157,29 @@ func (st *Store) Create(data Wiper) (*Session, string, error) {
 		Data: data,
 	}
 	rand.Read(s.practiceKey[:])
+	if sourceID != nil {
+		s.owner, s.owned = st.ownerOf(sourceID), true
+	}
 
 	now := st.now()
 	st.mu.Lock()
-	expired := st.sweepLocked(now, len(st.byHash) >= st.max)
-	if len(st.byHash) >= st.max {
-		// Full of sessions: a flood of "I am new" fills the table with
-		// sessions nobody comes back to. The one unused longest gives way if
-		// it has been silent for EvictAfter, so a flood locks newcomers out
-		// for minutes, not for the whole idle time.
-		if old := st.oldestLocked(); old != nil && now.Sub(old.lastSeen) > EvictAfter {
-			delete(st.byHash, old.hash)
+	expired := st.sweepLocked(now, !st.roomLocked(s.owned))
+	if s.owned && st.owners[s.owner] >= st.maxPerOwner {
+		if old := st.lruLocked(func(o *Session) bool { return o.owned && o.owner == s.owner }); old != nil {
+			st.removeLocked(old)
 			expired = append(expired, old)
 		}
 	}
-	full := len(st.byHash) >= st.max
+	if !st.roomLocked(s.owned) {
+		if old := st.victimLocked(now, s.owned); old != nil {
+			st.removeLocked(old)
+			expired = append(expired, old)
+		}
+	}
+	full := !st.roomLocked(s.owned)
 	if !full {
 		s.lastSeen = now
-		st.byHash[s.hash] = s
+		st.addLocked(s)
 	}
 	st.mu.Unlock()
 	wipeAll(expired)
@@ -129,6 +188,101 @@ func (st *Store) Create(data Wiper) (*Session, string, error) {
 		return nil, "", ErrFull
 	}
 	return s, base64.RawURLEncoding.EncodeToString(raw[:]), nil
+}
+
+// Claim makes a fresh session owned by sourceID: its first submission made
+// the source record. Claiming an owned session changes nothing.
+func (st *Store) Claim(s *Session, sourceID []byte) {
+	owner := st.ownerOf(sourceID)
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if s.owned || st.byHash[s.hash] != s {
+		return
+	}
+	st.fresh--
+	s.owner, s.owned = owner, true
+	st.owners[owner]++
+}
+
+// Disown makes an owned session fresh again: the first submission that made
+// its source record failed and the record was removed.
+func (st *Store) Disown(s *Session) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if !s.owned || st.byHash[s.hash] != s {
+		return
+	}
+	st.dropOwnerLocked(s.owner)
+	s.owner, s.owned = [32]byte{}, false
+	st.fresh++
+}
+
+func (st *Store) ownerOf(sourceID []byte) [32]byte {
+	m := hmac.New(sha256.New, st.ownerKey[:])
+	m.Write(sourceID)
+	var h [32]byte
+	copy(h[:], m.Sum(nil))
+	return h
+}
+
+// victimLocked picks the session a new one may push out of a full table. A
+// flood of "I am new" fills the table with fresh sessions nobody comes back
+// to. A returning source (owned) takes the place of the fresh session unused
+// longest at once. A newcomer takes the place of a session unused for
+// EvictAfter (a fresh one when the fresh quota is what is full), so a flood
+// locks newcomers out for minutes, not for the whole idle time.
+func (st *Store) victimLocked(now time.Time, owned bool) *Session {
+	isFresh := func(o *Session) bool { return !o.owned }
+	all := func(*Session) bool { return true }
+	if owned {
+		if old := st.lruLocked(isFresh); old != nil {
+			return old
+		}
+	}
+	match := all
+	if !owned && len(st.byHash) < st.max {
+		match = isFresh // only the fresh quota is full
+	}
+	if old := st.lruLocked(match); old != nil && now.Sub(old.lastSeen) > EvictAfter {
+		return old
+	}
+	return nil
+}
+
+// roomLocked reports whether a session of the kind may be added.
+func (st *Store) roomLocked(owned bool) bool {
+	if len(st.byHash) >= st.max {
+		return false
+	}
+	return owned || st.fresh < st.maxFresh
+}
+
+func (st *Store) addLocked(s *Session) {
+	st.byHash[s.hash] = s
+	if s.owned {
+		st.owners[s.owner]++
+	} else {
+		st.fresh++
+	}
+}
+
+// removeLocked takes s out of the map and the counts; the caller wipes it.
+func (st *Store) removeLocked(s *Session) {
+	if st.byHash[s.hash] != s {
+		return
+	}
+	delete(st.byHash, s.hash)
+	if s.owned {
+		st.dropOwnerLocked(s.owner)
+	} else {
+		st.fresh--
+	}
+}
+
+func (st *Store) dropOwnerLocked(owner [32]byte) {
+	if st.owners[owner]--; st.owners[owner] <= 0 {
+		delete(st.owners, owner)
+	}
 }
 
 // Get returns the live session for a cookie token and marks it used, or nil
@@ -150,7 +304,7 @@ func (st *Store) Get(token string) *Session {
 		return nil
 	}
 	if now.Sub(s.lastSeen) > st.idle {
-		delete(st.byHash, h)
+		st.removeLocked(s)
 		st.mu.Unlock()
 		wipeAll(expired)
 		s.wipe()
@@ -170,9 +324,7 @@ func (st *Store) End(s *Session) {
 		return
 	}
 	st.mu.Lock()
-	if st.byHash[s.hash] == s {
-		delete(st.byHash, s.hash)
-	}
+	st.removeLocked(s)
 	st.mu.Unlock()
 	s.wipe()
 }
@@ -197,9 +349,9 @@ func (st *Store) sweepLocked(now time.Time, force bool) []*Session {
 	}
 	st.lastSweep = now
 	var expired []*Session
-	for h, s := range st.byHash {
+	for _, s := range st.byHash {
 		if s.holds == 0 && now.Sub(s.lastSeen) > st.idle {
-			delete(st.byHash, h)
+			st.removeLocked(s)
 			expired = append(expired, s)
 		}
 	}
@@ -209,7 +361,18 @@ func (st *Store) sweepLocked(now time.Time, force bool) []*Session {
 // Hold keeps s from expiring or being evicted while a long request (an upload
 // that may take an hour over Tor) uses it; release marks it used at the end.
 func (st *Store) Hold(s *Session) (release func()) {
+	release, _ = st.TryHold(s, math.MaxInt)
+	return release
+}
+
+// TryHold is Hold for an upload, refused when the session already holds max
+// requests: one source cannot take every upload slot of the relay.
+func (st *Store) TryHold(s *Session, max int) (release func(), ok bool) {
 	st.mu.Lock()
+	if s.holds >= max {
+		st.mu.Unlock()
+		return nil, false
+	}
 	s.holds++
 	st.mu.Unlock()
 	return func() {
@@ -217,17 +380,19 @@ func (st *Store) Hold(s *Session) (release func()) {
 		s.holds--
 		s.lastSeen = st.now()
 		st.mu.Unlock()
-	}
+	}, true
 }
 
-// EvictAfter is how long a session must have been unused before a new one
-// may push it out of a full table.
+// EvictAfter is how long a session must have been unused before a new
+// codename may push it out of a full table.
 const EvictAfter = 10 * time.Minute
 
-func (st *Store) oldestLocked() *Session {
+// lruLocked returns the session unused longest among those that match and
+// are not held by a request in progress, or nil.
+func (st *Store) lruLocked(match func(*Session) bool) *Session {
 	var old *Session
 	for _, s := range st.byHash {
-		if s.holds == 0 && (old == nil || s.lastSeen.Before(old.lastSeen)) {
+		if s.holds == 0 && match(s) && (old == nil || s.lastSeen.Before(old.lastSeen)) {
 			old = s
 		}
 	}
@@ -256,6 +421,18 @@ func (s *Session) Unlock() { s.mu.Unlock() }
 // Ended reports whether the session was ended while the caller waited for
 // it. Call with the session locked.
 func (s *Session) Ended() bool { return s.ended }
+
+// TryDerive admits one codename derivation ("get another codename", a login
+// from a live session) at a time for this session: the session's form token
+// is reusable by design, and without this one cookie could run as many
+// argon2id derivations at once as it sends requests. A derivation that
+// succeeds replaces the session, which kills that token. done must be called.
+func (s *Session) TryDerive() (done func(), ok bool) {
+	if !s.deriving.CompareAndSwap(false, true) {
+		return nil, false
+	}
+	return func() { s.deriving.Store(false) }, true
+}
 
 // CSRF returns the session's form token, put in a hidden field of every
 // form; it never changes during the session.

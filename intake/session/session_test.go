@@ -213,3 +213,75 @@ func TestHeldSessionSurvives(t *testing.T) {
 		t.Fatal("a held session expired during its request")
 	}
 }
+
+// A flood of new codenames cannot lock a returning source out: fresh
+// sessions stop at Max-Reserve, and a login into a full table pushes out
+// the fresh session unused longest, however recent.
+func TestFloodOfFreshSessionsLeavesRoomForLogins(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Max: 10, Reserve: 2, Now: c.now})
+	var first *secret
+	for i := range 8 {
+		d := &secret{}
+		if i == 0 {
+			first = d
+		}
+		if _, _, err := st.Create(d); err != nil {
+			t.Fatalf("fresh session %d: %v", i, err)
+		}
+		c.add(time.Second)
+	}
+	if _, _, err := st.Create(&secret{}); err != ErrFull {
+		t.Fatalf("a fresh session past Max-Reserve: %v", err)
+	}
+	for i := range 2 {
+		if _, _, err := st.CreateOwned(&secret{}, []byte{byte(i)}); err != nil {
+			t.Fatalf("login %d into the reserve: %v", i, err)
+		}
+	}
+	// The table is full: a third returning source still gets in.
+	if _, _, err := st.CreateOwned(&secret{}, []byte{9}); err != nil {
+		t.Fatalf("login into a full table: %v", err)
+	}
+	if first.wiped != 1 || st.Len() != 10 {
+		t.Fatalf("the oldest fresh session was not the one pushed out (wiped %d, len %d)", first.wiped, st.Len())
+	}
+	// A fresh session that sent something is owned, and frees fresh room.
+	st2 := New(Options{Max: 3, Reserve: 1})
+	s, _, _ := st2.Create(&secret{})
+	st2.Create(&secret{})
+	if _, _, err := st2.Create(&secret{}); err != ErrFull {
+		t.Fatalf("fresh quota: %v", err)
+	}
+	st2.Claim(s, []byte{1})
+	if _, _, err := st2.Create(&secret{}); err != nil {
+		t.Fatalf("after a claim: %v", err)
+	}
+}
+
+// One source logging in again and again keeps at most MaxPerOwner
+// sessions: it cannot fill the room kept for the others.
+func TestRepeatedLoginsOfOneSourceBounded(t *testing.T) {
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	st := New(Options{Idle: time.Hour, Max: 100, MaxPerOwner: 3, Now: c.now})
+	var toks []string
+	for range 20 {
+		_, tok, err := st.CreateOwned(&secret{}, []byte("one source"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks = append(toks, tok)
+		c.add(time.Second)
+	}
+	if n := st.Len(); n != 3 {
+		t.Fatalf("%d sessions of one source, want 3", n)
+	}
+	for _, tok := range toks[17:] {
+		if st.Get(tok) == nil {
+			t.Fatal("one of the most recent sessions was ended")
+		}
+	}
+	if _, _, err := st.CreateOwned(&secret{}, []byte("another source")); err != nil || st.Len() != 4 {
+		t.Fatalf("another source: %v, %d sessions", err, st.Len())
+	}
+}

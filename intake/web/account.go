@@ -30,6 +30,11 @@ func (s *Server) newPost(w http.ResponseWriter, r *http.Request) {
 	if !s.smallForm(w, rq, true) {
 		return
 	}
+	done, ok := s.claimForm(w, rq)
+	if !ok {
+		return
+	}
+	defer done()
 	replaced := false
 	_ = rq.withState(func(st *state) error {
 		replaced = st.src == nil
@@ -142,6 +147,11 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{"login.invalid"})
 		return
 	}
+	done, ok := s.claimForm(w, rq)
+	if !ok {
+		return
+	}
+	defer done()
 	st, err := s.login(r.Context(), norm)
 	switch {
 	case errors.Is(err, errUnknown):

@@ -365,17 +365,22 @@ func TestCodenameFlood(t *testing.T) {
 		o.Pool = kdf.NewPool(kdf.PoolOptions{Workers: 1, Queue: 1, Wait: time.Minute})
 		o.KDF = kdf.Params{Time: 3, MemoryKiB: 32 * 1024, Threads: 1}
 	})
-	tok := csrfOf(t, e.browser().get("/"))
 	busy := 0
 	for round := 0; round < 5 && busy == 0; round++ {
 		const n = 12
+		// Form tokens are single-use: a flood that plays by the rules
+		// fetches one page per request.
+		toks := make([]string, n)
+		for i := range toks {
+			toks[i] = csrfOf(t, e.browser().get("/"))
+		}
 		var wg sync.WaitGroup
 		pages := make([]page, n)
 		for i := range n {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				pages[i] = e.browser().post("/new", url.Values{"csrf": {tok}})
+				pages[i] = e.browser().post("/new", url.Values{"csrf": {toks[i]}})
 			}()
 		}
 		wg.Wait()

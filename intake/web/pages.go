@@ -50,6 +50,7 @@ func (s *Server) smallForm(w http.ResponseWriter, rq *req, allowForm bool) bool 
 		return true
 	}
 	if allowForm && s.forms.Check(tok) {
+		rq.formTok = tok
 		return true
 	}
 	if !allowForm && rq.sess == nil {
@@ -60,6 +61,27 @@ func (s *Server) smallForm(w http.ResponseWriter, rq *req, allowForm bool) bool 
 	return false
 }
 
+// claimForm spends what admitted a "get a codename" or "log in" form just
+// before it costs an argon2id derivation: a pre-session token is spent (one
+// GET of the landing page feeds one derivation, not a flood), a session's
+// own token admits one derivation at a time. A replayed token gets the same
+// "this form has expired" page as a forged one. On failure it has answered
+// the request; otherwise done must be called.
+func (s *Server) claimForm(w http.ResponseWriter, rq *req) (done func(), ok bool) {
+	if rq.formTok != "" {
+		if !s.forms.Spend(rq.formTok) {
+			s.forbiddenCSRF(w, rq)
+			return nil, false
+		}
+		return func() {}, true
+	}
+	done, ok = rq.sess.TryDerive()
+	if !ok {
+		s.busy(w, rq)
+	}
+	return done, ok
+}
+
 // startSession replaces any session of the request by a new one holding st,
 // remembers the normalised codename for the practice page, and sets the
 // cookie. A new token at every login defeats session fixation.
@@ -68,7 +90,13 @@ func (s *Server) startSession(w http.ResponseWriter, rq *req, st *state, normali
 		st.lang = rq.lang
 	}
 	s.sessions.End(rq.sess)
-	sess, token, err := s.sessions.Create(st)
+	create := s.sessions.Create
+	if st.src != nil {
+		// A returning source: the table keeps room for it however many
+		// fresh codenames a flood asked for.
+		create = func(d session.Wiper) (*session.Session, string, error) { return s.sessions.CreateOwned(d, st.src.ID) }
+	}
+	sess, token, err := create(st)
 	if err != nil {
 		return err
 	}

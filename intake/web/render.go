@@ -79,6 +79,9 @@ type req struct {
 	lang     int
 	explicit bool
 	sess     *session.Session
+	// formTok is the pre-session form token smallForm accepted, still to be
+	// spent by claimForm; empty when the session's own token was used.
+	formTok string
 }
 
 func (s *Server) newReq(r *http.Request) *req {

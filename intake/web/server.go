@@ -56,6 +56,17 @@ type Options struct {
 	// connection, a temp blob and up to MaxSubmissionBytes); beyond it a
 	// source gets the busy page. Default DefaultMaxUploads.
 	MaxUploads int
+	// MaxUploadsPerSession bounds the submissions one session has in flight
+	// (two tabs), so one source cannot take every upload slot. Default
+	// DefaultMaxUploadsPerSession.
+	MaxUploadsPerSession int
+	// UploadMinRate and UploadGrace drop an upload whose average rate, from
+	// its start, is below UploadMinRate bytes a second once UploadGrace has
+	// passed: it frees its slot and stores nothing. Tor is slow, but not a
+	// byte a minute. Defaults DefaultUploadMinRate, DefaultUploadGrace;
+	// a negative UploadMinRate turns the floor off.
+	UploadMinRate int64
+	UploadGrace   time.Duration
 
 	KDF  kdf.Params // codename → identity cost
 	Salt []byte     // the instance salt (store.Salt())
@@ -115,6 +126,15 @@ func New(o Options) (*Server, error) {
 	if o.MaxUploads <= 0 {
 		o.MaxUploads = DefaultMaxUploads
 	}
+	if o.MaxUploadsPerSession <= 0 {
+		o.MaxUploadsPerSession = DefaultMaxUploadsPerSession
+	}
+	if o.UploadMinRate == 0 {
+		o.UploadMinRate = DefaultUploadMinRate
+	}
+	if o.UploadGrace <= 0 {
+		o.UploadGrace = DefaultUploadGrace
+	}
 	if o.SessionIdle <= 0 {
 		o.SessionIdle = DefaultSessionIdle
 	}
@@ -146,7 +166,8 @@ func (s *Server) Handler() http.Handler { return s.handler }
 // to the end of the body and would cut a 500 MiB upload over a slow
 // circuit. Instead each request gets a read deadline from the middleware,
 // and an upload gets an idle deadline that moves with every read, so a
-// stalled client is dropped after uploadIdleTimeout while a slow steady one
+// stalled client is dropped after uploadIdleTimeout (or sooner, once its
+// average rate is below UploadMinRate after UploadGrace) while a slow steady one
 // finishes. Headers must arrive within ReadHeaderTimeout.
 func (s *Server) HTTPServer(addr string) *http.Server {
 	return &http.Server{

@@ -5,12 +5,13 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 )
 
 // The readers and writers an upload streams through, from the connection to
-// the delivery: idleReader (deadline per read) → MaxBytesReader (hard cap)
+// the delivery: paceReader (idle and rate deadlines) → MaxBytesReader (hard cap)
 // → tailReader (how the body ended) → multipart → clientReader (whose
 // error) → limitWriter (content cap) → the delivery's File writer.
 
@@ -82,18 +83,40 @@ func (t *tailReader) endsWith(delim string) bool {
 	return i == 0 && !t.trimmed || i >= 1 && t.tail[i-1] == '\n'
 }
 
-// idleReader moves the connection's read deadline forward at every read.
-type idleReader struct {
-	r  io.ReadCloser
-	rc *http.ResponseController
+// paceReader moves the connection's read deadline at every read: to
+// uploadIdleTimeout from now, or sooner, to the instant the average rate
+// since start would fall below minRate with no more bytes (never before
+// the grace period ends). A read cut by that second bound fails with
+// errTooSlow: a client trickling a byte a minute cannot keep an upload slot
+// by reading just often enough to beat the idle bound.
+type paceReader struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	start   time.Time
+	minRate int64 // bytes a second; ≤ 0: no floor
+	grace   time.Duration
+	n       int64
 }
 
-func (i *idleReader) Read(p []byte) (int, error) {
-	_ = i.rc.SetReadDeadline(time.Now().Add(uploadIdleTimeout))
-	return i.r.Read(p)
+func (p *paceReader) Read(b []byte) (int, error) {
+	now := time.Now()
+	deadline, paced := now.Add(uploadIdleTimeout), false
+	if p.minRate > 0 {
+		due := p.start.Add(max(p.grace, time.Duration(p.n/p.minRate)*time.Second))
+		if due.Before(deadline) {
+			deadline, paced = due, true
+		}
+	}
+	_ = p.rc.SetReadDeadline(deadline)
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if err != nil && paced && errors.Is(err, os.ErrDeadlineExceeded) {
+		return n, errTooSlow
+	}
+	return n, err
 }
 
-func (i *idleReader) Close() error { return i.r.Close() }
+func (p *paceReader) Close() error { return p.r.Close() }
 
 // readCapped reads all of r, refusing more than max bytes.
 func readCapped(r io.Reader, max int64) ([]byte, error) {
@@ -123,6 +146,8 @@ func formPart(cd string) (name, filename string, err error) {
 func classifyRead(err error) error {
 	var mbe *http.MaxBytesError
 	switch {
+	case errors.Is(err, errTooSlow):
+		return errTooSlow
 	case errors.As(err, &mbe), errors.Is(err, errTooLarge):
 		return errTooLarge
 	case errors.Is(err, io.ErrUnexpectedEOF):

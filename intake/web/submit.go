@@ -30,6 +30,7 @@ var (
 	errTooMany    = errors.New("web: too many files")
 	errClient     = errors.New("web: client read failed")
 	errDelivery   = errors.New("web: delivery failed")
+	errTooSlow    = errors.New("web: upload below the rate floor")
 )
 
 // fileContentType is what every attachment is labelled: the relay treats
@@ -82,23 +83,32 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.tooLarge(w, rq)
 		return
 	}
+	// One session may not take every upload slot: each upload holds its
+	// session (it cannot expire meanwhile), at most MaxUploadsPerSession.
+	release, ok := s.sessions.TryHold(rq.sess, s.o.MaxUploadsPerSession)
+	if !ok {
+		s.refuseUpload(w, rq, "error.uploading.text")
+		return
+	}
+	defer release()
 	select {
 	case s.uploads <- struct{}{}:
 		defer func() { <-s.uploads }()
 	default:
-		s.busy(w, rq)
+		s.refuseUpload(w, rq, "error.busy.text")
 		return
 	}
 	if !s.roomFor(r.ContentLength, limit) {
-		s.busy(w, rq)
+		s.refuseUpload(w, rq, "error.busy.text")
 		return
 	}
-	defer s.sessions.Hold(rq.sess)()
 	rc := http.NewResponseController(w)
 	// A slow circuit may take an hour for 500 MiB: no overall deadline,
-	// but a read that stalls for uploadIdleTimeout ends the upload.
+	// but a read that stalls for uploadIdleTimeout, or an average rate below
+	// the floor after the grace period, ends the upload.
 	_ = rc.SetWriteDeadline(time.Time{})
-	body := &tailReader{r: http.MaxBytesReader(w, &idleReader{r: r.Body, rc: rc}, limit)}
+	pace := &paceReader{r: r.Body, rc: rc, start: time.Now(), minRate: s.o.UploadMinRate, grace: s.o.UploadGrace}
+	body := &tailReader{r: http.MaxBytesReader(w, pace, limit)}
 	err = s.receive(rq, multipart.NewReader(body, params["boundary"]), func() bool {
 		return body.endsWith("--" + params["boundary"] + "--")
 	})
@@ -107,6 +117,9 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case err == nil:
 		s.redirect(w, rq, "/submitted")
+	case errors.Is(err, errTooSlow):
+		s.problem(w, rq, http.StatusRequestTimeout, "error.tooslow.title",
+			rq.t("error.tooslow.text", humanBytes(s.o.UploadMinRate)))
 	case errors.Is(err, errTooLarge), errors.As(err, &mbe):
 		s.tooLarge(w, rq)
 	case errors.Is(err, errNoSession):
@@ -134,6 +147,17 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.log.Error("web: submission failed", "err", err)
 		s.internal(w, rq)
 	}
+}
+
+// refuseUpload answers "busy" to an upload whose body will not be read.
+// The connection is closed after the answer: otherwise net/http would first
+// drain up to 256 KiB of the body, at whatever pace the client sends it,
+// and a trickling client would wait for its answer while holding a
+// connection.
+func (s *Server) refuseUpload(w http.ResponseWriter, rq *req, textKey string) {
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Retry-After", "60")
+	s.problem(w, rq, http.StatusServiceUnavailable, "error.busy.title", rq.t(textKey))
 }
 
 // upload is one submission being received.
@@ -340,6 +364,9 @@ func (u *upload) start() error {
 				return err
 			}
 			u.created = true
+			// The session now belongs to a source: it counts against the
+			// room kept for returning sources, not the fresh quota.
+			u.s.sessions.Claim(u.rq.sess, st.src.ID)
 		}
 		src = *st.src
 		return nil
@@ -386,12 +413,21 @@ func (u *upload) abort() {
 		}
 		wipeEntity(st.key)
 		st.key, st.src = nil, nil
+		u.s.sessions.Disown(u.rq.sess)
 		return nil
 	})
 }
 
-// DefaultMaxUploads is the default of Options.MaxUploads.
-const DefaultMaxUploads = 16
+// Defaults of the upload bounds in Options.
+const (
+	DefaultMaxUploads           = 16
+	DefaultMaxUploadsPerSession = 2
+	// A 1 MiB file over a poor Tor circuit (tens of KiB a second) takes well
+	// under a minute; below 1 KiB a second averaged over a minute, a 500 MiB
+	// cap would hold a slot for six days.
+	DefaultUploadMinRate = 1 << 10
+	DefaultUploadGrace   = time.Minute
+)
 
 // diskReserve is kept free for the database, IMAP appends and replies.
 const diskReserve = 256 << 20

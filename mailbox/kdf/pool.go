@@ -8,6 +8,11 @@
 // out-of-memory kill. The Pool admits at most Workers derivations at a time,
 // lets at most Queue more wait, each for at most Wait, and answers everyone
 // else at once with ErrBusy so the web form can show "busy, try again".
+//
+// The relay builds two pools: one for the sources (the web form) and one
+// for the journalists (IMAP, SMTP, passphrase hashing), so that a flood of
+// anonymous derivations can never make a journalist's login busy. Peak
+// memory is the sum of both pools' Workers × 2 × Params.MemoryKiB.
 package kdf
 
 import (

@@ -80,8 +80,12 @@ func sourceKDFOf(c config.Config) sourceKDF {
 
 // Options configure an Admin.
 type Options struct {
-	// Pool runs password hashing; nil builds one from the config.
+	// Pool runs the sources' derivations (the web form); nil builds one
+	// from the config (kdf_workers, kdf_queue).
 	Pool *kdf.Pool
+	// JournalistPool runs journalists' logins and passphrase hashing; nil
+	// builds one from the config (journalist_kdf_workers).
+	JournalistPool *kdf.Pool
 	// Logger gets operational lines (through relay/logging); nil discards.
 	Logger *slog.Logger
 	// Now is the clock; nil = time.Now.
@@ -95,7 +99,8 @@ type Options struct {
 type Admin struct {
 	st   *store.Store
 	cfg  config.Config
-	pool *kdf.Pool
+	pool *kdf.Pool // sources: the web form
+	jour *kdf.Pool // journalists: IMAP, SMTP, passphrase hashing
 	log  *slog.Logger
 	now  func() time.Time
 	own  bool // Close closes the store
@@ -116,16 +121,35 @@ func newAdmin(st *store.Store, cfg config.Config, id identity.Key, o Options, ow
 	if o.Pool == nil {
 		o.Pool = NewPool(cfg)
 	}
-	return &Admin{st: st, cfg: cfg, id: id, pool: o.Pool, log: o.Logger, now: o.Now, own: own}
+	if o.JournalistPool == nil {
+		o.JournalistPool = NewJournalistPool(cfg)
+	}
+	return &Admin{st: st, cfg: cfg, id: id, pool: o.Pool, jour: o.JournalistPool, log: o.Logger, now: o.Now, own: own}
 }
 
-// NewPool builds the bounded argon2id pool the config asks for.
+// NewPool builds the bounded argon2id pool of the sources' derivations.
 func NewPool(cfg config.Config) *kdf.Pool {
 	q := cfg.KDFQueue
 	if q == 0 {
 		q = -1 // the config's 0 means "no waiting"; kdf's 0 means "default"
 	}
 	return kdf.NewPool(kdf.PoolOptions{Workers: cfg.KDFWorkers, Queue: q})
+}
+
+// journalistQueue is how many journalist logins may wait for a worker of
+// their pool. Only holders of a journalist onion key reach it, and a
+// waiting login holds no argon2 memory, so it is sized for a newsroom's
+// mail clients all starting at once (about five connections each).
+const journalistQueue = 256
+
+// NewJournalistPool builds the journalists' own argon2id pool. It is
+// separate from the sources' so that no amount of web-form traffic can make
+// an IMAP LOGIN or SMTP AUTH answer "busy" (DESIGN.md: an anonymous flood
+// never reaches journalists). Its memory adds to the sources' pool: peak
+// KDF memory is (kdf_workers + journalist_kdf_workers) × 2 × the memory
+// parameter, 4 × 128 MiB = 512 MiB with the defaults on two cores.
+func NewJournalistPool(cfg config.Config) *kdf.Pool {
+	return kdf.NewPool(kdf.PoolOptions{Workers: cfg.JournalistKDFWorkers, Queue: journalistQueue})
 }
 
 // InitOptions are the choices made once, when an instance is created.
@@ -275,8 +299,12 @@ func (a *Admin) Store() *store.Store { return a.st }
 // Config returns the settings the instance runs with.
 func (a *Admin) Config() config.Config { return a.cfg }
 
-// Pool returns the KDF pool, shared with the services.
+// Pool returns the sources' KDF pool, for the web form.
 func (a *Admin) Pool() *kdf.Pool { return a.pool }
+
+// JournalistPool returns the journalists' KDF pool, for the IMAP and SMTP
+// authenticator; the admin's passphrase hashing runs on it too.
+func (a *Admin) JournalistPool() *kdf.Pool { return a.jour }
 
 // IsDemo reports whether `relay demo` created this instance.
 func (a *Admin) IsDemo() bool {

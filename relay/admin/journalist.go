@@ -116,7 +116,7 @@ func (a *Admin) newPassphrase(ctx context.Context) (pass, hash string, err error
 	if err != nil {
 		return "", "", fail(ErrInternal, "passphrase: %v", err)
 	}
-	hash, err = a.pool.HashPassword(ctx, pass, kdf.Params(a.cfg.PasswordKDF))
+	hash, err = a.jour.HashPassword(ctx, pass, kdf.Params(a.cfg.PasswordKDF))
 	if err != nil {
 		return "", "", kdfErr(err)
 	}

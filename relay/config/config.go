@@ -69,6 +69,10 @@ type Config struct {
 	Languages          []string
 	LogLevel           string
 	TorExtra           []string
+
+	// JournalistKDFWorkers sizes the journalists' own argon2id pool (IMAP
+	// LOGIN, SMTP AUTH, passphrase hashing): no source traffic reaches it.
+	JournalistKDFWorkers int
 }
 
 // Default returns the settings a fresh instance starts with.
@@ -92,6 +96,8 @@ func Default() Config {
 		ArchiveKeyFile:     "",
 		Languages:          []string{"en", "fr"},
 		LogLevel:           "info",
+
+		JournalistKDFWorkers: 2,
 	}
 }
 

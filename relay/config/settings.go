@@ -179,14 +179,22 @@ var settings = []setting{
 		"Loopback address of the journalists' SMTP reply service (journalist onion).",
 		func(c *Config) *string { return &c.SMTPListen }, CheckListen),
 	intSetting("kdf_workers",
-		"How many argon2id derivations (source logins, journalist logins) run at\n"+
-			"once. Each needs about twice its memory setting. 0 = number of CPU cores.",
+		"How many argon2id derivations for sources (\"I am new\", codename logins)\n"+
+			"run at once. Each needs about twice its memory setting. 0 = number of CPU\n"+
+			"cores. Peak KDF memory is (kdf_workers + journalist_kdf_workers) times\n"+
+			"2 x the larger memory setting: 4 x 128 MiB = 512 MiB on two cores.",
 		func(c *Config) *int { return &c.KDFWorkers }, 0, 1024),
 	intSetting("kdf_queue",
-		"How many derivations may wait for a worker; beyond that a source sees\n"+
-			"\"busy, try again\" instead of the relay running out of memory.\n"+
+		"How many source derivations may wait for a worker; beyond that a source\n"+
+			"sees \"busy, try again\" instead of the relay running out of memory.\n"+
 			"0 = no waiting: busy as soon as every worker is taken.",
 		func(c *Config) *int { return &c.KDFQueue }, 0, 100_000),
+	intSetting("journalist_kdf_workers",
+		"How many argon2id derivations for journalists (IMAP and SMTP logins,\n"+
+			"passphrase hashing) run at once, in a pool of their own that no source\n"+
+			"can reach: a flood of the web form never makes a journalist's login\n"+
+			"busy. Each needs about twice password_kdf_memory_kib.",
+		func(c *Config) *int { return &c.JournalistKDFWorkers }, 1, 64),
 	intSetting("session_idle_minutes",
 		"A source's session (and its decrypted reply key) is forgotten after this\nmany idle minutes.",
 		func(c *Config) *int { return &c.SessionIdleMinutes }, 1, 24*60),

@@ -622,6 +622,22 @@ func httpCases() []httpCase {
 		{name: "delete account with wrong CSRF", do: func(t *testing.T, e *hostileNet) page {
 			return newBrowser(e.p.intakeURL()).fresh(t).post(t, "/account/delete", url.Values{"csrf": {"nope"}})
 		}, status: 403, text: txtCSRF},
+		{name: "form token replayed on new codename", do: func(t *testing.T, e *hostileNet) page {
+			b := newBrowser(e.p.intakeURL())
+			v := url.Values{"csrf": {b.token(t, "/")}}
+			if p := b.post(t, "/new", v); p.status != 200 {
+				t.Fatalf("first use of the token:\n%s", p)
+			}
+			return newBrowser(e.p.intakeURL()).post(t, "/new", v)
+		}, status: 403, text: txtCSRF},
+		{name: "form token replayed on login", do: func(t *testing.T, e *hostileNet) page {
+			b := newBrowser(e.p.intakeURL())
+			v := url.Values{"csrf": {b.token(t, "/login")}, "codename": {words}}
+			if p := b.post(t, "/login", v); p.status != 403 || !strings.Contains(p.body, txtUnknown) {
+				t.Fatalf("first use of the token:\n%s", p)
+			}
+			return b.post(t, "/login", v)
+		}, status: 403, text: txtCSRF},
 		{name: "wrong codename", do: login(words), status: 403, text: txtUnknown},
 		{name: "truncated codename (6 words)", do: func(t *testing.T, e *hostileNet) page {
 			w := strings.Fields(e.codeA)

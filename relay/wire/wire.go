@@ -98,7 +98,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	a.SetLoginLocks(throttle.Locks)
 	auth := &authn.Authenticator{
 		Store:       a.Store(),
-		Pool:        a.Pool(),
+		Pool:        a.JournalistPool(), // never the form's: a flood must not lock journalists out
 		Throttle:    throttle,
 		Logger:      log.With("component", "authn"),
 		DummyParams: kdf.Params(cfg.PasswordKDF),
