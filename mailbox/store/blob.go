@@ -180,7 +180,7 @@ func (s *Store) OpenBlob(id string) (*os.File, error) {
 	if !validBlobID(id) {
 		return nil, fmt.Errorf("store: open blob: invalid id: %w", ErrNotFound)
 	}
-	f, err := openNoAtime(filepath.Join(s.blobs, id))
+	f, err := OpenNoAtime(filepath.Join(s.blobs, id))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("store: open blob: %w", ErrNotFound)

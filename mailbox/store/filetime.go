@@ -55,9 +55,10 @@ func (s *Store) settle(paths ...string) {
 
 func (s *Store) dbPath() string { return filepath.Join(s.dir, dbName) }
 
-// openNoAtime opens path read-only without moving its access time where the
+// OpenNoAtime opens path read-only without moving its access time where the
 // system allows it; otherwise (EPERM: not the owner) it opens it plainly.
-func openNoAtime(path string) (*os.File, error) {
+// The relay reads its configuration through it too.
+func OpenNoAtime(path string) (*os.File, error) {
 	return openFileNoAtime(path, os.O_RDONLY, 0)
 }
 
@@ -75,7 +76,7 @@ func openFileNoAtime(path string, flag int, perm os.FileMode) (*os.File, error) 
 
 // readDirNoAtime is os.ReadDir without moving the directory's access time.
 func readDirNoAtime(dir string) ([]os.DirEntry, error) {
-	f, err := openNoAtime(dir)
+	f, err := OpenNoAtime(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -191,7 +191,7 @@ func Init(dir string, cfg config.Config, o InitOptions) (*Admin, error) {
 		return nil, undo(fail(ErrInternal, "init: %v", err))
 	}
 	a := newAdmin(st, cfg, o.Options, true)
-	a.dayTimes(filepath.Join(dir, config.FileName), dir)
+	a.DayTimes(filepath.Join(dir, config.FileName), dir)
 	a.log.Info("instance created", "dir", dir)
 	return a, nil
 }
@@ -329,10 +329,12 @@ func ctxErr(ctx context.Context) error {
 	return nil
 }
 
-// dayTimes gives files the relay wrote outside the store the day's times, as
-// the store does with its own (mailbox/store/filetime.go). A failure is
-// counted: the files are written whole, only their times would be exact.
-func (a *Admin) dayTimes(paths ...string) {
+// DayTimes gives files the relay wrote outside the store the day's times, as
+// the store does with its own (mailbox/store/filetime.go): the configuration,
+// the data directory after the control socket came or went, onion hostname
+// files. A failure is counted: the files are whole, only their times would be
+// exact.
+func (a *Admin) DayTimes(paths ...string) {
 	now := a.now()
 	for _, p := range paths {
 		if err := store.DayTimes(p, now); err != nil && !errors.Is(err, os.ErrNotExist) {

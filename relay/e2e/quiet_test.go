@@ -1,0 +1,222 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"postern/mailbox/pgp"
+	"postern/mailbox/store"
+	"postern/tools/privscan"
+	"postern/tools/sourceclient"
+)
+
+// TestNoLogLineFromSources: nothing a source does writes a line to the log,
+// in every configuration that used to produce one: a journalist whose key has
+// lapsed (each submission and each reply copy logged a warning), a pool too
+// busy to derive a codename, a write that fails (blobs/ is not writable), the
+// daily retention pass configured. A line would carry the time of the
+// source's action to the second: a timeline of sources. What the admin must
+// know still reaches them, at times no source chooses: the lapsed key in the
+// start-up report and in `relay status`, the counted failures in status and in
+// the report at shutdown. Afterwards the privacy scan finds no file time of
+// day in the data directory either.
+func TestNoLogLineFromSources(t *testing.T) {
+	conf := strings.Replace(cheapConf, "kdf_workers = 2\n", "kdf_workers = 1\nkdf_queue = 0\nretention_days = 30\n", 1)
+	in := newInstance(t, conf)
+	plantLapsedJournalist(t, in, "lapsed")
+	logs := &syncBuf{}
+	p := startRelay(t, in, logs)
+	c := ctx(t, 4*time.Minute)
+
+	// The start-up report names the lapsed key; once every service has
+	// said it started, silence.
+	services := 3 // ctl, intake, imap
+	if p.info.SMTPAddr != "" {
+		services++
+	}
+	start := waitLog(t, logs, func(b []byte) bool {
+		return bytes.Contains(b, []byte("msg=report")) && bytes.Count(b, []byte(`msg="service started"`)) == services
+	})
+	if !bytes.Contains(start, []byte("journalist key no longer usable")) || !bytes.Contains(start, []byte("journalist=lapsed")) {
+		t.Errorf("the start-up report does not name the lapsed key:\n%s", start)
+	}
+	mark := len(start)
+
+	// A source with a lapsed key on the team: a first visit with a
+	// submission and a file, a second visit (log in, read, submit again),
+	// a mistyped codename.
+	src := sourceclient.New(p.intakeURL(), nil)
+	codename, err := src.NewCodename(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Submit(c, "first", "a first message",
+		sourceclient.File{Name: "notes.txt", R: strings.NewReader(strings.Repeat("twenty kib of notes ", 1000))}); err != nil {
+		t.Fatal(err)
+	}
+	again := sourceclient.New(p.intakeURL(), nil)
+	if err := again.Login(c, codename); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Submit(c, "", "a second message"); err != nil {
+		t.Fatal(err)
+	}
+	if err := sourceclient.New(p.intakeURL(), nil).Login(c, codename+" typo"); err == nil {
+		t.Fatal("a wrong codename logged in")
+	}
+	// The journalist answers; the team's copy leaves the lapsed key out.
+	ms, _ := inbox(t, p, in)
+	if len(ms) != 2 {
+		t.Fatalf("INBOX holds %d messages, want 2", len(ms))
+	}
+	if p.info.SMTPAddr != "" {
+		replyBySMTP(t, p, in, ms[0], []string{"reply text", "reply subject", "reply-file", "reply file content"})
+		if pg, err := again.Inbox(c); err != nil || !strings.Contains(pg.Body, "reply text") {
+			t.Errorf("the source does not see the reply (%v)", err)
+		}
+	}
+	// A busy pool: newcomers arrive together until one gets the busy page.
+	if n := floodNew(t, p, c); n == 0 {
+		t.Fatal("no newcomer was refused as busy: the busy configuration was not exercised")
+	}
+	// A failed write: blobs/ is replaced by a file for one submission.
+	blobs := filepath.Join(in.dir, "blobs")
+	if err := os.Rename(blobs, blobs+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blobs, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Submit(c, "", "this one cannot be written"); err == nil {
+		t.Error("a submission was acknowledged with blobs/ unwritable")
+	}
+	if err := os.Remove(blobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(blobs+".away", blobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := again.Submit(c, "", "written again"); err != nil {
+		t.Fatalf("after the disk came back: %v", err)
+	}
+
+	if after := logs.Bytes()[mark:]; len(bytes.TrimSpace(after)) != 0 {
+		t.Errorf("the relay logged because sources acted:\n%s", after)
+	}
+
+	// The admin learns it all without times: status names the lapsed key
+	// and counts the failed write.
+	var st struct {
+		LapsedKeys []struct{ Journalist string } `json:"lapsed_keys"`
+		Events     []struct {
+			Kind  string
+			Count int
+		} `json:"events"`
+	}
+	out := run(t, nil, "status", "--data", in.dir, "--json")
+	if err := json.Unmarshal(out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.LapsedKeys) != 1 || st.LapsedKeys[0].Journalist != "lapsed" {
+		t.Errorf("status lapsed_keys = %+v", st.LapsedKeys)
+	}
+	if !strings.Contains(string(out), "intake: submission failed") {
+		t.Errorf("status does not count the failed submission: %s", out)
+	}
+	quiet := len(logs.Bytes())
+	p.stop(t)
+	if final := logs.Bytes()[quiet:]; !bytes.Contains(final, []byte(`event="intake: submission failed" count=1`)) {
+		t.Errorf("the shutdown report does not count the failed submission:\n%s", final)
+	}
+	privscan.Check(t, in.dir, logs.Bytes(), privscan.Options{
+		Markers: []string{codename, "a first message", "notes.txt", "reply text"}, AllowAddrs: ownAddrs(t, in, p)})
+	if t.Failed() {
+		t.Logf("relay stderr:\n%s", logs.Bytes())
+	}
+}
+
+// plantLapsedJournalist adds a journalist whose key expired a day ago, the
+// state a journalist's key reaches by itself; `relay journalist add` would
+// refuse the key, so it goes into the store directly while no relay runs.
+func plantLapsedJournalist(t *testing.T, in *instance, name string) {
+	t.Helper()
+	now := time.Now()
+	k := genKey(t, &packet.Config{Algorithm: packet.PubKeyAlgoEdDSA, KeyLifetimeSecs: 24 * 3600,
+		Time: func() time.Time { return now.Add(-48 * time.Hour) }})
+	if _, _, err := pgp.ParsePublicKey(pgp.Serialize(k)); err == nil {
+		t.Fatal("the planted key is still valid")
+	}
+	st, err := store.Open(in.dir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.AddJournalist(store.Journalist{Name: name, PublicKey: pgp.Serialize(k),
+		Fingerprint: strings.ToUpper(k.PrimaryKey.KeyIdString()), KeyExpires: now.Add(-24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitLog waits until the log's complete lines satisfy done and returns
+// them.
+func waitLog(t *testing.T, logs *syncBuf, done func([]byte) bool) []byte {
+	t.Helper()
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		b := logs.Bytes()
+		b = b[:bytes.LastIndexByte(b, '\n')+1]
+		if done(b) {
+			return b
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the start-up lines never came:\n%s", b)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// floodNew sends rounds of simultaneous "I am new" (each newcomer with its
+// own page and token, as browsers do) until at least one gets the busy page,
+// and returns how many did.
+func floodNew(t *testing.T, p *relayProc, c context.Context) int {
+	t.Helper()
+	const perRound, rounds = 16, 20
+	busy := 0
+	for range rounds {
+		var (
+			mu sync.Mutex
+			wg sync.WaitGroup
+		)
+		for range perRound {
+			wg.Go(func() {
+				cl := sourceclient.New(p.intakeURL(), nil)
+				tok, err := cl.Token(c, "/")
+				if err != nil {
+					return
+				}
+				pg, err := cl.Post(c, "/new", url.Values{"csrf": {tok}})
+				if err == nil && pg.Status == http.StatusServiceUnavailable {
+					mu.Lock()
+					busy++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if busy > 0 {
+			return busy
+		}
+	}
+	return busy
+}
