@@ -32,6 +32,7 @@ import (
 	"postern/mailbox/kdf"
 	"postern/mailbox/netlimit"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // Defaults for Options fields left zero.
@@ -58,6 +59,10 @@ type Options struct {
 	Pool     *kdf.Pool
 	Throttle *authn.Throttle // used only when Auth is nil; a new one if nil
 	Logger   *slog.Logger
+	// Tally counts failures caused by other people's actions (a source's
+	// submission refreshes idle mailboxes), which must not be dated in the
+	// log. Nil counts nothing.
+	Tally *tally.Tally
 
 	MaxAppendBytes int64         // largest APPEND literal; default 50 MiB, at most 100 MiB
 	MaxConns       int           // open connections at once; default 100
@@ -240,6 +245,9 @@ func (s *Server) onEvent(ev store.Event) {
 	}
 }
 
+// KindRefresh is the tally kind of a mailbox refresh that failed.
+const KindRefresh = "imap: mailbox refresh failed"
+
 // worker applies store changes to open boxes, outside the store's goroutine.
 func (s *Server) worker() {
 	defer close(s.workerDone)
@@ -260,7 +268,7 @@ func (s *Server) worker() {
 		s.mu.Unlock()
 		for _, b := range boxes {
 			if err := b.resync(s.o.Store, nil); err != nil {
-				s.log.Warn("imap: mailbox refresh failed", "err", err)
+				s.o.Tally.Add(KindRefresh, err) // a source's submission woke it
 			}
 		}
 	}
@@ -276,7 +284,7 @@ func (s *Server) refresh(k boxKey, exclude *imapserver.SessionTracker) {
 		return
 	}
 	if err := b.resync(s.o.Store, exclude); err != nil {
-		s.log.Warn("imap: mailbox refresh failed", "err", err)
+		s.o.Tally.Add(KindRefresh, err)
 	}
 }
 

@@ -107,6 +107,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Store:  a.Store(),
 		Auth:   auth,
 		Logger: log.With("component", "imap"),
+		Tally:  a.Tally(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wire: imap: %w", err)
