@@ -2,6 +2,7 @@ package store
 
 import (
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,27 @@ const KindTimes = "store: setting a file's times to the day failed"
 func DayTimes(path string, t time.Time) error {
 	d := day(t)
 	return os.Chtimes(path, d, d)
+}
+
+// DayTree is DayTimes for dir and every directory and regular file under
+// it, children before their directory (reading a directory moves its access
+// time; setting it last keeps the day). A restored instance and tor's files
+// after tor exits get it. It returns the first error and goes on.
+func DayTree(dir string, t time.Time) error {
+	var paths []string
+	werr := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && (d.IsDir() || d.Type().IsRegular()) {
+			paths = append(paths, p)
+		}
+		return nil
+	})
+	slices.Reverse(paths)
+	for _, p := range paths {
+		if err := DayTimes(p, t); err != nil && werr == nil {
+			werr = err
+		}
+	}
+	return werr
 }
 
 // settle gives paths the day's times. A failure is counted, not logged: it

@@ -15,13 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -340,7 +338,7 @@ func (t *Tor) Close() error {
 	}
 	// tor's own files carry exact times while it runs (docs/admin.md); once
 	// it has exited (writing its state file last), they get the day too.
-	dayTree(filepath.Join(t.dir, "tor"))
+	_ = dayTreeAfterExit(t.dir)
 	return err
 }
 
@@ -402,6 +400,12 @@ func writeKey(path, key string) error {
 	return nil
 }
 
+// dayTreeAfterExit gives everything tor wrote under dataDir/tor the day's
+// times; tor must have exited (it writes its state file last).
+func dayTreeAfterExit(dataDir string) error {
+	return store.DayTree(filepath.Join(dataDir, "tor"), time.Now())
+}
+
 // dayTimes gives files the relay writes for tor the day's times, as the store
 // does with its own (mailbox/store/filetime.go). It is best effort: a file
 // whose times cannot be set is still right.
@@ -412,19 +416,7 @@ func dayTimes(paths ...string) {
 	}
 }
 
-// dayTree is dayTimes for dir and everything under it, children first, so a
-// directory's own times are set after its entries were touched.
-func dayTree(dir string) {
-	var paths []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && (d.IsDir() || d.Type().IsRegular()) {
-			paths = append(paths, p)
-		}
-		return nil
-	})
-	slices.Reverse(paths)
-	dayTimes(paths...)
-}
+
 
 // lineLogger turns tor's output (warnings only, tor runs with --hush) into log
 // records. tor's SafeLogging keeps addresses out of it.
