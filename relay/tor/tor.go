@@ -416,8 +416,6 @@ func dayTimes(paths ...string) {
 	}
 }
 
-
-
 // lineLogger turns tor's output (warnings only, tor runs with --hush) into log
 // records. tor's SafeLogging keeps addresses out of it.
 type lineLogger struct {
