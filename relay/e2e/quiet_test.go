@@ -1,9 +1,12 @@
 package e2e_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -90,6 +93,7 @@ func TestNoLogLineFromSources(t *testing.T) {
 	if n := floodNew(t, p, c); n == 0 {
 		t.Fatal("no newcomer was refused as busy: the busy configuration was not exercised")
 	}
+	noDateHeader(t, p)
 	// A failed write: blobs/ is replaced by a file for one submission.
 	blobs := filepath.Join(in.dir, "blobs")
 	if err := os.Rename(blobs, blobs+".away"); err != nil {
@@ -143,6 +147,60 @@ func TestNoLogLineFromSources(t *testing.T) {
 		Markers: []string{codename, "a first message", "notes.txt", "reply text"}, AllowAddrs: ownAddrs(t, in, p)})
 	if t.Failed() {
 		t.Logf("relay stderr:\n%s", logs.Bytes())
+	}
+}
+
+// noDateHeader asks the real relay for every kind of answer the form gives
+// (redirects not followed) and refuses any with a Date header: the server's
+// clock to the second is a clock-skew fingerprint of the onion's host. The
+// busy 503 is checked by floodNew; the bare 503 of the connection cap is a
+// constant in relay/wire without Date.
+func noDateHeader(t *testing.T, p *relayProc) {
+	t.Helper()
+	hc := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	seen := map[int]bool{}
+	for _, r := range []struct{ method, path, fetchSite string }{
+		{"GET", "/", ""}, {"HEAD", "/", ""}, {"GET", "/static/style.css", ""}, {"GET", "/metadata", ""},
+		{"GET", "/no/such/page", ""}, {"PUT", "/", ""}, {"POST", "/new", "cross-site"},
+		{"GET", "/inbox", ""}, {"GET", "/new", ""}, {"POST", "/submit", "same-origin"}, {"GET", "/logout", ""},
+	} {
+		req, _ := http.NewRequest(r.method, p.intakeURL()+r.path, strings.NewReader("csrf=x"))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if r.fetchSite != "" {
+			req.Header.Set("Sec-Fetch-Site", r.fetchSite)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatalf("%s %s: %v", r.method, r.path, err)
+		}
+		resp.Body.Close()
+		seen[resp.StatusCode] = true
+		if d, ok := resp.Header["Date"]; ok {
+			t.Errorf("%s %s: %d with Date %q", r.method, r.path, resp.StatusCode, d)
+		}
+	}
+	// A request net/http itself refuses (a header line without a colon).
+	conn, err := net.Dial("tcp", p.info.IntakeAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET / HTTP/1.1\r\nHost: x\r\nnot a header\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen[resp.StatusCode] = true
+	if d, ok := resp.Header["Date"]; ok {
+		t.Errorf("net/http's %d has Date %q", resp.StatusCode, d)
+	}
+	for _, code := range []int{200, 400, 403, 404, 405} {
+		if !seen[code] {
+			t.Errorf("no %d answer was checked (saw %v)", code, seen)
+		}
+	}
+	if !seen[303] && !seen[302] {
+		t.Errorf("no redirect was checked (saw %v)", seen)
 	}
 }
 
@@ -206,6 +264,9 @@ func floodNew(t *testing.T, p *relayProc, c context.Context) int {
 					return
 				}
 				pg, err := cl.Post(c, "/new", url.Values{"csrf": {tok}})
+				if err == nil && pg.Header["Date"] != nil {
+					t.Errorf("%d answer to /new has a Date header", pg.Status)
+				}
 				if err == nil && pg.Status == http.StatusServiceUnavailable {
 					mu.Lock()
 					busy++
