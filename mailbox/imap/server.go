@@ -245,8 +245,14 @@ func (s *Server) onEvent(ev store.Event) {
 	}
 }
 
-// KindRefresh is the tally kind of a mailbox refresh that failed.
-const KindRefresh = "imap: mailbox refresh failed"
+// Kinds of events counted in Options.Tally. Each happens per command or per
+// connection, so a log line would date a journalist's work (or, for a
+// refresh, a source's submission).
+const (
+	KindRefresh     = "imap: mailbox refresh failed"
+	KindFailed      = "imap: command failed"
+	KindLoginFailed = "imap: login failed"
+)
 
 // worker applies store changes to open boxes, outside the store's goroutine.
 func (s *Server) worker() {
