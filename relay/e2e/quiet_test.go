@@ -121,22 +121,12 @@ func TestNoLogLineFromSources(t *testing.T) {
 
 	// The admin learns it all without times: status names the lapsed key
 	// and counts the failed write.
-	var st struct {
-		LapsedKeys []struct{ Journalist string } `json:"lapsed_keys"`
-		Events     []struct {
-			Kind  string
-			Count int
-		} `json:"events"`
-	}
-	out := run(t, nil, "status", "--data", in.dir, "--json")
-	if err := json.Unmarshal(out, &st); err != nil {
-		t.Fatal(err)
-	}
+	st := relayStatus(t, in)
 	if len(st.LapsedKeys) != 1 || st.LapsedKeys[0].Journalist != "lapsed" {
 		t.Errorf("status lapsed_keys = %+v", st.LapsedKeys)
 	}
-	if !strings.Contains(string(out), "intake: submission failed") {
-		t.Errorf("status does not count the failed submission: %s", out)
+	if !strings.Contains(st.events(), "intake: submission failed (1)") {
+		t.Errorf("status does not count the failed submission: %s", st.events())
 	}
 	quiet := len(logs.Bytes())
 	p.stop(t)
@@ -202,6 +192,38 @@ func noDateHeader(t *testing.T, p *relayProc) {
 	if !seen[303] && !seen[302] {
 		t.Errorf("no redirect was checked (saw %v)", seen)
 	}
+}
+
+// statusJSON is what the tests read of `relay status --json`.
+type statusJSON struct {
+	Replies    int `json:"replies"`
+	LapsedKeys []struct {
+		Journalist string `json:"journalist"`
+	} `json:"lapsed_keys"`
+	Events []struct {
+		Kind      string `json:"kind"`
+		Count     int    `json:"count"`
+		LastError string `json:"last_error"`
+	} `json:"events"`
+}
+
+// relayStatus asks the running relay (through its control socket).
+func relayStatus(t *testing.T, in *instance) statusJSON {
+	t.Helper()
+	var st statusJSON
+	if out := run(t, nil, "status", "--data", in.dir, "--json"); json.Unmarshal(out, &st) != nil {
+		t.Fatalf("relay status --json: %s", out)
+	}
+	return st
+}
+
+// events lists the counted events, one "kind (count): last error" a line.
+func (s statusJSON) events() string {
+	var b strings.Builder
+	for _, e := range s.Events {
+		fmt.Fprintf(&b, "%s (%d): %s\n", e.Kind, e.Count, e.LastError)
+	}
+	return b.String()
 }
 
 // plantLapsedJournalist adds a journalist whose key expired a day ago, the
