@@ -182,7 +182,7 @@ func (s *Store) Check() error {
 			add("blob %s: refcount without records", id)
 		}
 	}
-	entries, err := os.ReadDir(s.blobs)
+	entries, err := readDirNoAtime(s.blobs)
 	if err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}

@@ -5,8 +5,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
+
+	"postern/mailbox/store"
 )
 
 // FileTime is a file or directory whose modification or access time is not
@@ -21,28 +24,7 @@ const FileTime Kind = "file time finer than a day"
 // times are not checked: no program can set them (docs/admin.md).
 func FileTimes(dir string, skip []string) ([]Hit, error) {
 	var hits []Hit
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(dir, path)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		for _, s := range skip {
-			if rel == strings.TrimSuffix(s, "/") {
-				if d.IsDir() {
-					return filepath.SkipDir
-				}
-				return nil
-			}
-		}
-		// Lstat now: WalkDir reads a directory only after this returns.
-		fi, err := os.Lstat(path)
-		if err != nil {
-			return fmt.Errorf("privscan: %w", err)
-		}
+	err := walkNoAtime(dir, dir, skip, func(path string, fi fs.FileInfo) {
 		for _, t := range []struct {
 			name string
 			at   time.Time
@@ -51,9 +33,49 @@ func FileTimes(dir string, skip []string) ([]Hit, error) {
 				hits = append(hits, Hit{FileTime, path + " " + t.name, -1, t.at.UTC().Format(time.RFC3339Nano)})
 			}
 		}
-		return nil
 	})
 	return hits, err
+}
+
+// walkNoAtime calls fn with the Lstat of path and of everything under it,
+// each before its directory is read, and reads directories with O_NOATIME,
+// so that the scan itself moves no access time (a scan of a running relay
+// is followed by another after it stops).
+func walkNoAtime(root, path string, skip []string, fn func(string, fs.FileInfo)) error {
+	rel, err := filepath.Rel(root, path)
+	if err != nil {
+		return err
+	}
+	rel = filepath.ToSlash(rel)
+	for _, s := range skip {
+		if rel == strings.TrimSuffix(s, "/") {
+			return nil
+		}
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("privscan: %w", err)
+	}
+	fn(path, fi)
+	if !fi.IsDir() {
+		return nil
+	}
+	d, err := store.OpenNoAtime(path)
+	if err != nil {
+		return fmt.Errorf("privscan: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("privscan: %w", err)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		if err := walkNoAtime(root, filepath.Join(path, n), skip, fn); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func isMidnight(t time.Time) bool {
