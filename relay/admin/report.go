@@ -78,7 +78,7 @@ func reportWarnings(lapsed []LapsedKey, expired map[string]bool, events []tally.
 	for _, e := range events {
 		line := fmt.Sprintf("since the relay started: %s, %d times", e.Kind, e.Count)
 		if e.LastError != "" {
-			line += "; last error: " + logging.Scrub(strings.TrimSpace(e.LastError))
+			line += "; last error: " + strings.Join(strings.Fields(e.LastError), " ")
 		}
 		out = append(out, line)
 	}

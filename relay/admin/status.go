@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"postern/mailbox/tally"
+	"postern/relay/logging"
 )
 
 // KeyWarnDays is how far ahead an expiring journalist key is reported.
@@ -99,6 +100,9 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		return Status{}, err
 	}
 	s.Events = a.tally.Total()
+	for i := range s.Events { // the same scrubbing as the log's
+		s.Events[i].LastError = logging.Scrub(s.Events[i].LastError)
+	}
 	s.Warnings = append(s.Warnings, reportWarnings(s.LapsedKeys, expired, s.Events)...)
 	if s.LapsedKeys == nil {
 		s.LapsedKeys = []LapsedKey{}
