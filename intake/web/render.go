@@ -151,7 +151,7 @@ func (s *Server) renderView(w http.ResponseWriter, status int, page string, v *v
 		return
 	}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
-		s.fault("template failed", err)
+		s.fault("template "+page+" failed", err) // page names are the code's
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
