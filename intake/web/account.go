@@ -42,13 +42,13 @@ func (s *Server) newPost(w http.ResponseWriter, r *http.Request) {
 	})
 	cn, err := codename.New()
 	if err != nil {
-		s.log.Error("web: new codename", "err", err)
+		s.fault("new codename", err)
 		s.internal(w, rq)
 		return
 	}
 	norm, err := codename.Normalize(cn)
 	if err != nil {
-		s.log.Error("web: normalise new codename", "err", err)
+		s.fault("normalise new codename", err)
 		s.internal(w, rq)
 		return
 	}
@@ -162,7 +162,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.o.Store.TouchSource(st.src.ID); err != nil {
-		s.log.Warn("web: touch source", "err", err)
+		s.fault("touch source", err)
 	}
 	if err := s.startSession(w, rq, st, norm); err != nil {
 		s.sessionFailed(w, rq, err)
@@ -220,7 +220,7 @@ func (s *Server) deleteAccountPost(w http.ResponseWriter, r *http.Request) {
 	text := "account.notused"
 	if id != nil {
 		if err := s.o.Store.DeleteSource(id); err != nil {
-			s.log.Error("web: delete source", "err", err)
+			s.fault("delete source", err)
 			s.internal(w, rq)
 			return
 		}
@@ -243,7 +243,7 @@ func (s *Server) kdfFailed(w http.ResponseWriter, rq *req, err error) {
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.busy(w, rq)
 	default:
-		s.log.Error("web: derive identity", "err", err)
+		s.fault("derive identity", err)
 		s.internal(w, rq)
 	}
 }
@@ -253,6 +253,6 @@ func (s *Server) sessionFailed(w http.ResponseWriter, rq *req, err error) {
 		s.busy(w, rq)
 		return
 	}
-	s.log.Error("web: start session", "err", err)
+	s.fault("start session", err)
 	s.internal(w, rq)
 }

@@ -37,9 +37,18 @@ const (
 
 // wrap is the outermost handler: headers, deadlines, panic recovery, and
 // the cross-origin check. It logs nothing about the request: no access log.
+//
+// It also removes the Date header net/http adds to every response: the
+// server's clock to the second on every page is a clock-skew fingerprint of
+// the onion's host, and nothing a browser needs (caching is off). A nil value
+// under the key is net/http's documented way to suppress it; every response
+// passes here, errors, redirects, the busy page and the style sheet included.
+// (The bare 503 of the connection cap, relay/wire, and net/http's own 400s
+// for unreadable requests are written without a Date.)
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
+		h["Date"] = nil
 		for _, kv := range securityHeaders {
 			h.Set(kv[0], kv[1])
 		}
@@ -58,7 +67,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 				panic(v)
 			}
 			// The class of the error only: a panic value may quote input.
-			s.log.Error("web: panic recovered", "class", panicClass(v))
+			s.fault("panic recovered ("+panicClass(v)+")", nil)
 			s.internal(w, s.newReq(r))
 		}()
 		if !safeMethod(r.Method) && !sameOrigin(r) {

@@ -262,7 +262,7 @@ func checkResponse(t testing.TB, resp *http.Response, body string) {
 			t.Errorf("%s %s: header %s = %q, want %q", resp.Request.Method, resp.Request.URL.Path, kv[0], got, kv[1])
 		}
 	}
-	for _, h := range []string{"ETag", "Server", "Last-Modified", "X-Powered-By"} {
+	for _, h := range []string{"Date", "ETag", "Server", "Last-Modified", "X-Powered-By"} {
 		if resp.Header.Get(h) != "" {
 			t.Errorf("%s: header %s present", resp.Request.URL.Path, h)
 		}

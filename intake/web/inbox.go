@@ -63,7 +63,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err != nil {
-		s.log.Error("web: inbox", "err", err)
+		s.fault("inbox", err)
 		s.internal(w, rq)
 		return
 	}
@@ -77,7 +77,7 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 	if src != nil {
 		replies, err := s.o.Store.Replies(src.ID)
 		if err != nil {
-			s.log.Error("web: list replies", "err", err)
+			s.fault("list replies", err)
 			s.internal(w, rq)
 			return
 		}
@@ -94,7 +94,7 @@ func (s *Server) showReply(v *view, rep store.Reply, key *openpgp.Entity) replyV
 	d, err := s.decryptReply(rep, key)
 	if err != nil {
 		// The reason may describe the ciphertext, never its content.
-		s.log.Warn("web: reply unreadable", "err", err)
+		s.fault("reply unreadable", err)
 		rv.Unreadable = true
 		return rv
 	}
@@ -160,7 +160,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := d.Open(idx)
 	if err != nil {
-		s.log.Warn("web: open reply part", "err", err)
+		s.fault("open reply part", err)
 		s.notFound(w, rq)
 		return
 	}
@@ -172,9 +172,7 @@ func (s *Server) download(w http.ResponseWriter, r *http.Request) {
 	if d.Parts[idx].Size > 0 {
 		h.Set("Content-Length", strconv.FormatInt(d.Parts[idx].Size, 10))
 	}
-	if _, err := io.Copy(w, body); err != nil {
-		s.log.Debug("web: download interrupted", "err", err)
-	}
+	_, _ = io.Copy(w, body) // a browser that went away: nothing to do or count
 }
 
 // displayName makes a reply attachment's name safe to show and to save:
@@ -217,7 +215,7 @@ func (s *Server) deleteReply(w http.ResponseWriter, r *http.Request) {
 			s.notFound(w, rq)
 			return
 		}
-		s.log.Error("web: delete reply", "err", err)
+		s.fault("delete reply", err)
 		s.internal(w, rq)
 		return
 	}
@@ -240,13 +238,13 @@ func (s *Server) deleteAllReplies(w http.ResponseWriter, r *http.Request) {
 	}
 	replies, err := s.o.Store.Replies(src.ID)
 	if err != nil {
-		s.log.Error("web: list replies", "err", err)
+		s.fault("list replies", err)
 		s.internal(w, rq)
 		return
 	}
 	for _, rep := range replies {
 		if err := s.o.Store.DeleteReply(src.ID, rep.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("web: delete reply", "err", err)
+			s.fault("delete reply", err)
 			s.internal(w, rq)
 			return
 		}

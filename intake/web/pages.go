@@ -141,7 +141,7 @@ type metadataDoc struct {
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	js, err := s.o.Store.Journalists()
 	if err != nil {
-		s.log.Error("web: metadata: journalists", "err", err)
+		s.fault("metadata: journalists", err)
 		s.internal(w, s.newReq(r))
 		return
 	}

@@ -2,47 +2,25 @@ package web
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"postern/mailbox/tally"
 )
-
-// recordLog keeps every log record's text, to check that no secret
-// reaches the logger.
-type recordLog struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (r *recordLog) Write(p []byte) (int, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.buf.Write(p)
-}
-
-func (r *recordLog) String() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.buf.String()
-}
 
 // TestNoPlaintextOnDisk plants markers in every field a source controls and
 // in a reply, then looks for them in every byte of the data directory and
 // of the log.
 func TestNoPlaintextOnDisk(t *testing.T) {
-	logs := &recordLog{}
-	e := newEnv(t, func(o *Options) {
-		o.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	})
+	counts := tally.New()
+	e := newEnv(t, func(o *Options) { o.Tally = counts })
 	b := e.browser()
 	codename := b.newCodename()
 	tok := b.token("/submit")
@@ -67,8 +45,10 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	markers := []string{mSubject, mText, mFile, mName, mReply, codename, strings.Join(words, "-"), torUA, "Windows NT 10.0"}
 	grepDir(t, e.dir, markers...)
 	for _, m := range append(markers, words[0]+" "+words[1]) {
-		if strings.Contains(logs.String(), m) {
-			t.Errorf("log holds %q", m)
+		for _, c := range counts.Total() {
+			if strings.Contains(c.Kind+c.LastError, m) {
+				t.Errorf("counted failure %+v holds %q", c, m)
+			}
 		}
 	}
 	// The journalist can read everything that was planted.

@@ -149,12 +149,12 @@ func (s *Server) renderView(w http.ResponseWriter, status int, page string, v *v
 	t := s.tmpl[page]
 	var buf bytes.Buffer
 	if t == nil {
-		s.log.Error("web: unknown page template")
+		s.fault("unknown page template", nil)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
 	if err := t.ExecuteTemplate(&buf, "layout", v); err != nil {
-		s.log.Error("web: template failed", "page", page, "err", err)
+		s.fault("template "+page+" failed", err) // page names are the code's
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}

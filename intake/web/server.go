@@ -13,13 +13,14 @@ import (
 	"errors"
 	"fmt"
 	"html/template"
-	"log/slog"
+	"log"
 	"net/http"
 	"time"
 
 	"postern/intake/session"
 	"postern/mailbox/kdf"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // Defaults for Options fields left zero.
@@ -43,7 +44,13 @@ type Options struct {
 	Store     *store.Store
 	Pool      *kdf.Pool
 	Deliverer Deliverer
-	Logger    *slog.Logger
+	// Tally counts failures. The form has no logger: every event in it is a
+	// source's request, and a log line would carry its time to the second
+	// (mailbox/tally). The relay reports the counts daily and in status.
+	Tally *tally.Tally
+	// FreeBytes reports the space left in the data directory's file system
+	// (default: the file system's statistics). Tests simulate a full disk.
+	FreeBytes func(dir string) (uint64, error)
 
 	Domain  string // mail domain of source addresses, e.g. "postern.local"
 	OrgName string // shown on every page and in /metadata
@@ -87,7 +94,6 @@ type Options struct {
 // Server is the web form. Build it with New; it is safe for concurrent use.
 type Server struct {
 	o        Options
-	log      *slog.Logger
 	now      func() time.Time
 	i18n     *i18n
 	tmpl     map[string]*template.Template
@@ -111,8 +117,8 @@ func New(o Options) (*Server, error) {
 	if err := o.KDF.Validate(); err != nil {
 		return nil, fmt.Errorf("web: KDF params: %w", err)
 	}
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+	if o.FreeBytes == nil {
+		o.FreeBytes = freeBytes
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -147,7 +153,7 @@ func New(o Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{
-		o: o, log: o.Logger, now: o.Now, i18n: in, tmpl: tmpl,
+		o: o, now: o.Now, i18n: in, tmpl: tmpl,
 		uploads:  make(chan struct{}, o.MaxUploads),
 		sessions: session.New(session.Options{Idle: o.SessionIdle, Max: o.MaxSessions, Now: o.Now}),
 		// A form token lives as long as an idle session would: a source may
@@ -176,9 +182,9 @@ func (s *Server) HTTPServer(addr string) *http.Server {
 		ReadHeaderTimeout: 30 * time.Second,
 		IdleTimeout:       30 * time.Second, // keep-alive: a visitor's idle connection costs memory
 		MaxHeaderBytes:    32 << 10,
-		// net/http logs accept and TLS errors here; they can carry remote
-		// addresses, so they go to the privacy-filtered logger at debug.
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		// net/http reports accept errors and broken requests here, per
+		// connection: they are counted, never logged.
+		ErrorLog: log.New(tallyWriter{s}, "", 0),
 	}
 }
 
@@ -256,4 +262,18 @@ func (s *Server) clearCookie(w http.ResponseWriter) {
 		Name: cookieName, Value: "", Path: "/", MaxAge: -1,
 		HttpOnly: true, SameSite: http.SameSiteStrictMode,
 	})
+}
+
+// fault counts a failure on a request path (mailbox/tally). kind is a
+// constant of the caller's; err's text is kept as the last error, so it must
+// never quote input (errors from the store, the pool and delivery do not).
+func (s *Server) fault(kind string, err error) { s.o.Tally.Add("intake: "+kind, err) }
+
+// tallyWriter takes net/http's error log: one count per line, the text
+// dropped (it carries the peer's address).
+type tallyWriter struct{ s *Server }
+
+func (t tallyWriter) Write(p []byte) (int, error) {
+	t.s.fault("HTTP server error", nil)
+	return len(p), nil
 }

@@ -144,7 +144,7 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, rq, "")
 	default:
 		// Only the error: it never holds a subject, a name or content.
-		s.log.Error("web: submission failed", "err", err)
+		s.fault("submission failed", err)
 		s.internal(w, rq)
 	}
 }
@@ -233,7 +233,7 @@ func (s *Server) receive(rq *req, mr *multipart.Reader, complete func() bool) (e
 	}
 	u.tx = nil
 	if err := rq.withState(func(st *state) error { return s.o.Store.TouchSource(st.src.ID) }); err != nil {
-		s.log.Warn("web: touch source", "err", err)
+		s.fault("touch source", err)
 	}
 	return nil
 }
@@ -409,7 +409,7 @@ func (u *upload) abort() {
 			return nil
 		}
 		if err != nil {
-			u.s.log.Warn("web: remove source of failed first submission", "err", err)
+			u.s.fault("remove source of failed first submission", err)
 		}
 		wipeEntity(st.key)
 		st.key, st.src = nil, nil
@@ -439,13 +439,13 @@ func (s *Server) roomFor(declared, limit int64) bool {
 	if declared <= 0 || declared > limit {
 		declared = limit
 	}
-	free, err := freeBytes(s.o.Store.Dir())
+	free, err := s.o.FreeBytes(s.o.Store.Dir())
 	if err != nil {
 		return true // no statistics: let the write fail if it must
 	}
 	// Ciphertext is at most ~1.9 times the submitted bytes (base64, armor).
 	if need := declared*2 + diskReserve; free < uint64(need) {
-		s.log.Warn("web: submission refused: the disk is nearly full", "bytes", free)
+		s.fault("submission refused: the disk is nearly full", nil)
 		return false
 	}
 	return true

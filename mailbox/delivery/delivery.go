@@ -19,7 +19,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -29,11 +28,18 @@ import (
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // ErrNoRecipients means there is no journalist to deliver to: the relay is
 // not set up yet, or every journalist was removed.
 var ErrNoRecipients = errors.New("delivery: no journalist to deliver to")
+
+// Kinds of events counted in Options.Tally.
+const (
+	KindFailed  = "delivery: recording a submission failed"
+	KindDiscard = "delivery: discarding the blob of a failed submission failed"
+)
 
 // ErrFinished means a Tx was used after Commit or Abort.
 var ErrFinished = errors.New("delivery: transaction already finished")
@@ -44,7 +50,10 @@ type Options struct {
 	// Domain is the relay's mail domain: the newsroom address and the
 	// right-hand side of Message-IDs.
 	Domain string
-	Logger *slog.Logger
+	// Tally counts failures. A Deliverer has no logger: every call is a
+	// source's submission, and a line would carry its time. Nil counts
+	// nothing.
+	Tally *tally.Tally
 	// ArchiveKey, when set, is an extra recipient of every submission (an
 	// offline archive key held by the newsroom, never by the server).
 	ArchiveKey *openpgp.Entity
@@ -56,17 +65,12 @@ type Options struct {
 
 // Deliverer starts deliveries. It is safe for concurrent use; each Tx is not.
 type Deliverer struct {
-	o   Options
-	log *slog.Logger
+	o Options
 }
 
-// New returns a Deliverer. A nil Logger discards.
+// New returns a Deliverer.
 func New(o Options) *Deliverer {
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Deliverer{o: o, log: log.With("component", "delivery")}
+	return &Deliverer{o: o}
 }
 
 // Submission says who submits. The body comes through the Tx.
@@ -105,10 +109,11 @@ type Tx struct {
 // Start prepares a delivery: it loads every journalist's key, adds the
 // archive key, and opens an encrypted stream into a new temp blob. A journalist
 // whose stored key no longer passes the key rules (typically: it expired) is
-// left out with a warning in the log, and `relay status` names them: one lapsed
-// key must not stop every source's submissions. With no usable key at all, Start
-// returns ErrNoRecipients. ctx
-// bounds the whole body: once it is done, writes fail and the Tx aborts.
+// left out: one lapsed key must not stop every source's submissions. Nothing is
+// logged here, since a line per submission would date it; the relay reports
+// lapsed keys at start-up, daily and in `relay status`. With no usable key at
+// all, Start returns ErrNoRecipients. ctx bounds the whole body: once it is
+// done, writes fail and the Tx aborts.
 func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -128,9 +133,7 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	for _, j := range js {
 		e, _, err := pgp.ParsePublicKey(j.PublicKey)
 		if err != nil {
-			d.log.Warn("journalist left out of a submission: their key is no longer usable",
-				"journalist", j.Name, "err", err)
-			continue
+			continue // reported by the relay, not per submission
 		}
 		to = append(to, e)
 		names = append(names, j.Name)
@@ -260,13 +263,12 @@ func (t *Tx) Commit(ctx context.Context) error {
 	}
 	if err := t.deliver(ref); err != nil {
 		if derr := t.d.o.Store.DiscardBlob(ref.ID); derr != nil {
-			t.d.log.Error("delivery: discarding blob after failed delivery", "err", derr)
+			t.d.o.Tally.Add(KindDiscard, derr)
 		}
 		t.err = fmt.Errorf("delivery: %w", err)
-		t.d.log.Error("delivery: failed", "err", err)
+		t.d.o.Tally.Add(KindFailed, err)
 		return t.err
 	}
-	t.d.log.Debug("delivery: delivered", "count", len(t.names))
 	return nil
 }
 

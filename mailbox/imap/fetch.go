@@ -54,8 +54,7 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			// EXPUNGE follows) instead of breaking the response.
 			var err error
 			if f, err = sess.s.o.Store.OpenBlob(m.Blob.ID); err != nil {
-				sess.s.log.Debug("imap: blob gone during fetch", "err", err)
-				continue
+				continue // deleted meanwhile (a source's account, say): not logged
 			}
 		}
 		if err := sess.fetchOne(w.CreateMessage(es[i].seq), m, f, o, seen); err != nil {

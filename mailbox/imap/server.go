@@ -32,6 +32,7 @@ import (
 	"postern/mailbox/kdf"
 	"postern/mailbox/netlimit"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // Defaults for Options fields left zero.
@@ -57,6 +58,10 @@ type Options struct {
 	Pool     *kdf.Pool
 	Throttle *authn.Throttle // used only when Auth is nil; a new one if nil
 	Logger   *slog.Logger
+	// Tally counts failures caused by other people's actions (a source's
+	// submission refreshes idle mailboxes), which must not be dated in the
+	// log. Nil counts nothing.
+	Tally *tally.Tally
 
 	MaxAppendBytes int64         // largest APPEND literal; default 50 MiB, at most 100 MiB
 	MaxConns       int           // open connections at once; default 800
@@ -252,6 +257,15 @@ func (s *Server) onEvent(ev store.Event) {
 	}
 }
 
+// Kinds of events counted in Options.Tally. Each happens per command or per
+// connection, so a log line would date a journalist's work (or, for a
+// refresh, a source's submission).
+const (
+	KindRefresh     = "imap: mailbox refresh failed"
+	KindFailed      = "imap: command failed"
+	KindLoginFailed = "imap: login failed"
+)
+
 // worker applies store changes to open boxes, outside the store's goroutine.
 func (s *Server) worker() {
 	defer close(s.workerDone)
@@ -272,7 +286,7 @@ func (s *Server) worker() {
 		s.mu.Unlock()
 		for _, b := range boxes {
 			if err := b.resync(s.o.Store, nil); err != nil {
-				s.log.Warn("imap: mailbox refresh failed", "err", err)
+				s.o.Tally.Add(KindRefresh, err) // a source's submission woke it
 			}
 		}
 	}
@@ -288,7 +302,7 @@ func (s *Server) refresh(k boxKey, exclude *imapserver.SessionTracker) {
 		return
 	}
 	if err := b.resync(s.o.Store, exclude); err != nil {
-		s.log.Warn("imap: mailbox refresh failed", "err", err)
+		s.o.Tally.Add(KindRefresh, err)
 	}
 }
 

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sort"
@@ -52,7 +53,8 @@ func (sess *session) journalist() string {
 	return sess.name
 }
 
-// Errors sent to clients: short and generic; details go to the log.
+// Errors sent to clients: short and generic; details are counted in the
+// tally (Options.Tally) with the last error's text, never logged per command.
 var (
 	errBusy      = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeUnavailable, Text: "Server busy, try again later"}
 	errNoMailbox = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "No such mailbox"}
@@ -64,7 +66,7 @@ var (
 	errInternal  = &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeServerBug, Text: "Internal error"}
 )
 
-// storeErr maps a store error to a client error, logging the unexpected.
+// storeErr maps a store error to a client error, counting the unexpected.
 func (sess *session) storeErr(op string, err error, notFound error) error {
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -72,11 +74,11 @@ func (sess *session) storeErr(op string, err error, notFound error) error {
 	case errors.Is(err, store.ErrExists):
 		return errExists
 	}
-	sess.s.log.Warn("imap: "+op+" failed", "err", err)
+	sess.s.o.Tally.Add(KindFailed, fmt.Errorf("%s: %w", op, err))
 	return errInternal
 }
 
-// fail turns an unexpected error into errInternal, logging it. The
+// fail turns an unexpected error into errInternal, counting it. The
 // library answers a plain error with "Internal server error", a text that
 // guardConn reserves for the library's own argument errors (the client's
 // fault) and rewrites into a BAD; the server's own failures must not be
@@ -86,7 +88,7 @@ func (sess *session) fail(op string, errp *error) {
 	if *errp == nil || errors.As(*errp, &ierr) {
 		return
 	}
-	sess.s.log.Warn("imap: "+op+" failed", "err", *errp)
+	sess.s.o.Tally.Add(KindFailed, fmt.Errorf("%s: %w", op, *errp))
 	*errp = errInternal
 }
 
@@ -109,9 +111,9 @@ func (sess *session) Login(username, password string) error {
 		if errors.Is(err, kdf.ErrBusy) {
 			return errBusy
 		}
-		// Names are not logged: a mistyped passphrase pasted into the name
-		// field would end up in the log.
-		sess.s.log.Info("imap: login failed")
+		// Counted, not logged (and never with the name: a mistyped
+		// passphrase pasted into the name field would end up there).
+		sess.s.o.Tally.Add(KindLoginFailed, nil)
 		return imapserver.ErrAuthFailed
 	}
 	sess.mu.Lock()

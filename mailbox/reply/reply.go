@@ -22,7 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"time"
 
@@ -31,6 +30,7 @@ import (
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // Options configure a Processor.
@@ -41,7 +41,9 @@ type Options struct {
 	// OrgName is the newsroom's name: the source sees replies as coming
 	// from the newsroom, never from a named journalist. Default "Newsroom".
 	OrgName string
-	Logger  *slog.Logger
+	// Tally counts failures. A Processor has no logger: every call is a
+	// journalist's reply to a source, and a line would carry its time.
+	Tally *tally.Tally
 	// ArchiveKey, when set, is an extra recipient of the team's copy, as
 	// it is of every submission (mailbox/delivery).
 	ArchiveKey *openpgp.Entity
@@ -51,9 +53,14 @@ type Options struct {
 
 // Processor stores replies. It is safe for concurrent use.
 type Processor struct {
-	o   Options
-	log *slog.Logger
+	o Options
 }
+
+// Kinds of events counted in Options.Tally.
+const (
+	KindTeamCopy = "reply: the team's copy of a reply was not delivered"
+	KindDiscard  = "reply: discarding an unreferenced blob failed"
+)
 
 // New checks o and returns a Processor.
 func New(o Options) (*Processor, error) {
@@ -69,11 +76,7 @@ func New(o Options) (*Processor, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	return &Processor{o: o, log: log.With("component", "reply")}, nil
+	return &Processor{o: o}, nil
 }
 
 // Reply is one reply to process.
@@ -86,7 +89,7 @@ type Reply struct {
 // Process stores r for its source and delivers the team's copy. A refusal
 // (see Refusal) means nothing was stored. Once the source's reply is
 // stored Process returns nil even if the team's copy failed (that is
-// logged): the journalist must not resend a reply the source already has.
+// counted in the tally): the journalist must not resend a reply the source already has.
 func (p *Processor) Process(ctx context.Context, r Reply) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -131,9 +134,8 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 		return fmt.Errorf("reply: store: %w", err)
 	}
 	if err := p.deliverCopy(ctx, r, team); err != nil {
-		p.log.Error("reply: the team's copy was not delivered", "err", err)
+		p.o.Tally.Add(KindTeamCopy, err)
 	}
-	p.log.Debug("reply: stored", "kind", parsed.Kind)
 	return nil
 }
 
@@ -157,7 +159,7 @@ func (p *Processor) commitBlob(write func(io.Writer) error) (store.BlobRef, erro
 
 func (p *Processor) discard(ref store.BlobRef) {
 	if err := p.o.Store.DiscardBlob(ref.ID); err != nil {
-		p.log.Error("reply: discarding an unreferenced blob", "err", err)
+		p.o.Tally.Add(KindDiscard, err)
 	}
 }
 
@@ -176,9 +178,7 @@ func (p *Processor) deliverCopy(ctx context.Context, r Reply, write func(io.Writ
 	for _, j := range js {
 		e, _, err := pgp.ParsePublicKey(j.PublicKey)
 		if err != nil {
-			p.log.Warn("reply: journalist left out of a reply copy: their key is no longer usable",
-				"journalist", j.Name, "err", err)
-			continue
+			continue // a lapsed key: reported by the relay, not per reply
 		}
 		to = append(to, e)
 		if j.Name != r.Journalist {

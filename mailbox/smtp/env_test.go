@@ -6,14 +6,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -25,6 +24,7 @@ import (
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 const (
@@ -46,24 +46,17 @@ type env struct {
 	src     store.Source
 	srcKey  *openpgp.Entity // the source's derived key, private half included
 	srcSeed []byte
-	logs    *syncBuffer
+	tally   *tally.Tally // what the server counts instead of logging
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+// counted is everything the server counted, kinds and last errors, as
+// text: what an admin would see of it in `relay status` and the daily log.
+func (e *env) counted() string {
+	var b strings.Builder
+	for _, c := range e.tally.Total() {
+		fmt.Fprintf(&b, "%s (%d): %s\n", c.Kind, c.Count, c.LastError)
+	}
+	return b.String()
 }
 
 func randomBytes(t testing.TB, n int) []byte {
@@ -87,7 +80,7 @@ func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, st: st, keys: map[string]*openpgp.Entity{}, logs: &syncBuffer{}}
+	e := &env{t: t, st: st, keys: map[string]*openpgp.Entity{}, tally: tally.New()}
 	for _, name := range []string{"alice", "bob", "jane"} {
 		k, err := pgp.DeriveKey(randomBytes(t, 32), name+" <"+name+"@home.example>")
 		if err != nil {
@@ -108,7 +101,7 @@ func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	auth := &authn.Authenticator{Store: st, Pool: pool, DummyParams: testParams,
 		Throttle: authn.NewThrottle(authn.ThrottleOptions{})}
 	o := Options{Store: st, Auth: auth, Domain: domain, OrgName: org,
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+		Tally: e.tally}
 	for _, m := range mod {
 		m(&o)
 	}

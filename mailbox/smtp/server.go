@@ -13,7 +13,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"strings"
 	"sync"
@@ -27,6 +26,7 @@ import (
 	"postern/mailbox/netlimit"
 	"postern/mailbox/reply"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 )
 
 // Defaults for Options fields left zero.
@@ -57,7 +57,10 @@ type Options struct {
 	Domain string
 	// OrgName is the newsroom's name, the From the source sees.
 	OrgName string
-	Logger  *slog.Logger
+	// Tally counts refusals and failures. The server has no logger: each
+	// event is a journalist's connection or reply, and a line would carry
+	// its time. Nil counts nothing.
+	Tally *tally.Tally
 	// ArchiveKey, when set, also receives the team's copy of each reply,
 	// as it receives every submission.
 	ArchiveKey *openpgp.Entity
@@ -81,7 +84,6 @@ type Options struct {
 // Server is the SMTP endpoint. Build it with New, then Serve a listener.
 type Server struct {
 	o      Options
-	log    *slog.Logger
 	proc   *reply.Processor
 	srv    *smtp.Server
 	busy   chan struct{}   // one token per reply in memory
@@ -128,19 +130,14 @@ func New(o Options) (*Server, error) {
 	if o.MaxInFlight <= 0 {
 		o.MaxInFlight = DefaultMaxInFlight
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	log = log.With("component", "smtp")
 	proc, err := reply.New(reply.Options{Store: o.Store, Domain: o.Domain, OrgName: o.OrgName,
-		Logger: o.Logger, ArchiveKey: o.ArchiveKey, Now: o.Now})
+		Tally: o.Tally, ArchiveKey: o.ArchiveKey, Now: o.Now})
 	if err != nil {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
 	o.Domain = strings.ToLower(o.Domain)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{o: o, log: log, proc: proc,
+	s := &Server{o: o, proc: proc,
 		busy: make(chan struct{}, o.MaxInFlight),
 		ctx:  ctx, cancel: cancel}
 
@@ -204,19 +201,31 @@ func (s *Server) isClosed() bool {
 // Throttle is the login throttle shared with IMAP, for `relay status`.
 func (s *Server) Throttle() *authn.Throttle { return s.o.Auth.Throttle }
 
+// Kinds of events counted in Options.Tally.
+const (
+	KindPanic        = "smtp: panic in a session (recovered)"
+	KindConnError    = "smtp: connection error"
+	KindLoginFailed  = "smtp: login failed"
+	KindRcptRefused  = "smtp: recipient refused"
+	KindLookupFailed = "smtp: source lookup failed"
+	KindRefused      = "smtp: reply refused"
+	KindStoreFailed  = "smtp: storing a reply failed"
+)
+
 // libLogger takes go-smtp's error log. Its messages carry the peer address
 // and, for panics, values from the session; only the kind of event is
-// logged.
+// counted, never logged (it happens per connection).
 type libLogger struct{ s *Server }
 
 func (l libLogger) Printf(format string, v ...any) {
 	if strings.HasPrefix(format, "panic") {
 		l.s.panics.Add(1)
-		l.s.log.Error("smtp: panic in a session (recovered)")
+		l.s.o.Tally.Add(KindPanic, nil)
 		return
 	}
+	// The format's constant words only ("error accepting connection").
 	kind, _, _ := strings.Cut(format, " %")
-	l.s.log.Warn("smtp: connection error", "kind", kind)
+	l.s.o.Tally.Add(KindConnError, errors.New(kind))
 }
 
-func (l libLogger) Println(v ...any) { l.s.log.Warn("smtp: library message") }
+func (l libLogger) Println(v ...any) { l.s.o.Tally.Add(KindConnError, nil) }

@@ -108,8 +108,8 @@ func (sess *session) Auth(mech string) (sasl.Server, error) {
 }
 
 // login checks a name and passphrase with the shared Authenticator (and its
-// throttle). Names are not logged: a passphrase pasted into the name field
-// would end up in the log.
+// throttle). A failure is counted, never logged with the name: a passphrase
+// pasted into the name field would end up in the log.
 func (sess *session) login(name, pass string) error {
 	// The login deadline and eviction spare a login under way (conns.go).
 	done := netlimit.Login(sess.conn)
@@ -121,7 +121,7 @@ func (sess *session) login(name, pass string) error {
 		if errors.Is(err, kdf.ErrBusy) {
 			return errBusy
 		}
-		sess.s.log.Info("smtp: login failed")
+		sess.s.o.Tally.Add(KindLoginFailed, nil)
 		return smtp.ErrAuthFailed
 	}
 	if !done(j.Name) {
@@ -160,16 +160,16 @@ func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	}
 	at := strings.LastIndexByte(addr.Address, '@')
 	if at < 0 || !strings.EqualFold(addr.Address[at+1:], sess.s.o.Domain) {
-		sess.s.log.Info("smtp: recipient refused: not the relay's domain")
+		sess.s.o.Tally.Add(KindRcptRefused, nil)
 		return errNoSuchRecipient
 	}
 	src, err := sess.s.o.Store.SourceByAddress(addr.Address)
 	if errors.Is(err, store.ErrNotFound) {
-		sess.s.log.Info("smtp: recipient refused: no such source")
+		sess.s.o.Tally.Add(KindRcptRefused, nil)
 		return errNoSuchRecipient
 	}
 	if err != nil {
-		sess.s.log.Error("smtp: source lookup", "err", err)
+		sess.s.o.Tally.Add(KindLookupFailed, err)
 		return errTemporary
 	}
 	sess.mu.Lock()
@@ -201,10 +201,10 @@ func (sess *session) Data(r io.Reader) error {
 	defer clear(msg[:cap(msg)])
 	switch {
 	case errors.Is(err, errBareLF):
-		sess.s.log.Info("smtp: reply refused: bare CR or LF")
+		sess.s.o.Tally.Add(KindRefused, errBareLF)
 		return errBareLF
 	case errors.Is(err, smtp.ErrDataTooLarge):
-		sess.s.log.Info("smtp: reply refused: too large")
+		sess.s.o.Tally.Add(KindRefused, smtp.ErrDataTooLarge)
 		return smtp.ErrDataTooLarge
 	case err != nil:
 		return errTemporary
@@ -217,10 +217,10 @@ func (sess *session) Data(r io.Reader) error {
 	if refusal, ok := reply.Refusal(err); ok {
 		// The refusal only: the wrapped parser error can quote a line of
 		// the message.
-		sess.s.log.Info("smtp: reply refused", "reason", refusal.Error())
+		sess.s.o.Tally.Add(KindRefused, refusal)
 		return &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1}, Message: refusal.Error()}
 	}
-	sess.s.log.Error("smtp: storing a reply", "err", err)
+	sess.s.o.Tally.Add(KindStoreFailed, err)
 	return errTemporary
 }
 

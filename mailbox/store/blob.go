@@ -72,6 +72,7 @@ func (s *Store) NewBlob() (*BlobWriter, error) {
 	}
 	name := filepath.Base(f.Name())
 	s.temps[name] = struct{}{}
+	s.settle(s.blobs)
 	return &BlobWriter{s: s, f: f, buf: bufio.NewWriterSize(f, blobBufSize), name: name}, nil
 }
 
@@ -115,10 +116,8 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		return BlobRef{}, fmt.Errorf("store: blob: %w", err)
 	}
 	// File times would tell the minute of each submission: set them to the
-	// day, as every stored date is (ctime and birth time cannot be set; see
-	// docs/admin.md on mounting the data directory).
-	today := s.today()
-	if err := os.Chtimes(filepath.Join(s.blobs, w.name), today, today); err != nil {
+	// day, as every stored date is (filetime.go).
+	if err := DayTimes(filepath.Join(s.blobs, w.name), s.opts.Now()); err != nil {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: blob: times: %w", err)
 	}
@@ -134,7 +133,7 @@ func (w *BlobWriter) Commit() (BlobRef, error) {
 		w.Abort()
 		return BlobRef{}, fmt.Errorf("store: blob: rename: %w", err)
 	}
-	os.Chtimes(s.blobs, today, today) // the directory's times move with every file
+	s.settle(s.blobs) // the directory's times move with every file
 	if err := syncDir(s.blobs); err != nil {
 		s.DiscardBlob(id)
 		return BlobRef{}, fmt.Errorf("store: blob: sync dir: %w", err)
@@ -192,7 +191,7 @@ func (s *Store) OpenBlob(id string) (*os.File, error) {
 	if !validBlobID(id) {
 		return nil, fmt.Errorf("store: open blob: invalid id: %w", ErrNotFound)
 	}
-	f, err := os.Open(filepath.Join(s.blobs, id))
+	f, err := OpenNoAtime(filepath.Join(s.blobs, id))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("store: open blob: %w", ErrNotFound)
@@ -249,7 +248,7 @@ func (s *Store) collectBlobs() error {
 	if err != nil {
 		return fmt.Errorf("store: open: reading blob references: %w", err)
 	}
-	entries, err := os.ReadDir(s.blobs)
+	entries, err := readDirNoAtime(s.blobs)
 	if err != nil {
 		return fmt.Errorf("store: open: %w", err)
 	}
@@ -277,6 +276,7 @@ func (s *Store) collectBlobs() error {
 		if err := syncDir(s.blobs); err != nil {
 			return fmt.Errorf("store: open: %w", err)
 		}
+		s.settle(s.blobs)
 	}
 	if len(refs) > 0 {
 		s.log.Error("store: referenced blob files are missing", "count", len(refs))

@@ -182,7 +182,7 @@ func (s *Store) Check() error {
 			add("blob %s: refcount without records", id)
 		}
 	}
-	entries, err := os.ReadDir(s.blobs)
+	entries, err := readDirNoAtime(s.blobs)
 	if err != nil {
 		return fmt.Errorf("store: check: %w", err)
 	}
@@ -226,7 +226,7 @@ func (s *Store) Compact() error {
 	if err := shred(tmp); err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout})
+	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, OpenFile: openFileNoAtime})
 	if err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}
@@ -244,7 +244,7 @@ func (s *Store) Compact() error {
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		if rerr := os.Rename(old, path); rerr != nil {
-			s.log.Error("store: compact: could not restore the database file name; Open will", "err", rerr)
+			s.opts.Tally.Add(KindCompact, fmt.Errorf("could not restore the database file name; Open will: %w", rerr))
 		}
 		dst.Close()
 		shred(tmp)
@@ -252,13 +252,15 @@ func (s *Store) Compact() error {
 	}
 	syncErr := syncDir(s.dir)
 	if err := s.db.Close(); err != nil {
-		s.log.Error("store: compact: closing the old database", "err", err)
+		s.opts.Tally.Add(KindCompact, fmt.Errorf("closing the old database: %w", err))
 	}
 	s.db = dst
 	if syncErr != nil {
 		return fmt.Errorf("store: compact: %w", syncErr)
 	}
-	if err := shred(old); err != nil {
+	err = shred(old)
+	s.settle(path, s.dir)
+	if err != nil {
 		return fmt.Errorf("store: compact: removing old file: %w", err)
 	}
 	return nil

@@ -171,6 +171,7 @@ func Init(dir string, opts Options) (*Store, error) {
 		return nil, fmt.Errorf("store: init: %w", err)
 	}
 	s := newStore(dir, opts, db, salt)
+	s.settle(s.dbPath(), s.blobs, dir)
 	s.log.Info("store: instance created")
 	return s, nil
 }
@@ -280,6 +281,9 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
+	if !upToDate {
+		s.settle(s.dbPath())
+	}
 	return s, nil
 }
 
@@ -326,7 +330,7 @@ func upgrade(migs []migration, log *slog.Logger, saltOut *[]byte) func(tx *bolt.
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, OpenFile: openFileNoAtime})
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, ErrLocked

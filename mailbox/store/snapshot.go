@@ -105,9 +105,9 @@ func (sn *Snapshot) OpenBlob(id string) (*os.File, error) {
 	if !validBlobID(id) {
 		return nil, fmt.Errorf("store: snapshot: invalid blob id: %w", ErrNotFound)
 	}
-	f, err := os.Open(filepath.Join(sn.s.blobs, id))
+	f, err := OpenNoAtime(filepath.Join(sn.s.blobs, id))
 	if errors.Is(err, os.ErrNotExist) {
-		f, err = os.Open(filepath.Join(sn.s.blobs, tmpPrefix+"dead-"+id))
+		f, err = OpenNoAtime(filepath.Join(sn.s.blobs, tmpPrefix+"dead-"+id))
 	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {

@@ -165,10 +165,27 @@ func (s *Store) Sources() ([]SourceSummary, error) {
 	return out, nil
 }
 
-// TouchSource sets LastActive to today. It writes only when the day changed, so a
-// busy source does not churn the database.
+// TouchSource sets LastActive to today. It writes only when the day changed: a
+// write transaction, even one that changes nothing, rewrites bbolt's meta page,
+// and the kernel then stamps postern.db's change time (which no program can set
+// back) with the second of a source's login-only visit.
 func (s *Store) TouchSource(id []byte) error {
 	today := dayUnix(s.today())
+	current := false
+	err := s.view(func(tx *bolt.Tx) error {
+		var rec sourceRec
+		if err := getJSON(tx.Bucket(bSources), id, &rec); err != nil {
+			return err
+		}
+		current = rec.LastActive == today
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: touch source: %w", err)
+	}
+	if current {
+		return nil
+	}
 	return s.update("touch source", func(tx *bolt.Tx, st *txState) error {
 		sb := tx.Bucket(bSources)
 		var rec sourceRec

@@ -30,6 +30,8 @@ import (
 	"errors"
 	"log/slog"
 	"time"
+
+	"postern/mailbox/tally"
 )
 
 // Sentinel errors callers branch on.
@@ -46,9 +48,13 @@ type Options struct {
 	// LockTimeout bounds the wait for the database's file lock (default 2s); after
 	// it Open returns ErrLocked instead of blocking forever.
 	LockTimeout time.Duration
-	// Logger receives operational messages; it never gets a codename, a subject or
-	// other content. Nil discards.
+	// Logger receives operational messages of Open, Init and maintenance; it
+	// never gets a codename, a subject or other content. Nil discards.
 	Logger *slog.Logger
+	// Tally counts failures of writes a request caused (a blob that could not be
+	// shredded after a source deleted it, say): a log line there would carry the
+	// time of the request. Nil counts nothing.
+	Tally *tally.Tally
 	// Now is the clock (default time.Now). Every stored date is truncated to the
 	// UTC day.
 	Now func() time.Time

@@ -49,6 +49,8 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 		s.blobMu.Unlock()
 		return fmt.Errorf("store: %s: %w", op, err)
 	}
+	// Still under blobMu, so the next writer's commit comes after this.
+	s.settle(s.dbPath())
 	for id := range st.used {
 		delete(s.pending, id)
 	}
@@ -57,7 +59,7 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 		delete(s.pending, id)
 		tmp := tmpPrefix + "dead-" + id
 		if err := os.Rename(filepath.Join(s.blobs, id), filepath.Join(s.blobs, tmp)); err != nil {
-			s.log.Error("store: removing unreferenced blob", "op", op, "err", err)
+			s.opts.Tally.Add(KindShred, err)
 			continue
 		}
 		s.temps[tmp] = struct{}{}
@@ -66,6 +68,9 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 			continue
 		}
 		doomed = append(doomed, tmp)
+	}
+	if len(st.dead) > 0 {
+		s.settle(s.blobs)
 	}
 	s.pubMu.Lock()
 	locked = false
@@ -78,15 +83,25 @@ func (s *Store) update(op string, fn func(tx *bolt.Tx, st *txState) error) error
 	return nil
 }
 
+// Kinds of events counted in Options.Tally: they happen when a request
+// deletes or fails, so they are counted rather than logged.
+const (
+	KindShred   = "store: shredding or removing a blob file failed"
+	KindCompact = "store: compaction trouble"
+)
+
 // shredTemps overwrites and removes files registered in s.temps.
 func (s *Store) shredTemps(names []string) {
 	for _, name := range names {
 		if err := shred(filepath.Join(s.blobs, name)); err != nil {
-			s.log.Error("store: shredding blob", "err", err)
+			s.opts.Tally.Add(KindShred, err)
 		}
 		s.blobMu.Lock()
 		delete(s.temps, name)
 		s.blobMu.Unlock()
+	}
+	if len(names) > 0 {
+		s.settle(s.blobs)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 
 	"postern/mailbox/kdf"
 	"postern/mailbox/store"
+	"postern/mailbox/tally"
 	"postern/relay/config"
 	"postern/relay/identity"
 )
@@ -92,6 +93,9 @@ type Options struct {
 	Now func() time.Time
 	// LockTimeout bounds the wait for the database lock (store default if 0).
 	LockTimeout time.Duration
+	// Tally counts what the store and the services do not log (report.go);
+	// nil makes a new one.
+	Tally *tally.Tally
 }
 
 // Admin performs admin operations on one open instance. It is safe for
@@ -108,7 +112,8 @@ type Admin struct {
 	id identity.Key // the instance's identity key: signs its backups (relay/identity)
 
 	hooks hooks
-	ret   retention // the daily retention pass (retention.go)
+	ret   retention    // the daily retention pass (retention.go)
+	tally *tally.Tally // failures counted instead of logged (report.go)
 }
 
 func newAdmin(st *store.Store, cfg config.Config, id identity.Key, o Options, own bool) *Admin {
@@ -124,7 +129,10 @@ func newAdmin(st *store.Store, cfg config.Config, id identity.Key, o Options, ow
 	if o.JournalistPool == nil {
 		o.JournalistPool = NewJournalistPool(cfg)
 	}
-	return &Admin{st: st, cfg: cfg, id: id, pool: o.Pool, jour: o.JournalistPool, log: o.Logger, now: o.Now, own: own}
+	if o.Tally == nil {
+		o.Tally = tally.New()
+	}
+	return &Admin{st: st, cfg: cfg, id: id, pool: o.Pool, jour: o.JournalistPool, log: o.Logger, now: o.Now, own: own, tally: o.Tally}
 }
 
 // NewPool builds the bounded argon2id pool of the sources' derivations.
@@ -174,7 +182,10 @@ func Init(dir string, cfg config.Config, o InitOptions) (*Admin, error) {
 	}
 	_, statErr := os.Stat(dir)
 	existed := statErr == nil
-	st, err := store.Init(dir, store.Options{LockTimeout: o.LockTimeout, Logger: o.Logger, Now: o.Now})
+	if o.Tally == nil {
+		o.Tally = tally.New()
+	}
+	st, err := store.Init(dir, store.Options{LockTimeout: o.LockTimeout, Logger: o.Logger, Now: o.Now, Tally: o.Tally})
 	switch {
 	case errors.Is(err, store.ErrInstanceExists):
 		return nil, fail(ErrExists, "%s already holds a Postern instance; init changes nothing", dir)
@@ -212,6 +223,7 @@ func Init(dir string, cfg config.Config, o InitOptions) (*Admin, error) {
 		return nil, undo(fail(ErrInternal, "init: %v", err))
 	}
 	a := newAdmin(st, cfg, id, o.Options, true)
+	a.DayTimes(filepath.Join(dir, config.FileName), dir)
 	a.log.Info("instance created", "dir", dir)
 	return a, nil
 }
@@ -230,7 +242,10 @@ func Open(dir string, o Options) (*Admin, error) {
 	if err != nil {
 		return nil, fail(ErrInstance, "%v", err)
 	}
-	st, err := store.Open(dir, store.Options{LockTimeout: o.LockTimeout, Logger: o.Logger, Now: o.Now})
+	if o.Tally == nil {
+		o.Tally = tally.New()
+	}
+	st, err := store.Open(dir, store.Options{LockTimeout: o.LockTimeout, Logger: o.Logger, Now: o.Now, Tally: o.Tally})
 	switch {
 	case errors.Is(err, store.ErrLocked):
 		return nil, fail(ErrLocked, "the database in %s is in use by another relay process", dir)
@@ -365,4 +380,18 @@ func ctxErr(ctx context.Context) error {
 		return fail(ErrInternal, "cancelled: %v", err)
 	}
 	return nil
+}
+
+// DayTimes gives files the relay wrote outside the store the day's times, as
+// the store does with its own (mailbox/store/filetime.go): the configuration,
+// the data directory after the control socket came or went, onion hostname
+// files. A failure is counted: the files are whole, only their times would be
+// exact.
+func (a *Admin) DayTimes(paths ...string) {
+	now := a.now()
+	for _, p := range paths {
+		if err := store.DayTimes(p, now); err != nil && !errors.Is(err, os.ErrNotExist) {
+			a.tally.Add(store.KindTimes, err)
+		}
+	}
 }

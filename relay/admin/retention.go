@@ -89,21 +89,25 @@ func (a *Admin) RunRetention(ctx context.Context) (Expired, error) {
 	return res, nil
 }
 
-// RetentionLoop runs the retention pass now and then daily, shortly after
-// each UTC midnight, until ctx ends. `relay serve` and `relay demo` run it
+// RetentionLoop runs the daily pass now and then shortly after each UTC
+// midnight, until ctx ends: the retention pass (when retention_days is set)
+// and the report of lapsed keys and counted failures (report.go), which is
+// the only time those reach the log. `relay serve` and `relay demo` run it
 // beside their services. A failed pass is logged and retried at the next
 // run; it never stops the relay.
 func (a *Admin) RetentionLoop(ctx context.Context) {
-	if a.cfg.RetentionDays <= 0 {
-		return
-	}
 	for {
-		a.RunRetention(ctx)
+		if a.cfg.RetentionDays > 0 {
+			a.RunRetention(ctx)
+		}
+		a.Report()
 		now := a.now()
 		next := utcDay(now).AddDate(0, 0, 1).Add(retentionOffset)
-		a.ret.mu.Lock()
-		a.ret.next = next.UTC()
-		a.ret.mu.Unlock()
+		if a.cfg.RetentionDays > 0 {
+			a.ret.mu.Lock()
+			a.ret.next = next.UTC()
+			a.ret.mu.Unlock()
+		}
 		t := time.NewTimer(next.Sub(now))
 		select {
 		case <-ctx.Done():
@@ -178,8 +182,9 @@ func retentionWarnings(rs RetentionStatus, cfg config.Config) []string {
 	return nil
 }
 
-// StartRetention runs RetentionLoop in its own goroutine; stop ends it and
-// waits for a pass in progress, so the caller may close the store afterwards.
+// StartRetention runs RetentionLoop in its own goroutine; stop ends it, waits
+// for a pass in progress and reports what was counted since the last report,
+// so the caller may close the store afterwards.
 func (a *Admin) StartRetention(ctx context.Context) (stop func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -187,5 +192,5 @@ func (a *Admin) StartRetention(ctx context.Context) (stop func()) {
 		defer close(done)
 		a.RetentionLoop(ctx)
 	}()
-	return func() { cancel(); <-done }
+	return func() { cancel(); <-done; a.Report() }
 }

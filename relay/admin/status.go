@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"postern/mailbox/tally"
+	"postern/relay/logging"
 )
 
 // KeyWarnDays is how far ahead an expiring journalist key is reported.
@@ -41,6 +44,12 @@ type Status struct {
 	Retention *RetentionStatus `json:"retention,omitempty"`
 	// Tor is set when a running relay answers and runs tor.
 	Tor *TorStatus `json:"tor,omitempty"`
+	// LapsedKeys are journalists whose key no longer passes the key rules:
+	// nothing new is encrypted to them (report.go).
+	LapsedKeys []LapsedKey `json:"lapsed_keys"`
+	// Events are the failures counted instead of logged since the relay
+	// started, with no times (report.go); empty on a stopped instance.
+	Events []tally.Entry `json:"events"`
 	// Warnings are one-line problems an admin should act on.
 	Warnings []string `json:"warnings"`
 }
@@ -84,6 +93,7 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		return Status{}, fail(ErrInternal, "%v", err)
 	}
 	today := a.now().UTC().Truncate(24 * time.Hour)
+	expired := map[string]bool{}
 	for _, j := range js {
 		if j.KeyExpires.IsZero() {
 			continue
@@ -91,10 +101,25 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		left := int(j.KeyExpires.UTC().Sub(today).Hours() / 24)
 		switch {
 		case !j.KeyExpires.After(today):
+			expired[j.Name] = true
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expired on %s; replace it with 'relay journalist set-key'", j.Name, j.Fingerprint, day(j.KeyExpires)))
 		case left <= KeyWarnDays:
 			s.Warnings = append(s.Warnings, fmt.Sprintf("journalist %s: key %s expires on %s (in %d days)", j.Name, j.Fingerprint, day(j.KeyExpires), left))
 		}
+	}
+	if s.LapsedKeys, err = a.LapsedKeys(); err != nil {
+		return Status{}, err
+	}
+	s.Events = a.tally.Total()
+	for i := range s.Events { // the same scrubbing as the log's
+		s.Events[i].LastError = logging.Scrub(s.Events[i].LastError)
+	}
+	s.Warnings = append(s.Warnings, reportWarnings(s.LapsedKeys, expired, s.Events)...)
+	if s.LapsedKeys == nil {
+		s.LapsedKeys = []LapsedKey{}
+	}
+	if s.Events == nil {
+		s.Events = []tally.Entry{}
 	}
 	known := map[string]bool{}
 	for _, j := range js {

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strings"
 	"syscall"
+	"time"
 
 	"postern/mailbox/store"
 	"postern/relay/identity"
@@ -388,6 +389,7 @@ func Restore(ctx context.Context, r io.Reader, target string, o RestoreOptions) 
 	if err := CheckTarget(target); err != nil { // it may have changed meanwhile
 		return Manifest{}, err
 	}
+	_ = store.DayTree(tmp, time.Now()) // file times are days (mailbox/store/filetime.go)
 	if err := os.Rename(tmp, target); err != nil {
 		return Manifest{}, fmt.Errorf("backup: restore: moving the restored instance into place: %w", err)
 	}

@@ -21,13 +21,13 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
 
 	"postern/mailbox/kdf"
+	"postern/mailbox/store"
 )
 
 // FileName is the name of the settings file inside the data directory.
@@ -126,7 +126,7 @@ func (c Config) ArchiveKeyPath(dataDir string) string {
 // Load reads and checks DIR/postern.conf.
 func Load(dataDir string) (Config, error) {
 	path := filepath.Join(dataDir, FileName)
-	f, err := os.Open(path)
+	f, err := store.OpenNoAtime(path) // a read must not date the file (docs/admin.md)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}

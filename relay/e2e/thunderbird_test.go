@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"postern/mailbox/reply"
 	"postern/relay/demokey"
 	"postern/tools/sourceclient"
 )
@@ -176,9 +177,9 @@ func TestThunderbird(t *testing.T) {
 	tb.reply(t, "reply", replyText, line1, false)
 
 	// The relay took it as a plaintext reply and kept it for the source.
-	deadline := waitStored(t, logs, 1)
-	if bytes.Contains(logs.Bytes(), []byte("reply: the team's copy was not delivered")) {
-		t.Error("the relay did not deliver the team's copy of Thunderbird's reply")
+	deadline := waitStored(t, in, 1)
+	if st := relayStatus(t, in); strings.Contains(st.events(), reply.KindTeamCopy) {
+		t.Errorf("the relay did not deliver the team's copy of Thunderbird's reply: %s", st.events())
 	}
 
 	// Thunderbird's copy in Sent, which the relay sealed to the journalist:
@@ -251,7 +252,7 @@ func TestThunderbird(t *testing.T) {
 	// refused that form of the message literal, and Thunderbird showed an
 	// error after sending.
 	tb.reply(t, "encrypted reply", encText, line1, true)
-	deadline = waitStored(t, logs, 2)
+	deadline = waitStored(t, in, 2)
 	for {
 		page, err = src.Inbox(ctx(t, tbStepLimit))
 		if err == nil && strings.Contains(page.Body, replyText) && strings.Contains(page.Body, encText) {
@@ -298,15 +299,15 @@ func (tb *tbProc) reply(t *testing.T, step, text, quoted string, encrypt bool) {
 	}
 }
 
-// waitStored waits until the relay has logged n stored replies, and
-// returns the deadline for what follows.
-func waitStored(t *testing.T, logs *syncBuf, n int) time.Time {
+// waitStored waits until the running relay holds n replies for sources (it
+// logs nothing per reply; `relay status` counts them), and returns the
+// deadline for what follows.
+func waitStored(t *testing.T, in *instance, n int) time.Time {
 	t.Helper()
 	deadline := time.Now().Add(tbStepLimit)
-	for bytes.Count(logs.Bytes(), []byte("reply: stored")) < n {
+	for got := relayStatus(t, in).Replies; got < n; got = relayStatus(t, in).Replies {
 		if time.Now().After(deadline) {
-			t.Fatalf("the relay logged %d stored replies within %v, want %d",
-				bytes.Count(logs.Bytes(), []byte("reply: stored")), tbStepLimit, n)
+			t.Fatalf("the relay holds %d stored replies after %v, want %d", got, tbStepLimit, n)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -45,29 +45,32 @@ const (
 // SafeKeys is the allow-list of attribute keys and why each is harmless.
 // Keys are compared exactly (lower case, as call sites write them).
 var SafeKeys = map[string]keyRule{
-	"component":  plain,   // which part of the relay logs ("intake", "imap")
-	"service":    plain,   // a service name in start/stop lines
-	"op":         plain,   // an admin operation name ("journalist.add")
-	"err":        plain,   // errors, scrubbed of addresses
-	"error":      plain,   // same
-	"journalist": plain,   // staff account names are not secret
-	"count":      plain,   // numbers of things
-	"bytes":      plain,   // sizes
-	"size":       plain,   //
-	"limit":      plain,   // a configured limit that was hit
-	"mailbox":    plain,   // IMAP mailbox names (INBOX, Sent, …)
-	"uid":        plain,   // IMAP UIDs
-	"version":    plain,   // software or schema versions
-	"schema":     plain,   //
-	"migration":  plain,   // names of data migrations run
-	"dir":        plain,   // the data directory
-	"signal":     plain,   // the signal that stopped the relay
-	"workers":    plain,   // pool sizes
-	"queue":      plain,   //
-	"elapsed":    plain,   // how long start-up or shutdown took
-	"state":      plain,   // a component's state ("ready", "stopping")
-	"listen":     address, // where a service listens
-	"addr":       address, //
+	"component":   plain,   // which part of the relay logs ("intake", "imap")
+	"service":     plain,   // a service name in start/stop lines
+	"op":          plain,   // an admin operation name ("journalist.add")
+	"err":         plain,   // errors, scrubbed of addresses
+	"error":       plain,   // same
+	"journalist":  plain,   // staff account names are not secret
+	"count":       plain,   // numbers of things
+	"bytes":       plain,   // sizes
+	"size":        plain,   //
+	"limit":       plain,   // a configured limit that was hit
+	"mailbox":     plain,   // IMAP mailbox names (INBOX, Sent, …)
+	"uid":         plain,   // IMAP UIDs
+	"version":     plain,   // software or schema versions
+	"schema":      plain,   //
+	"migration":   plain,   // names of data migrations run
+	"dir":         plain,   // the data directory
+	"signal":      plain,   // the signal that stopped the relay
+	"workers":     plain,   // pool sizes
+	"queue":       plain,   //
+	"elapsed":     plain,   // how long start-up or shutdown took
+	"state":       plain,   // a component's state ("ready", "stopping")
+	"event":       plain,   // a kind of counted failure (a constant; relay/admin report)
+	"events":      plain,   // how many kinds were counted
+	"lapsed_keys": plain,   // how many journalists' keys lapsed
+	"listen":      address, // where a service listens
+	"addr":        address, //
 }
 
 // Options configure New.

@@ -137,6 +137,10 @@ func Run(ctx context.Context, o Options) error {
 		sock.Close()
 		return fmt.Errorf("serve: %w", err)
 	}
+	// The control socket came and goes at stop: each moves the data
+	// directory's times, which are set back to the day.
+	a.DayTimes(dir)
+	defer a.DayTimes(dir)
 	closeAll := func() {
 		for _, s := range svcs {
 			s.Listener.Close()
@@ -224,7 +228,7 @@ func startOnions(ctx context.Context, a *admin.Admin, o Options, info Info, log 
 		Name: tor.Intake, Ports: map[int]string{IntakePort: info.IntakeAddr}, PoW: true, MaxStreams: intakeMaxStreams,
 	})
 	if err == nil {
-		err = writeHostname(info.DataDir, "onion/intake.hostname", intake)
+		err = writeHostname(a, info.DataDir, "onion/intake.hostname", intake)
 	}
 	if err == nil {
 		err = on.publishJournalist(ctx, a, info)
@@ -304,16 +308,20 @@ func (on *onions) publishJournalist(ctx context.Context, a *admin.Admin, info In
 	if addr == "" {
 		return nil
 	}
-	return writeHostname(info.DataDir, admin.JournalistOnionFile, addr)
+	return writeHostname(a, info.DataDir, admin.JournalistOnionFile, addr)
 }
 
-func writeHostname(dir, name, addr string) error {
+func writeHostname(a *admin.Admin, dir, name, addr string) error {
 	path := filepath.Join(dir, name)
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, []byte(addr+"\n"), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	a.DayTimes(path, filepath.Dir(path))
+	return nil
 }
 
 func addrOf(svcs []daemon.Service, name string) string {

@@ -28,6 +28,8 @@ import (
 	"github.com/cretz/bine/control"
 	"github.com/cretz/bine/process"
 	bine "github.com/cretz/bine/tor"
+
+	"postern/mailbox/store"
 )
 
 // ErrNoTor means the tor executable could not be found.
@@ -97,6 +99,7 @@ func Start(ctx context.Context, o Options) (*Tor, error) {
 	if err := os.WriteFile(torrc, []byte(conf), 0o600); err != nil {
 		return nil, fmt.Errorf("tor: %w", err)
 	}
+	dayTimes(torrc, torDir)
 	tr := &Tor{dir: o.DataDir, log: log, exited: make(chan struct{}), services: map[string]string{}}
 	// tor's output goes through a pipe we own: its end of file tells us tor has
 	// exited, without racing bine for exec.Cmd.Wait.
@@ -333,6 +336,9 @@ func (t *Tor) Close() error {
 		t.cmd.Process.Kill()
 		<-t.exited
 	}
+	// tor's own files carry exact times while it runs (docs/admin.md); once
+	// it has exited (writing its state file last), they get the day too.
+	_ = dayTreeAfterExit(t.dir)
 	return err
 }
 
@@ -354,6 +360,7 @@ func (t *Tor) loadKey(name string) (path, key string, err error) {
 	if err != nil {
 		return "", "", fmt.Errorf("tor: onion key: %w", err)
 	}
+	dayTimes(path) // reading moved its access time
 	key = strings.TrimSpace(string(b))
 	if !keyBlob.MatchString(key) {
 		return "", "", fmt.Errorf("tor: onion key %s is damaged; restore it from a backup (a new key would change the address)", path)
@@ -389,7 +396,24 @@ func writeKey(path, key string) error {
 		d.Sync()
 		d.Close()
 	}
+	dayTimes(path, filepath.Dir(path))
 	return nil
+}
+
+// dayTreeAfterExit gives everything tor wrote under dataDir/tor the day's
+// times; tor must have exited (it writes its state file last).
+func dayTreeAfterExit(dataDir string) error {
+	return store.DayTree(filepath.Join(dataDir, "tor"), time.Now())
+}
+
+// dayTimes gives files the relay writes for tor the day's times, as the store
+// does with its own (mailbox/store/filetime.go). It is best effort: a file
+// whose times cannot be set is still right.
+func dayTimes(paths ...string) {
+	now := time.Now()
+	for _, p := range paths {
+		_ = store.DayTimes(p, now)
+	}
 }
 
 // lineLogger turns tor's output (warnings only, tor runs with --hush) into log

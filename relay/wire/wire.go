@@ -67,7 +67,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	deliverer := delivery.New(delivery.Options{
 		Store:      a.Store(),
 		Domain:     cfg.MailDomain,
-		Logger:     log,
+		Tally:      a.Tally(),
 		ArchiveKey: archive,
 		Compress:   true,
 	})
@@ -75,7 +75,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Store:              a.Store(),
 		Pool:               a.Pool(),
 		Deliverer:          deliverer,
-		Logger:             log.With("component", "intake"),
+		Tally:              a.Tally(),
 		Domain:             cfg.MailDomain,
 		OrgName:            cfg.Organisation,
 		MaxSubmissionBytes: cfg.MaxSubmissionBytes(),
@@ -107,6 +107,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Store:  a.Store(),
 		Auth:   auth,
 		Logger: log.With("component", "imap"),
+		Tally:  a.Tally(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wire: imap: %w", err)
@@ -116,7 +117,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Auth:       auth,
 		Domain:     cfg.MailDomain,
 		OrgName:    cfg.Organisation,
-		Logger:     log,
+		Tally:      a.Tally(),
 		ArchiveKey: archive,
 	})
 	if err != nil {

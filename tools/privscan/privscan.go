@@ -61,6 +61,9 @@ type Options struct {
 	// bare IP, or the same IP with another port (a client's address), is
 	// still a hit.
 	AllowAddrs []string
+	// SkipTimes are paths under the data directory (relative, forward
+	// slashes) whose file times Check leaves out: what the relay cannot set.
+	SkipTimes []string
 }
 
 var (

@@ -149,3 +149,32 @@ func FuzzScan(f *testing.F) {
 		}
 	})
 }
+
+// FileTimes finds a modification or access time of day on files and
+// directories, leaves midnight alone, skips what it is told to, and moves
+// no access time itself (a second scan agrees with the first).
+func TestFileTimes(t *testing.T) {
+	dir := t.TempDir()
+	sub := filepath.Join(dir, "blobs")
+	os.Mkdir(sub, 0o700)
+	os.WriteFile(filepath.Join(sub, "a"), []byte("x"), 0o600)
+	os.WriteFile(filepath.Join(dir, "skipped"), []byte("x"), 0o600)
+	midnight := time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC)
+	for _, p := range []string{filepath.Join(sub, "a"), sub, dir} {
+		if err := os.Chtimes(p, midnight, midnight); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		hits, err := FileTimes(dir, []string{"skipped"})
+		if err != nil || len(hits) != 0 {
+			t.Fatalf("day times: %v %v", hits, err)
+		}
+	}
+	late := midnight.Add(15*time.Hour + 9*time.Minute)
+	os.Chtimes(filepath.Join(sub, "a"), midnight, late)
+	hits, _ := FileTimes(dir, []string{"skipped"})
+	if len(hits) != 1 || hits[0].Kind != FileTime {
+		t.Fatalf("a modification time of day: %v", hits)
+	}
+}

@@ -45,6 +45,7 @@ func New(base string, dial func(ctx context.Context, network, addr string) (net.
 type Page struct {
 	Status int
 	URL    string
+	Header http.Header
 	Body   string
 }
 
@@ -83,7 +84,7 @@ func (c *Client) do(req *http.Request) (Page, error) {
 	if err != nil {
 		return Page{}, err
 	}
-	return Page{Status: resp.StatusCode, URL: resp.Request.URL.String(), Body: string(b)}, nil
+	return Page{Status: resp.StatusCode, URL: resp.Request.URL.String(), Header: resp.Header, Body: string(b)}, nil
 }
 
 // Token returns the CSRF token of the form on path.
