@@ -13,7 +13,7 @@ import (
 // selection is the session's selected mailbox.
 type selection struct {
 	box       *box
-	tracker   *imapserver.SessionTracker
+	view      *view
 	readOnly  bool
 	searchRes imap.UIDSet
 }
@@ -45,7 +45,7 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectD
 		sess.s.closeBox(b)
 		return nil, errNoMailbox
 	}
-	sess.setSel(&selection{box: b, tracker: b.tracker.NewSession(), readOnly: o.ReadOnly})
+	sess.setSel(&selection{box: b, view: b.newViewLocked(), readOnly: o.ReadOnly})
 	data := &imap.SelectData{
 		Flags:          systemFlags,
 		PermanentFlags: permanentFlags,
@@ -77,7 +77,7 @@ func (sess *session) unselect() {
 	if sess.sel == nil {
 		return
 	}
-	sess.sel.tracker.Close()
+	sess.sel.box.closeView(sess.sel.view)
 	sess.s.closeBox(sess.sel.box)
 	sess.setSel(nil)
 }
@@ -92,7 +92,7 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if sess.sel == nil {
 		return nil
 	}
-	return sess.sel.tracker.Poll(w, allowExpunge)
+	return sess.sel.view.poll(w, allowExpunge)
 }
 
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err error) {
@@ -104,20 +104,25 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err
 		<-stop
 		return nil
 	}
-	return sel.tracker.Idle(w, stop)
+	return sel.view.idle(w, stop)
 }
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
 
 // messages returns the records of entries from the selected box, in the
-// same order; a message expunged meanwhile is dropped.
-func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
+// same order; a message expunged meanwhile is dropped, and counted in gone
+// if the client knew of it.
+func (sess *session) messages(es []entry) (_ []entry, _ []store.Message, gone int) {
 	if len(es) == 0 {
-		return nil, nil, nil
+		return nil, nil, 0
 	}
-	outE, outM := sess.sel.box.lookup(es)
-	return outE, outM, nil
+	return sess.sel.box.lookup(es)
 }
+
+// errExpungeIssued answers a command that named, by sequence number,
+// messages another session expunged before this client was told (RFC 5530;
+// Dovecot's words). What exists has been answered.
+var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED", Text: "Some of the requested messages no longer exist"}
 
 func cmpUID(a, b uint32) int {
 	switch {
@@ -142,7 +147,8 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	if sess.sel.readOnly {
 		return errReadOnly
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	// Messages expunged meanwhile are left out, as Dovecot does.
+	es, _, _ := sess.messages(sess.sel.view.resolve(numSet, sess.sel.searchRes))
 	if len(es) == 0 {
 		return nil
 	}
@@ -162,7 +168,7 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 		return sess.storeErr("store", err, errNoMailbox)
 	}
 	// Other sessions hear of it; this one answers below (or not, .SILENT).
-	sess.s.refresh(k, sess.sel.tracker)
+	sess.s.refresh(k, sess.sel.view)
 	if flags.Silent {
 		return nil
 	}
@@ -181,7 +187,7 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 		return errReadOnly
 	}
 	data, _, err := sess.copyMove(numSet, dest, true)
-	if err != nil {
+	if err != nil || data == nil {
 		return err
 	}
 	// The EXPUNGEs follow in the poll after the command, queued by refresh.
@@ -198,9 +204,15 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 	if move && mb.Name == k.mailbox {
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	es, _, gone := sess.messages(sess.sel.view.resolve(numSet, sess.sel.searchRes))
+	if gone > 0 {
+		// Nothing is copied: a failed COPY leaves the destination as it was.
+		return nil, nil, errExpungeIssued
+	}
 	if len(es) == 0 {
-		return &imap.CopyData{UIDValidity: mb.UIDValidity}, nil, nil
+		// "OK" without COPYUID, whose sets cannot be empty (Dovecot
+		// answers the same).
+		return nil, nil, nil
 	}
 	uids := uidsOf(es)
 	var dst []uint32
@@ -223,6 +235,9 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 		sess.s.refresh(k, nil)
 	}
 	sess.s.refresh(boxKey{k.journalist, mb.Name}, nil)
+	if len(src) == 0 {
+		return nil, dst, nil // all expunged between the lookup and the copy
+	}
 	return &imap.CopyData{UIDValidity: mb.UIDValidity, SourceUIDs: src, DestUIDs: out}, dst, nil
 }
 
@@ -234,17 +249,13 @@ func (sess *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) (er
 	if sess.sel.readOnly {
 		return nil // CLOSE after EXAMINE expunges nothing
 	}
-	b := sess.sel.box
 	var es []entry
 	if uids != nil {
-		es = b.resolve(sess.sel.tracker, *uids, nil)
+		es = sess.sel.view.resolve(*uids, nil)
 	} else {
-		es = b.all(sess.sel.tracker)
+		es = sess.sel.view.all()
 	}
-	es, msgs, err := sess.messages(es)
-	if err != nil {
-		return err
-	}
+	es, msgs, _ := sess.messages(es)
 	var del []uint32
 	for i, m := range msgs {
 		if hasFlag(toFlags(m.Flags), imap.FlagDeleted) {
@@ -282,6 +293,6 @@ func (sess *session) markSeen(es []entry, msgs []store.Message) error {
 		}
 		return sess.storeErr("seen", err, errNoMailbox)
 	}
-	sess.s.refresh(k, sess.sel.tracker)
+	sess.s.refresh(k, sess.sel.view)
 	return nil
 }
