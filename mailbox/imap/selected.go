@@ -205,8 +205,10 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 		return nil, nil, &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot, Text: "Source and destination are the same mailbox"}
 	}
 	es, _, gone := sess.messages(sess.sel.view.resolve(numSet, sess.sel.searchRes))
-	if gone > 0 {
-		// Nothing is copied: a failed COPY leaves the destination as it was.
+	if gone > 0 || sess.sel.view.expungedIn(numSet, sess.sel.searchRes) {
+		// Nothing is copied: a failed COPY leaves the destination as it
+		// was. By UID too, as Dovecot answers (RFC 9051 would let a UID
+		// that no longer exists be ignored).
 		return nil, nil, errExpungeIssued
 	}
 	if len(es) == 0 {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+
+	"postern/mailbox/store"
 )
 
 // view is what one session's client has been told about its selected
@@ -98,15 +100,18 @@ func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 		if allowExpunge {
 			// From the highest sequence number down, so that each number
 			// is valid as sent.
-			for i := len(v.uids) - 1; i >= 0; i-- {
-				if _, ok := slices.BinarySearch(now, v.uids[i]); ok {
-					continue
-				}
-				if err := w.WriteExpunge(uint32(i) + 1); err != nil {
-					return err
-				}
-				v.uids = slices.Delete(v.uids, i, i+1)
+			gone := func(uid uint32) bool {
+				_, ok := slices.BinarySearch(now, uid)
+				return !ok
 			}
+			for i := len(v.uids) - 1; i >= 0; i-- {
+				if gone(v.uids[i]) {
+					if err := w.WriteExpunge(uint32(i) + 1); err != nil {
+						return err
+					}
+				}
+			}
+			v.uids = slices.DeleteFunc(v.uids, gone)
 			v.gen = gen
 		}
 		// UIDs only grow: what follows the view's last one is new.
@@ -152,4 +157,37 @@ func (v *view) seqOf(uid uint32) uint32 {
 		return uint32(i) + 1
 	}
 	return 0
+}
+
+// expungedIn reports whether a UID set names a message the client was told
+// of and another session has expunged since.
+func (v *view) expungedIn(numSet imap.NumSet, searchRes imap.UIDSet) bool {
+	if imap.IsSearchRes(numSet) {
+		numSet = searchRes
+	}
+	set, ok := numSet.(imap.UIDSet)
+	if !ok {
+		return false
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	b := v.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var last uint32
+	if n := len(v.uids); n > 0 {
+		last = v.uids[n-1]
+	}
+	for _, r := range staticUIDSet(set, last) {
+		lo, hi := min(r.Start, r.Stop), max(r.Start, r.Stop)
+		i, _ := slices.BinarySearch(v.uids, uint32(lo))
+		for ; i < len(v.uids) && v.uids[i] <= uint32(hi); i++ {
+			if _, ok := slices.BinarySearchFunc(b.msgs, v.uids[i], func(m store.Message, uid uint32) int {
+				return cmpUID(m.UID, uid)
+			}); !ok {
+				return true
+			}
+		}
+	}
+	return false
 }
