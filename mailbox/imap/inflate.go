@@ -89,7 +89,7 @@ func (f *inflater) decode() {
 		case f.state == stateStored:
 			ok = f.storedData()
 		default:
-			ok = f.symbol()
+			ok = f.codes()
 		}
 		if !ok && f.err == nil && !f.more() {
 			return
@@ -102,11 +102,7 @@ func (f *inflater) decode() {
 // false when the caller should return what it has.
 func (f *inflater) more() bool {
 	if f.nbits <= 56 && f.r.Buffered() > 0 {
-		for f.nbits <= 56 && f.r.Buffered() > 0 {
-			c, _ := f.r.ReadByte()
-			f.bits |= uint64(c) << f.nbits
-			f.nbits += 8
-		}
+		f.refill()
 		return true
 	}
 	if f.rd < f.wr {
@@ -122,6 +118,21 @@ func (f *inflater) more() bool {
 	}
 	f.err = err
 	return false
+}
+
+// refill moves whole bytes the reader holds into the bit buffer, never
+// waiting for more.
+func (f *inflater) refill() {
+	n := min(int(64-f.nbits)/8, f.r.Buffered())
+	if n == 0 {
+		return
+	}
+	b, _ := f.r.Peek(n)
+	for _, c := range b {
+		f.bits |= uint64(c) << f.nbits
+		f.nbits += 8
+	}
+	f.r.Discard(n)
 }
 
 func (f *inflater) take(n uint) uint64 {
@@ -281,6 +292,37 @@ func (f *inflater) storedData() bool {
 	f.wr += n
 	f.written = min(f.written+n, len(f.hist))
 	f.stored -= n
+	return true
+}
+
+// codes decodes symbols until the block ends, hist fills or the bits run
+// out; it reports whether it made progress.
+func (f *inflater) codes() bool {
+	// The bytes the reader holds are read in place, and consumed at the
+	// end: a byte at a time through bufio costs more than the decoding.
+	in, _ := f.r.Peek(f.r.Buffered())
+	pos := 0
+	defer func() { f.r.Discard(pos) }()
+	progress := false
+	for f.state == stateCodes && f.copyLen == 0 && f.wr < len(f.hist) {
+		for f.nbits <= 56 && pos < len(in) {
+			f.bits |= uint64(in[pos]) << f.nbits
+			f.nbits += 8
+			pos++
+		}
+		// Literals with short codes, the bulk of armored text, inline.
+		if e := f.lit.fast[f.bits&(1<<huffFastBits-1)]; e != 0 && e>>4 < 256 && uint(e&15) <= f.nbits {
+			f.bits >>= e & 15
+			f.nbits -= uint(e & 15)
+			f.put(byte(e >> 4))
+			progress = true
+			continue
+		}
+		if !f.symbol() {
+			return progress
+		}
+		progress = true
+	}
 	return true
 }
 

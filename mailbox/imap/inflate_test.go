@@ -153,3 +153,18 @@ func FuzzInflater(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkInflater decodes armored mail as a client's APPEND sends it.
+func BenchmarkInflater(b *testing.B) {
+	msg := []byte(armored(&testing.T{}, 4<<20))
+	var buf bytes.Buffer
+	fw, _ := flate.NewWriter(&buf, flate.DefaultCompression)
+	fw.Write(msg)
+	fw.Close()
+	b.SetBytes(int64(len(msg)))
+	for b.Loop() {
+		if _, err := io.Copy(io.Discard, newInflater(bufio.NewReader(bytes.NewReader(buf.Bytes())))); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
