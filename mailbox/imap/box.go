@@ -18,9 +18,9 @@ type boxKey struct{ journalist, mailbox string }
 // box is the state of one mailbox shared by the sessions that selected it:
 // the message records (UID order) as the store last had them. The store is
 // the truth; resync moves the box to it and wakes the sessions' views,
-// which tell their clients the differences (view.poll). Commands read records from the box, so a FETCH of one
-// message costs one lookup, not a read of the whole mailbox (mbsync sends
-// one FETCH per message).
+// which tell their clients the differences (view.poll). Commands read
+// records from the box, so a FETCH of one message costs one lookup, not a
+// read of the whole mailbox (mbsync sends one FETCH per message).
 type box struct {
 	key  boxKey
 	refs int // guarded by Server.mu

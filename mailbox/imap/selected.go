@@ -119,9 +119,10 @@ func (sess *session) messages(es []entry) (_ []entry, _ []store.Message, gone in
 	return sess.sel.box.lookup(es)
 }
 
-// errExpungeIssued answers a command that named, by sequence number,
-// messages another session expunged before this client was told (RFC 5530;
-// Dovecot's words). What exists has been answered.
+// errExpungeIssued answers a command that named messages another session
+// expunged before this client was told (RFC 5530; Dovecot's words): a
+// FETCH by sequence number after answering what exists, a COPY or MOVE
+// before copying anything.
 var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED", Text: "Some of the requested messages no longer exist"}
 
 func cmpUID(a, b uint32) int {
