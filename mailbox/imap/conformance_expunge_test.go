@@ -170,6 +170,33 @@ func runExpungeConformance(t *testing.T, tg target) {
 			t.Errorf("after NOOP: %q", r)
 		}
 	})
+	t.Run("NewMailWhileExpungePending", func(t *testing.T) {
+		// EXISTS counts the messages B knows of, expunged ones included;
+		// then NOOP tells the expunges, and numbers move down.
+		f := setup(t)
+		ad := mustAppend(t, f.a, f.box, sampleMessage("conformance 6", 3<<10), nil)
+		lines := f.b.cmd("x", "FETCH 1 (UID)")
+		if !slices.Contains(lines, "* 6 EXISTS") || !strings.HasPrefix(last(lines), "x OK") {
+			t.Errorf("FETCH after a delivery: %q, want * 6 EXISTS", lines)
+		}
+		f.uids = append(f.uids, uint32(ad.UID))
+		lines = f.b.cmd("n", "NOOP")
+		var exp []string
+		for _, l := range lines {
+			if strings.HasSuffix(l, " EXPUNGE") {
+				exp = append(exp, l)
+			}
+		}
+		// Highest first (4 then 2) or lowest first (2 then 3).
+		if fmt.Sprint(exp) != "[* 4 EXPUNGE * 2 EXPUNGE]" && fmt.Sprint(exp) != "[* 2 EXPUNGE * 3 EXPUNGE]" {
+			t.Errorf("NOOP told %q", exp)
+		}
+		f.uids = []uint32{f.uids[0], f.uids[2], f.uids[4], f.uids[5]}
+		lines = f.b.cmd("y", "FETCH 1:* (UID)")
+		if got := f.fetched(t, lines); len(got) != 4 || !strings.HasPrefix(last(lines), "y OK") {
+			t.Errorf("after NOOP: %q", lines)
+		}
+	})
 	t.Run("ClientFetch", func(t *testing.T) {
 		// The same through go-imap's client, which reads the wire for us.
 		f := setup(t)
