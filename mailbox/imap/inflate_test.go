@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 )
@@ -166,5 +167,28 @@ func BenchmarkInflater(b *testing.B) {
 		if _, err := io.Copy(io.Discard, newInflater(bufio.NewReader(bytes.NewReader(buf.Bytes())))); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestInflaterMbsyncStream: what mbsync 1.4 (zlib, Z_PARTIAL_FLUSH after
+// each write) sent after COMPRESS with its default settings: four small
+// writes, then 300 UID FETCH commands in one dynamic block. Every line is
+// decoded from the bytes sent, without waiting for more.
+func TestInflaterMbsyncStream(t *testing.T) {
+	data, err := os.ReadFile("testdata/mbsync-pipeline.deflate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := bufio.NewReader(newInflater(bufio.NewReader(&chunks{t: t, data: data})))
+	var last string
+	for n := range 304 {
+		l, err := in.ReadString('\n')
+		if err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		last = l
+	}
+	if last != "306 UID FETCH 300 (BODY.PEEK[])\r\n" {
+		t.Errorf("last line %q", last)
 	}
 }
