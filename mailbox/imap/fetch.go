@@ -20,15 +20,12 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, o *ima
 	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "BINARY is not supported"}
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	es := sess.sel.view.resolve(numSet, sess.sel.searchRes)
 	return sess.fetch(w, es, o)
 }
 
 func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchOptions) error {
-	es, msgs, err := sess.messages(es)
-	if err != nil {
-		return err
-	}
+	es, msgs, gone := sess.messages(es)
 	seen := false
 	if !sess.sel.readOnly {
 		for _, bs := range o.BodySection {
@@ -55,6 +52,7 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			var err error
 			if f, err = sess.s.o.Store.OpenBlob(m.Blob.ID); err != nil {
 				sess.s.log.Debug("imap: blob gone during fetch", "err", err)
+				gone++
 				continue
 			}
 		}
@@ -64,6 +62,9 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			sess.netConn.Close()
 			return err
 		}
+	}
+	if gone > 0 {
+		return errExpungeIssued
 	}
 	return nil
 }
