@@ -19,10 +19,10 @@ import (
 // it shows the unclaimed messages as recent.
 //
 // Clients read it: SELECT's "* n RECENT" and the one after new messages
-// (view.poll), \Recent in FETCH FLAGS, SEARCH NEW/OLD/RECENT, STATUS
-// RECENT. The flag is session state: the store's flags never hold it, and
-// the FETCH FLAGS updates of other sessions' flag changes carry the stored
-// flags only.
+// (view.poll), \Recent in FETCH FLAGS (the session's own answers and the
+// updates of other sessions' flag changes alike), SEARCH NEW/OLD/RECENT,
+// STATUS RECENT. The flag is session state: the store's flags never hold
+// it.
 
 const flagRecent = imap.Flag(`\Recent`)
 

@@ -93,7 +93,7 @@ func (v *view) queueMailboxFlags(flags []imap.Flag) {
 // poll tells the client what changed: a new FLAGS list (before the FETCH
 // that carries the keyword), expunges (only if allowExpunge: never during
 // FETCH, STORE or SEARCH), new messages and "* n RECENT" after them (RFC
-// 3501 §7.3.2), flag changes.
+// 3501 §7.3.2), flag changes with this session's \Recent.
 func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -113,9 +113,9 @@ func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	v.flags, v.mboxFlags = nil, nil
 	v.qmu.Unlock()
 	var recent imap.UIDSet
-	if gen != v.gen {
+	if gen != v.gen || len(flags) > 0 {
 		// A copy: the box adds to it. What it adds meanwhile are new
-		// arrivals, which the view does not hold.
+		// arrivals, which neither the view nor the flag changes hold.
 		b.mu.Lock()
 		recent = slices.Clone(v.recent)
 		b.mu.Unlock()
@@ -164,7 +164,11 @@ func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	}
 	for _, f := range flags {
 		if i, ok := slices.BinarySearch(v.uids, f.uid); ok {
-			if err := w.WriteMessageFlags(uint32(i)+1, imap.UID(f.uid), f.flags); err != nil {
+			fl := f.flags
+			if recent.Contains(imap.UID(f.uid)) {
+				fl = append(slices.Clip(fl), flagRecent)
+			}
+			if err := w.WriteMessageFlags(uint32(i)+1, imap.UID(f.uid), fl); err != nil {
 				return err
 			}
 		}
