@@ -93,7 +93,8 @@ func (v *view) queueMailboxFlags(flags []imap.Flag) {
 // poll tells the client what changed: a new FLAGS list (before the FETCH
 // that carries the keyword), expunges (only if allowExpunge: never during
 // FETCH, STORE or SEARCH), new messages and "* n RECENT" after them (RFC
-// 3501 §7.3.2), flag changes with this session's \Recent.
+// 3501 §7.3.2; only if allowExpunge too), flag changes with this session's
+// \Recent.
 func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -155,7 +156,10 @@ func (v *view) poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 				return err
 			}
 		}
-		if n := countIn(v.uids, recent); n != v.toldRecent {
+		// While expunges are held back the count waits too, as it did
+		// with imapconf's tracker: the view has not caught up (v.gen),
+		// so the next poll that may expunge recounts and tells it.
+		if n := countIn(v.uids, recent); allowExpunge && n != v.toldRecent {
 			v.toldRecent = n
 			if err := w.WriteNumRecent(n); err != nil {
 				return err
