@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postern/mailbox/store"
 )
@@ -17,11 +16,11 @@ import (
 type boxKey struct{ journalist, mailbox string }
 
 // box is the state of one mailbox shared by the sessions that selected it:
-// the message records (UID order) the sessions have been told about. The
-// store is the truth; resync moves the box to it and queues the
-// differences. Commands read records from the box, so a FETCH of one
-// message costs one lookup, not a read of the whole mailbox (mbsync sends
-// one FETCH per message).
+// the message records (UID order) as the store last had them. The store is
+// the truth; resync moves the box to it and wakes the sessions' views,
+// which tell their clients the differences (view.poll). Commands read
+// records from the box, so a FETCH of one message costs one lookup, not a
+// read of the whole mailbox (mbsync sends one FETCH per message).
 type box struct {
 	key  boxKey
 	refs int // guarded by Server.mu
@@ -31,24 +30,23 @@ type box struct {
 	// an older state after a newer one (a live message as expunged).
 	syncMu sync.Mutex
 
-	mu      sync.Mutex // guards the fields below; never held while writing to a client
-	loaded  bool
-	tracker *imapserver.MailboxTracker
-	msgs    []store.Message // UID order; Flags canonical (sorted) as the store gives them
-	// sels are the selections of this box in the order they were made
-	// (the first read-write one claims new messages as \Recent), with
-	// their recent sets; gen counts changes of the message set, so a
-	// session recounts its recent messages only when it moved.
-	sels []*selection
-	gen  uint64
+	mu     sync.Mutex // guards the fields below; never held while writing to a client
+	loaded bool
+	gen    uint64          // counts changes of the UID list (expunges, arrivals)
+	msgs   []store.Message // UID order; Flags canonical (sorted) as the store gives them
+	// views are the sessions that selected the box, in the order they
+	// selected it: the first read-write one claims new messages as
+	// \Recent (recent.go).
+	views []*view
 	// keywords are the keywords in use, sorted (keywords.go).
 	keywords []string
 }
 
-// resync reads the mailbox from the store and queues EXPUNGE, EXISTS and
-// FETCH FLAGS updates for every session. exclude (the session that made a
-// flag change and answers it itself) gets no flag updates.
-func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error {
+// resync reads the mailbox from the store, and wakes every view: each
+// tells its client the expunges and new messages at its next poll, and
+// the flag changes queued here. exclude (the session that made a flag
+// change and answers it itself) gets no flag updates.
+func (b *box) resync(st *store.Store, exclude *view) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
 	return b.resyncLocked(st, exclude)
@@ -57,9 +55,9 @@ func (b *box) resync(st *store.Store, exclude *imapserver.SessionTracker) error 
 // change runs fn (a store write to this mailbox) and resyncs, under syncMu:
 // the worker's resync for the same change then finds nothing new, so the
 // session that made it (exclude, which answers it itself) is not also sent
-// an unsolicited FETCH, which would lack the \Recent its own answer has.
-// A failed resync is logged, as refresh does: the change itself is made.
-func (s *Server) change(b *box, exclude *imapserver.SessionTracker, fn func() error) error {
+// an unsolicited FETCH of the flags it was just answered. A failed resync
+// is logged, as refresh does: the change itself is made.
+func (s *Server) change(b *box, exclude *view, fn func() error) error {
 	b.syncMu.Lock()
 	defer b.syncMu.Unlock()
 	if err := fn(); err != nil {
@@ -72,7 +70,7 @@ func (s *Server) change(b *box, exclude *imapserver.SessionTracker, fn func() er
 }
 
 // resyncLocked is resync with syncMu held.
-func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) error {
+func (b *box) resyncLocked(st *store.Store, exclude *view) error {
 	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted or renamed under the session: it keeps its last view,
@@ -88,44 +86,37 @@ func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) 
 	if !b.loaded {
 		b.loaded = true
 		b.msgs = msgs
-		b.tracker = imapserver.NewMailboxTracker(uint32(len(msgs)))
 		b.noteKeywordsLocked(msgs)
 		return nil
 	}
-	changed := false
-	defer func() {
-		if changed {
-			b.gen++
-			b.notifyLocked()
-		}
-	}()
-	// A new keyword is announced before the FETCH that carries it.
+	// A new keyword is announced to every session (the one that made it
+	// too), before the FETCH that carries it (view.poll).
 	if b.noteKeywordsLocked(msgs) {
 		flags, _ := b.flagsLocked()
-		b.tracker.QueueMailboxFlags(flags)
-		changed = true
+		for _, v := range b.views {
+			v.queueMailboxFlags(flags)
+		}
 	}
 
 	now := make(map[uint32]int, len(msgs))
 	for i, m := range msgs {
 		now[m.UID] = i
 	}
-	// Expunges, from the highest sequence number down so that each one
-	// is valid as sent.
-	for i := len(b.msgs) - 1; i >= 0; i-- {
-		if _, ok := now[b.msgs[i].UID]; ok {
-			continue
-		}
-		b.msgs = slices.Delete(b.msgs, i, i+1)
-		b.tracker.QueueExpunge(uint32(i) + 1)
-		changed = true
-	}
+	n := len(b.msgs)
+	b.msgs = slices.DeleteFunc(b.msgs, func(m store.Message) bool {
+		_, ok := now[m.UID]
+		return !ok
+	})
+	changed := len(b.msgs) != n
 	// Flag changes of the messages that stay.
 	for i, old := range b.msgs {
 		m := msgs[now[old.UID]]
 		if !slices.Equal(m.Flags, old.Flags) {
-			b.tracker.QueueMessageFlags(uint32(i)+1, imap.UID(m.UID), toFlags(m.Flags), exclude)
-			changed = true
+			for _, v := range b.views {
+				if v != exclude {
+					v.queueFlags(m.UID, toFlags(m.Flags))
+				}
+			}
 		}
 		b.msgs[i] = m
 	}
@@ -142,9 +133,14 @@ func (b *box) resyncLocked(st *store.Store, exclude *imapserver.SessionTracker) 
 		}
 	}
 	if added {
-		b.tracker.QueueNumMessages(uint32(len(b.msgs)))
 		b.recentArrivedLocked(claim, last, b.msgs[len(b.msgs)-1].UID)
 		changed = true
+	}
+	if changed {
+		b.gen++
+		for _, v := range b.views {
+			v.notify()
+		}
 	}
 	return claimErr
 }
@@ -155,14 +151,11 @@ func (b *box) isLoaded() bool {
 	return b.loaded
 }
 
-// lookup returns the records of es (dropping messages gone meanwhile).
-func (b *box) lookup(es []entry) ([]entry, []store.Message) {
+// lookup returns the records of es, dropping messages expunged meanwhile;
+// gone counts the dropped ones the client had been told of.
+func (b *box) lookup(es []entry) (outE []entry, outM []store.Message, gone int) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	var (
-		outE []entry
-		outM []store.Message
-	)
 	for _, e := range es {
 		i, ok := slices.BinarySearchFunc(b.msgs, e.uid, func(m store.Message, uid uint32) int {
 			return cmpUID(m.UID, uid)
@@ -170,9 +163,11 @@ func (b *box) lookup(es []entry) ([]entry, []store.Message) {
 		if ok {
 			outE = append(outE, e)
 			outM = append(outM, b.msgs[i])
+		} else if e.seq != 0 {
+			gone++
 		}
 	}
-	return outE, outM
+	return outE, outM, gone
 }
 
 // toFlags converts store flags (sorted, canonical) to IMAP flags.
@@ -218,32 +213,46 @@ func equalFold(a, b string) bool {
 	return true
 }
 
-// entry is one message of a command's number set, as resolved under the
-// box lock: its sequence number as the client knows it, and its UID.
+// entry is one message of a command's number set: its sequence number as
+// the client knows it, and its UID.
 type entry struct {
 	seq uint32 // client view; 0 if the client has not been told about it
 	uid uint32
 }
 
-// resolve turns a number set into entries, in mailbox order. Messages the
-// client does not know yet are left out of sequence sets.
-func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRes imap.UIDSet) []entry {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// resolve turns a number set into entries, in mailbox order. A sequence
+// set is read in the client's view, so it may name messages expunged since
+// (lookup drops them and counts them). A UID set names the messages that
+// exist, those the client has not been told of included (seq 0).
+func (v *view) resolve(numSet imap.NumSet, searchRes imap.UIDSet) []entry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
 	if imap.IsSearchRes(numSet) {
 		numSet = searchRes
 	}
 	var out []entry
 	switch set := numSet.(type) {
 	case imap.SeqSet:
-		set = staticSeqSet(set, uint32(len(b.msgs)))
-		for i, m := range b.msgs {
-			seq := t.EncodeSeqNum(uint32(i) + 1)
-			if seq != 0 && set.Contains(seq) {
-				out = append(out, entry{seq, m.UID})
+		n := uint32(len(v.uids))
+		var spans [][2]uint32
+		for _, r := range staticSeqSet(set, n) {
+			lo, hi := min(r.Start, r.Stop), min(max(r.Start, r.Stop), n)
+			if lo = max(lo, 1); lo <= hi {
+				spans = append(spans, [2]uint32{lo, hi})
 			}
 		}
+		sort.Slice(spans, func(x, y int) bool { return spans[x][0] < spans[y][0] })
+		next := uint32(1) // first sequence number not yet emitted
+		for _, sp := range spans {
+			for s := max(sp[0], next); s <= sp[1]; s++ {
+				out = append(out, entry{s, v.uids[s-1]})
+			}
+			next = max(next, sp[1]+1)
+		}
 	case imap.UIDSet:
+		b := v.b
+		b.mu.Lock()
+		defer b.mu.Unlock()
 		var last uint32
 		if len(b.msgs) > 0 {
 			last = b.msgs[len(b.msgs)-1].UID
@@ -267,7 +276,7 @@ func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRe
 		next := 0 // first index not yet emitted
 		for _, sp := range spans {
 			for i := max(sp[0], next); i < sp[1]; i++ {
-				out = append(out, entry{t.EncodeSeqNum(uint32(i) + 1), b.msgs[i].UID})
+				out = append(out, entry{v.seqOf(b.msgs[i].UID), b.msgs[i].UID})
 			}
 			next = max(next, sp[1])
 		}
@@ -275,15 +284,25 @@ func (b *box) resolve(t *imapserver.SessionTracker, numSet imap.NumSet, searchRe
 	return out
 }
 
-// all lists every message the box knows with its client sequence number.
-func (b *box) all(t *imapserver.SessionTracker) []entry {
+// all lists every message the box holds with its client sequence number.
+func (v *view) all() []entry {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	b := v.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	out := make([]entry, len(b.msgs))
 	for i, m := range b.msgs {
-		out[i] = entry{t.EncodeSeqNum(uint32(i) + 1), m.UID}
+		out[i] = entry{v.seqOf(m.UID), m.UID}
 	}
 	return out
+}
+
+// count is the number of messages the client knows of.
+func (v *view) count() uint32 {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return uint32(len(v.uids))
 }
 
 func staticSeqSet(set imap.SeqSet, max uint32) imap.SeqSet {

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapserver"
 
 	"postern/mailbox/store"
 )
@@ -23,8 +22,8 @@ func TestResolveUIDs(t *testing.T) {
 			uid += 1 + uint32(rng.IntN(4))
 			msgs = append(msgs, store.Message{UID: uid})
 		}
-		b := &box{loaded: true, msgs: msgs, tracker: imapserver.NewMailboxTracker(uint32(len(msgs)))}
-		tr := b.tracker.NewSession()
+		b := &box{loaded: true, msgs: msgs}
+		v := b.newViewLocked()
 		var set imap.UIDSet
 		for range 1 + rng.IntN(4) {
 			r := imap.UIDRange{Start: imap.UID(rng.IntN(int(uid) + 3)), Stop: imap.UID(rng.IntN(int(uid) + 3))}
@@ -52,7 +51,7 @@ func TestResolveUIDs(t *testing.T) {
 				}
 			}
 		}
-		got := b.resolve(tr, set, nil)
+		got := v.resolve(set, nil)
 		if !slices.Equal(got, want) {
 			t.Fatalf("round %d: set %v over %d messages (last UID %d)\ngot  %v\nwant %v", round, set, len(msgs), uid, got, want)
 		}

@@ -62,11 +62,17 @@ func last(lines []string) string { return lines[len(lines)-1] }
 // compress turns COMPRESS DEFLATE on, on both sides.
 func (l *raw) compress(tag string) string {
 	l.t.Helper()
+	return l.compressLevel(tag, flate.BestSpeed)
+}
+
+// compressLevel is compress with the client's deflate level.
+func (l *raw) compressLevel(tag string, level int) string {
+	l.t.Helper()
 	r := last(l.cmd(tag, "COMPRESS DEFLATE"))
 	if strings.HasPrefix(r, tag+" OK") {
 		l.br = bufio.NewReader(flate.NewReader(l.br))
 		l.bw = bufio.NewWriter(l.c)
-		l.fw, _ = flate.NewWriter(l.bw, flate.BestSpeed)
+		l.fw, _ = flate.NewWriter(l.bw, level)
 		l.w = l.fw
 	}
 	return r
@@ -167,6 +173,22 @@ func TestMbsyncCompressed(t *testing.T) {
 	if !strings.Contains(out, "COMPRESS DEFLATE") {
 		t.Fatalf("mbsync did not ask for COMPRESS DEFLATE:\n%.3000s", out)
 	}
+	for m := range syncedMessages(t, maildir) {
+		if !msgs[m] {
+			t.Errorf("a synced message (%d bytes) differs from every delivered one", len(m))
+		}
+		delete(msgs, m)
+	}
+	if len(msgs) != 0 {
+		t.Errorf("%d messages not synced", len(msgs))
+	}
+}
+
+// syncedMessages reads the messages mbsync stored in maildir's INBOX, as
+// the server sent them: CRLF line ends, without mbsync's X-TUID header.
+func syncedMessages(t *testing.T, maildir string) map[string]bool {
+	t.Helper()
+	got := map[string]bool{}
 	for _, sub := range []string{"new", "cur"} {
 		files, _ := os.ReadDir(filepath.Join(maildir, "INBOX", sub))
 		for _, f := range files {
@@ -174,21 +196,14 @@ func TestMbsyncCompressed(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// mbsync stores LF line ends and adds an X-TUID header.
-			got := strings.ReplaceAll(string(b), "\n", "\r\n")
-			if i := strings.Index(got, "X-TUID: "); i >= 0 {
-				got = got[:i] + got[i+strings.Index(got[i:], "\r\n")+2:]
+			m := strings.ReplaceAll(string(b), "\n", "\r\n")
+			if i := strings.Index(m, "X-TUID: "); i >= 0 {
+				m = m[:i] + m[i+strings.Index(m[i:], "\r\n")+2:]
 			}
-			b = []byte(got)
-			if !msgs[string(b)] {
-				t.Errorf("synced message %s (%d bytes) differs from every delivered one", f.Name(), len(b))
-			}
-			delete(msgs, string(b))
+			got[m] = true
 		}
 	}
-	if len(msgs) != 0 {
-		t.Errorf("%d messages not synced", len(msgs))
-	}
+	return got
 }
 
 func imapQuoted(s string) string {

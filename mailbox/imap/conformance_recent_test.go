@@ -106,3 +106,29 @@ func TestStoreAnswersOnceKeepingRecent(t *testing.T) {
 		}
 	}
 }
+
+// confRecentInFlagUpdates protects \Recent in the FETCH FLAGS a session is
+// sent when another session changes a message's flags: the flag is the
+// receiving session's own state, so the claimer's update carries it and
+// the other session's does not (RFC 3501 2.3.2, 7.4.2).
+func confRecentInFlagUpdates(t *testing.T, tg target, box string) {
+	a := confLogin(t, tg)
+	a.cmd("CREATE " + box)
+	a.appendMsg(box, "", sampleMessage("recent flag update", 7<<10))
+	if l := a.cmd("SELECT " + box); find(l, "* 1 RECENT") == "" {
+		t.Fatalf("SELECT: %q, want * 1 RECENT", l)
+	}
+	b := confLogin(t, tg)
+	b.cmd("SELECT " + box)
+	b.cmd(`STORE 1 +FLAGS.SILENT (\Flagged)`)
+	if f := find(a.cmd("NOOP"), "* 1 FETCH"); !strings.Contains(f, `\Flagged`) || !strings.Contains(f, `\Recent`) {
+		t.Errorf("update in the session the message is recent to: %q, want \\Flagged and \\Recent", f)
+	}
+	a.cmd(`STORE 1 +FLAGS.SILENT (\Seen)`)
+	if f := find(b.cmd("NOOP"), "* 1 FETCH"); !strings.Contains(f, `\Seen`) || strings.Contains(f, `\Recent`) {
+		t.Errorf("update in the other session: %q, want \\Seen without \\Recent", f)
+	}
+	a.cmd("CLOSE")
+	b.cmd("CLOSE")
+	a.cmd("DELETE " + box)
+}

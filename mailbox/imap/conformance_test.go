@@ -31,6 +31,7 @@ func TestConformanceDovecot(t *testing.T) {
 func runConformance(t *testing.T, tg target) {
 	prefix := fmt.Sprintf("conf%d", time.Now().UnixNano()%1e9)
 	t.Run("Recent", func(t *testing.T) { confRecent(t, tg, prefix+"-recent") })
+	t.Run("RecentInFlagUpdates", func(t *testing.T) { confRecentInFlagUpdates(t, tg, prefix+"-recentupd") })
 	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
 	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
 	t.Run("Keywords", func(t *testing.T) { confKeywords(t, tg, prefix+"-kw") })

@@ -20,15 +20,12 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, o *ima
 	if len(o.BinarySection) > 0 || len(o.BinarySectionSize) > 0 {
 		return &imap.Error{Type: imap.StatusResponseTypeBad, Text: "BINARY is not supported"}
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	es := sess.sel.view.resolve(numSet, sess.sel.searchRes)
 	return sess.fetch(w, es, o)
 }
 
 func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchOptions) error {
-	es, msgs, err := sess.messages(es)
-	if err != nil {
-		return err
-	}
+	es, msgs, gone := sess.messages(es)
 	seen := false
 	if !sess.sel.readOnly {
 		for _, bs := range o.BodySection {
@@ -54,7 +51,8 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			// EXPUNGE follows) instead of breaking the response.
 			var err error
 			if f, err = sess.s.o.Store.OpenBlob(m.Blob.ID); err != nil {
-				continue // deleted meanwhile (a source's account, say): not logged
+				gone++ // deleted meanwhile (a source's account, say): not logged
+				continue
 			}
 		}
 		if err := sess.fetchOne(w.CreateMessage(es[i].seq), m, f, o, seen); err != nil {
@@ -63,6 +61,9 @@ func (sess *session) fetch(w *imapserver.FetchWriter, es []entry, o *imap.FetchO
 			sess.netConn.Close()
 			return err
 		}
+	}
+	if gone > 0 {
+		return errExpungeIssued
 	}
 	return nil
 }

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	kflate "github.com/klauspost/compress/flate"
 )
 
 // guardConn sits between a client's connection and imapserver. It frames
@@ -263,10 +261,10 @@ func (g *guardConn) compress() {
 	g.z = z
 	g.wmu.Unlock()
 	// Whatever the client sent after the command line is compressed
-	// already. WithPartialBlock: mbsync ends each write with zlib's
-	// Z_PARTIAL_FLUSH, whose data the standard library's inflater holds
-	// back until more arrives, so neither side would ever speak again.
-	g.br = bufio.NewReaderSize(kflate.NewReaderOpts(g.br, kflate.WithPartialBlock()), guardLine)
+	// already. The inflater decodes all of it before it waits for more:
+	// mbsync ends each write with zlib's Z_PARTIAL_FLUSH, which the
+	// libraries' inflaters do not decode to its end (see inflater).
+	g.br = bufio.NewReaderSize(newInflater(g.br), guardLine)
 }
 
 // refuse answers a line the library never sees.

@@ -3,6 +3,7 @@ package imapd
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"strings"
@@ -21,17 +22,14 @@ import (
 
 func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriteria, o *imap.SearchOptions) (_ *imap.SearchData, err error) {
 	defer sess.fail("search", &err)
-	b := sess.sel.box
-	all := b.all(sess.sel.tracker)
+	all := sess.sel.view.all()
 	var maxUID uint32
 	if len(all) > 0 {
 		maxUID = all[len(all)-1].uid
 	}
-	staticCriteria(criteria, uint32(len(all)), maxUID, sess.sel.searchRes)
-	es, msgs, err := sess.messages(all)
-	if err != nil {
-		return nil, err
-	}
+	// "*" is the client's last message, told of an expunge or not.
+	staticCriteria(criteria, sess.sel.view.count(), maxUID, sess.sel.searchRes)
+	es, msgs, _ := sess.messages(all)
 	var (
 		data   imap.SearchData
 		seqSet imap.SeqSet
@@ -42,6 +40,11 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 		mc := &matchCtx{s: sess.s, m: m}
 		ok, err := mc.match(e.seq, criteria)
 		mc.close()
+		if errors.Is(err, store.ErrNotFound) {
+			// Expunged by another session while this one reads: its
+			// blob is gone. It matches nothing; its EXPUNGE follows.
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}

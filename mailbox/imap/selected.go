@@ -13,16 +13,9 @@ import (
 // selection is the session's selected mailbox.
 type selection struct {
 	box       *box
-	tracker   *imapserver.SessionTracker
+	view      *view
 	readOnly  bool
 	searchRes imap.UIDSet
-	notify    chan struct{} // capacity 1: the box has queued updates
-
-	// Guarded by box.mu (see recent.go): the UIDs recent to this
-	// session, the count it was last told, and the box generation then.
-	recent     imap.UIDSet
-	toldRecent uint32
-	recentGen  uint64
 }
 
 // systemFlags lead FLAGS and PERMANENTFLAGS; keywords follow (keywords.go).
@@ -51,13 +44,13 @@ func (sess *session) Select(name string, o *imap.SelectOptions) (_ *imap.SelectD
 		sess.s.closeBox(b)
 		return nil, errNoMailbox
 	}
-	sel := &selection{box: b, readOnly: o.ReadOnly, notify: make(chan struct{}, 1)}
-	recent, err := b.attach(sess.s.o.Store, sel)
+	v, recent, err := b.attach(sess.s.o.Store, o.ReadOnly)
 	if err != nil {
 		sess.s.closeBox(b)
 		return nil, sess.storeErr("select", err, errNoMailbox)
 	}
-	sess.setSel(sel)
+	sess.setSel(&selection{box: b, view: v, readOnly: o.ReadOnly})
+	// syncMu still held: b.msgs is what the view starts from.
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	flags, permanent := b.flagsLocked()
@@ -93,8 +86,7 @@ func (sess *session) unselect() {
 	if sess.sel == nil {
 		return
 	}
-	sess.sel.tracker.Close()
-	sess.sel.box.detach(sess.sel)
+	sess.sel.box.closeView(sess.sel.view)
 	sess.s.closeBox(sess.sel.box)
 	sess.setSel(nil)
 }
@@ -109,7 +101,7 @@ func (sess *session) Poll(w *imapserver.UpdateWriter, allowExpunge bool) error {
 	if sess.sel == nil {
 		return nil
 	}
-	return sess.sel.poll(w, allowExpunge)
+	return sess.sel.view.poll(w, allowExpunge)
 }
 
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err error) {
@@ -121,21 +113,28 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) (err
 		<-stop
 		return nil
 	}
-	return sel.idle(w, stop)
+	return sel.view.idle(w, stop)
 }
 
 func (sess *session) key() boxKey { return sess.sel.box.key }
 
 // messages returns the records of entries from the selected box, in the
-// same order; a message expunged meanwhile is dropped.
-func (sess *session) messages(es []entry) ([]entry, []store.Message, error) {
+// same order; a message expunged meanwhile is dropped, and counted in gone
+// if the client knew of it.
+func (sess *session) messages(es []entry) (_ []entry, _ []store.Message, gone int) {
 	if len(es) == 0 {
-		return nil, nil, nil
+		return nil, nil, 0
 	}
-	outE, outM := sess.sel.box.lookup(es)
+	outE, outM, gone := sess.sel.box.lookup(es)
 	sess.withRecent(outM)
-	return outE, outM, nil
+	return outE, outM, gone
 }
+
+// errExpungeIssued answers a command that named messages another session
+// expunged before this client was told (RFC 5530; Dovecot's words): a
+// FETCH by sequence number after answering what exists, a COPY or MOVE
+// before copying anything.
+var errExpungeIssued = &imap.Error{Type: imap.StatusResponseTypeNo, Code: "EXPUNGEISSUED", Text: "Some of the requested messages no longer exist"}
 
 func cmpUID(a, b uint32) int {
 	switch {
@@ -160,7 +159,8 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	if sess.sel.readOnly {
 		return errReadOnly
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	// Messages expunged meanwhile are left out, as Dovecot does.
+	es, _, _ := sess.messages(sess.sel.view.resolve(numSet, sess.sel.searchRes))
 	if len(es) == 0 {
 		return nil
 	}
@@ -177,7 +177,7 @@ func (sess *session) Store(w *imapserver.FetchWriter, numSet imap.NumSet, flags 
 	}
 	k := sess.key()
 	// Other sessions hear of it; this one answers below (or not, .SILENT).
-	err = sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+	err = sess.s.change(sess.sel.box, sess.sel.view, func() error {
 		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uidsOf(es), op, fromFlags(flags.Flags))
 	})
 	if err != nil {
@@ -201,7 +201,7 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 		return errReadOnly
 	}
 	data, _, err := sess.copyMove(numSet, dest, true)
-	if err != nil {
+	if err != nil || data == nil {
 		return err
 	}
 	// The EXPUNGEs follow in the poll after the command, queued by refresh.
@@ -215,9 +215,17 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 	if err != nil {
 		return nil, nil, sess.storeErr("copy", err, errTryCreate)
 	}
-	es := sess.sel.box.resolve(sess.sel.tracker, numSet, sess.sel.searchRes)
+	es, _, gone := sess.messages(sess.sel.view.resolve(numSet, sess.sel.searchRes))
+	if gone > 0 || sess.sel.view.expungedIn(numSet, sess.sel.searchRes) {
+		// Nothing is copied: a failed COPY leaves the destination as it
+		// was. By UID too, as Dovecot answers (RFC 9051 would let a UID
+		// that no longer exists be ignored).
+		return nil, nil, errExpungeIssued
+	}
 	if len(es) == 0 {
-		return &imap.CopyData{UIDValidity: mb.UIDValidity}, nil, nil
+		// "OK" without COPYUID, whose sets cannot be empty (Dovecot
+		// answers the same).
+		return nil, nil, nil
 	}
 	uids := uidsOf(es)
 	var dst []uint32
@@ -240,6 +248,9 @@ func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap
 		sess.s.refresh(k, nil)
 	}
 	sess.s.refresh(boxKey{k.journalist, mb.Name}, nil)
+	if len(src) == 0 {
+		return nil, dst, nil // all expunged between the lookup and the copy
+	}
 	return &imap.CopyData{UIDValidity: mb.UIDValidity, SourceUIDs: src, DestUIDs: out}, dst, nil
 }
 
@@ -251,17 +262,13 @@ func (sess *session) Expunge(_ *imapserver.ExpungeWriter, uids *imap.UIDSet) (er
 	if sess.sel.readOnly {
 		return nil // CLOSE after EXAMINE expunges nothing
 	}
-	b := sess.sel.box
 	var es []entry
 	if uids != nil {
-		es = b.resolve(sess.sel.tracker, *uids, nil)
+		es = sess.sel.view.resolve(*uids, nil)
 	} else {
-		es = b.all(sess.sel.tracker)
+		es = sess.sel.view.all()
 	}
-	es, msgs, err := sess.messages(es)
-	if err != nil {
-		return err
-	}
+	es, msgs, _ := sess.messages(es)
 	var del []uint32
 	for i, m := range msgs {
 		if hasFlag(toFlags(m.Flags), imap.FlagDeleted) {
@@ -293,7 +300,7 @@ func (sess *session) markSeen(es []entry, msgs []store.Message) error {
 		return nil
 	}
 	k := sess.key()
-	err := sess.s.change(sess.sel.box, sess.sel.tracker, func() error {
+	err := sess.s.change(sess.sel.box, sess.sel.view, func() error {
 		return sess.s.o.Store.SetFlags(k.journalist, k.mailbox, uids, store.FlagAdd, []string{string(imap.FlagSeen)})
 	})
 	if err != nil {

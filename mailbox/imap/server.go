@@ -9,10 +9,10 @@
 //
 // Concurrency: the store tells us about every committed change (Subscribe).
 // Sessions that have the same mailbox selected share a box, which keeps the
-// UID list and flags the sessions were told about and feeds each session's
-// imapserver.SessionTracker. A box's lock is only held to compute sequence
-// numbers and queue updates, never while writing to a client, so a slow
-// client cannot stall a delivery.
+// UID list and flags as the store has them; each session's view keeps what
+// its client was told (sequence numbers) and tells it the rest. A box's
+// lock is only held to compute sequence numbers and queue updates, never
+// while writing to a client, so a slow client cannot stall a delivery.
 package imapd
 
 import (
@@ -294,7 +294,7 @@ func (s *Server) worker() {
 
 // refresh applies store changes to the box now if one is open, so the
 // session that made the change sees its effect in this command's response.
-func (s *Server) refresh(k boxKey, exclude *imapserver.SessionTracker) {
+func (s *Server) refresh(k boxKey, exclude *view) {
 	s.mu.Lock()
 	b := s.boxes[k]
 	s.mu.Unlock()
