@@ -28,15 +28,13 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 		t.Fatalf("tab B: %d\n%s", p.status, p.body)
 	}
 
-	// Tab A's circuit breaks.
+	// Tab A's circuit breaks. The server notices a moment after the
+	// client does: wait until its handler has aborted the upload and given
+	// back the upload slot (the slot is released only after the abort).
 	cutA()
-	// The server notices the broken upload a moment after the client does:
-	// give its abort time to run, and check nothing goes meanwhile.
-	for range 100 {
-		if st := e.stats(); st.Sources != 1 || st.Messages != 1 {
-			t.Fatalf("after tab A failed: %+v; tab B's acknowledged submission must remain", st)
-		}
-		time.Sleep(20 * time.Millisecond)
+	e.waitUploadsDone()
+	if st := e.stats(); st.Sources != 1 || st.Messages != 1 {
+		t.Fatalf("after tab A failed: %+v; tab B's acknowledged submission must remain", st)
 	}
 	e.check()
 	if got := fmt.Sprint(len(e.delivered())); got != "1" {
@@ -94,5 +92,18 @@ func (e *env) stalledUpload(b *browser, tok, message string) (cut func()) {
 	return func() {
 		pw.CloseWithError(errors.New("circuit closed"))
 		<-done
+	}
+}
+
+// waitUploadsDone waits until no upload holds a slot: every upload
+// handler has finished, its commit or abort included.
+func (e *env) waitUploadsDone() {
+	e.t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for len(e.srv.uploads) > 0 {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d uploads still in flight after a minute", len(e.srv.uploads))
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
