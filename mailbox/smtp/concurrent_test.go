@@ -2,23 +2,67 @@ package smtpd
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgpmime"
+	"postern/mailbox/reply"
 	"postern/mailbox/store"
 )
 
-// Several journalists reply at once, more than MaxInFlight: every reply is
-// stored once, every copy delivered, and the store stays consistent.
-func TestConcurrentReplies(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.MaxInFlight = 2 })
-	const n = 6
+// heldCounter is a processor wrapper that counts the replies being stored
+// at once, each held in memory whole, and keeps them there until released.
+type heldCounter struct {
+	inner         processor
+	mu            sync.Mutex
+	now, most     int
+	release       chan struct{}
+	reached       chan struct{} // closed when now first reaches limit
+	limit         int
+	closedReached bool
+}
+
+func (h *heldCounter) Process(ctx context.Context, r reply.Reply) error {
+	h.mu.Lock()
+	h.now++
+	h.most = max(h.most, h.now)
+	if h.now >= h.limit && !h.closedReached {
+		h.closedReached = true
+		close(h.reached)
+	}
+	h.mu.Unlock()
+	<-h.release
+	err := h.inner.Process(ctx, r)
+	h.mu.Lock()
+	h.now--
+	h.mu.Unlock()
+	return err
+}
+
+func (h *heldCounter) held() (now, most int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.now, h.most
+}
+
+// Several journalists send 1–5 MiB replies at once, three times
+// MaxInFlight: no more than MaxInFlight are ever held in memory at once;
+// every reply is stored once, every copy delivered, and the store stays
+// consistent.
+func TestConcurrentRepliesHeldAtMostMaxInFlight(t *testing.T) {
+	const limit, n = 2, 6
+	h := &heldCounter{release: make(chan struct{}), reached: make(chan struct{}), limit: limit}
+	e := newEnv(t, func(o *Options) {
+		o.MaxInFlight = limit
+		o.wrapProc = func(p processor) processor { h.inner = p; return h }
+	})
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
 	names := []string{"alice", "bob", "jane"}
@@ -27,16 +71,37 @@ func TestConcurrentReplies(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			c := e.dial(names[i%3])
+			body := strings.Repeat(fmt.Sprintf("reply number %d, a long one.\n", i), (1+i%5)<<20/28)
 			errs <- c.SendMail("x@home.example", []string{e.src.Address},
-				strings.NewReader(string(crlf(fmt.Sprintf("Subject: r%d\n\nreply number %d\n", i, i)))))
+				strings.NewReader(string(crlf(fmt.Sprintf("Subject: r%d\n\n%s", i, body)))))
 		}()
 	}
+	// The limit is reached; the other four replies are on their way. Give
+	// them every chance to get in too (a server without the limit lets
+	// them in within milliseconds), then let everything through.
+	select {
+	case <-h.reached:
+	case <-time.After(time.Minute):
+		now, _ := h.held()
+		t.Fatalf("only %d replies reached the store in a minute", now)
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, most := h.held(); most > limit {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(h.release)
 	wg.Wait()
 	close(errs)
 	for err := range errs {
 		if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, most := h.held(); most > limit {
+		t.Fatalf("%d replies held in memory at once, MaxInFlight is %d", most, limit)
 	}
 	reps := e.replies()
 	if len(reps) != n {

@@ -79,12 +79,21 @@ type Options struct {
 	// MaxPerJournalist is the most logged-in connections of one
 	// journalist; default 16.
 	MaxPerJournalist int
+
+	// wrapProc, in this package's tests, wraps the reply processor to
+	// observe what reaches it (how many replies are held at once).
+	wrapProc func(processor) processor
+}
+
+// processor stores a received reply: reply.Processor, or a test's wrapper.
+type processor interface {
+	Process(ctx context.Context, r reply.Reply) error
 }
 
 // Server is the SMTP endpoint. Build it with New, then Serve a listener.
 type Server struct {
 	o      Options
-	proc   *reply.Processor
+	proc   processor
 	srv    *smtp.Server
 	busy   chan struct{}   // one token per reply in memory
 	ctx    context.Context // ends when the server closes
@@ -137,7 +146,11 @@ func New(o Options) (*Server, error) {
 	}
 	o.Domain = strings.ToLower(o.Domain)
 	ctx, cancel := context.WithCancel(context.Background())
-	s := &Server{o: o, proc: proc,
+	var pr processor = proc
+	if o.wrapProc != nil {
+		pr = o.wrapProc(pr)
+	}
+	s := &Server{o: o, proc: pr,
 		busy: make(chan struct{}, o.MaxInFlight),
 		ctx:  ctx, cancel: cancel}
 
