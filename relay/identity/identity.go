@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"postern/mailbox/store"
 	"strings"
 	"time"
 )
@@ -152,7 +153,9 @@ func Parse(b []byte) (Key, error) {
 
 // Load reads DIR/instance.key; ErrNoKey when there is none.
 func Load(dir string) (Key, error) {
-	f, err := os.Open(filepath.Join(dir, FileName))
+	// Without moving its access time: every start reads it (see
+	// mailbox/store's file times).
+	f, err := store.OpenNoAtime(filepath.Join(dir, FileName))
 	if errors.Is(err, os.ErrNotExist) {
 		return Key{}, ErrNoKey
 	}
