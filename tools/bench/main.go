@@ -132,9 +132,15 @@ func runAll(o options) error {
 		} else {
 			ratio := r.postern.Seconds() / r.dovecot.Seconds()
 			rows = append(rows, row{
-				fmt.Sprintf("(d) mbsync full sync, %d messages, Postern ÷ Dovecot", o.syncN),
+				fmt.Sprintf("(d) mbsync full sync, %d messages (%.2f GB, realistic mix), Postern ÷ Dovecot", o.syncN, float64(r.bytes)/1e9),
 				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs)", ratio, r.postern.Seconds(), r.dovecot.Seconds()),
 				"≤ 1.00", verdict(ratio <= 1.0)})
+			rows = append(rows, row{
+				"(d) relay RSS during that mbsync sync, and after",
+				fmt.Sprintf("peak %.1f MiB (VmRSS %.1f, VmHWM %.1f), idle %.1f, after %.1f; Dovecot peak %.1f MiB (sum of its processes)",
+					mib(r.peak), mib(r.peakRSS), mib(r.hwm), mib(r.idle), mib(r.after), mib(r.dovecotPeak)),
+				fmt.Sprintf("peak ≤ %.0f MiB, after ≤ idle + %.0f MiB", mib(syncRSSGoal), mib(nearIdle)),
+				verdict(r.peak <= syncRSSGoal && r.after <= r.idle+nearIdle)})
 		}
 	}
 	if o.only["flood"] {
