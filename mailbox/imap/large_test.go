@@ -106,9 +106,11 @@ func TestLargeMailbox(t *testing.T) {
 		t.Fatalf("fetched %d bodies, want %d", count, n)
 	}
 	t.Logf("heap growth during SELECT, FETCH 1:* and %d bodies (%d MiB): %d KiB", n, bytes>>20, grew>>10)
-	// A bound, not a timing: the index records take well under a MiB; a
-	// server holding a 5 MiB body in memory would pass it.
-	if grew > 4<<20 {
+	// A bound, not a timing, loose enough for the GC's pacing under -race:
+	// the index records take well under a MiB, and the bodies total
+	// over 50 MiB (TestFetchLargeBodyStreamsFromFile bounds one body's
+	// cost precisely).
+	if grew > 16<<20 {
 		t.Errorf("heap grew %d MiB", grew>>20)
 	}
 }
