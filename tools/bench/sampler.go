@@ -9,12 +9,16 @@ import (
 )
 
 // rssSampler samples the summed VmRSS of a set of processes every rssEvery
-// until stopped, and keeps the highest sum seen.
+// until stopped, and keeps the highest sum seen with its parts: anonymous
+// memory (the heap, stacks) and file pages mapped (bbolt's mmap, the binary).
 type rssSampler struct {
 	stop chan struct{}
 	wg   sync.WaitGroup
-	peak int64
+	peak rssParts
 }
+
+// rssParts is VmRSS and two of its parts, RssAnon and RssFile, in bytes.
+type rssParts struct{ rss, anon, file int64 }
 
 // sampleRSS starts sampling the processes pids returns (called at every
 // sample, so a server that forks a process per connection is followed).
@@ -24,7 +28,7 @@ func sampleRSS(pids func() []int) *rssSampler {
 		t := time.NewTicker(rssEvery)
 		defer t.Stop()
 		for {
-			if sum := rssSum(pids()); sum > s.peak {
+			if sum := rssSum(pids()); sum.rss > s.peak.rss {
 				s.peak = sum
 			}
 			select {
@@ -38,18 +42,34 @@ func sampleRSS(pids func() []int) *rssSampler {
 }
 
 // done stops sampling and returns the highest sum.
-func (s *rssSampler) done() int64 {
+func (s *rssSampler) done() rssParts {
 	close(s.stop)
 	s.wg.Wait()
 	return s.peak
 }
 
-// rssSum is the summed VmRSS of pids; a process that exited counts zero.
-func rssSum(pids []int) int64 {
-	var sum int64
+// rssSum is the summed memory of pids; a process that exited counts zero.
+func rssSum(pids []int) rssParts {
+	var sum rssParts
 	for _, p := range pids {
-		if rss, _, err := memory(p); err == nil {
-			sum += rss
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(p) + "/status")
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			k, v, _ := strings.Cut(l, ":")
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err != nil {
+				continue
+			}
+			switch k {
+			case "VmRSS":
+				sum.rss += kb << 10
+			case "RssAnon":
+				sum.anon += kb << 10
+			case "RssFile":
+				sum.file += kb << 10
+			}
 		}
 	}
 	return sum
