@@ -4,34 +4,20 @@ import (
 	crand "crypto/rand"
 	"encoding/base64"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"postern/tools/corpus"
 	"postern/tools/dovecot"
 )
 
-// realisticSizes returns n message sizes of the mix newsroom mail has:
-// 85% 2–20 KiB, 14% 100 KiB–1 MiB, 1% 5 MiB, shuffled with a fixed seed.
-func realisticSizes(n int) []int {
-	r := rand.New(rand.NewPCG(1, 2))
-	sizes := make([]int, n)
-	for i := range sizes {
-		switch p := i * 100 / n; {
-		case p < 85:
-			sizes[i] = 2<<10 + r.IntN(18<<10)
-		case p < 99:
-			sizes[i] = 100<<10 + r.IntN(924<<10)
-		default:
-			sizes[i] = 5 << 20
-		}
-	}
-	r.Shuffle(n, func(i, j int) { sizes[i], sizes[j] = sizes[j], sizes[i] })
-	return sizes
-}
+// realisticSizes returns n message sizes of the mix newsroom mail has
+// (tools/corpus, shared with tools/bench): 85% 2–20 KiB, 14% 100 KiB–1 MiB,
+// 1% 5 MiB, shuffled with a fixed seed.
+func realisticSizes(n int) []int { return corpus.Sizes(n) }
 
 // plainMessage is a plaintext mail of about size bytes (a base64 attachment
 // past the first few KiB), as a client's Sent or Drafts copy would be.

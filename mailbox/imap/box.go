@@ -71,7 +71,7 @@ func (s *Server) change(b *box, exclude *view, fn func() error) error {
 
 // resyncLocked is resync with syncMu held.
 func (b *box) resyncLocked(st *store.Store, exclude *view) error {
-	msgs, err := st.Messages(b.key.journalist, b.key.mailbox)
+	msgs, err := st.MessageIndex(b.key.journalist, b.key.mailbox) // no Meta: session.structureOf reads it
 	if errors.Is(err, store.ErrNotFound) {
 		// Deleted or renamed under the session: it keeps its last view,
 		// and commands on it fail.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/emersion/go-imap/v2"
@@ -100,8 +101,8 @@ func (sess *session) fetchOne(w *imapserver.FetchResponseWriter, m store.Message
 		w.WriteRFC822Size(m.Blob.Size)
 	}
 	var st *structure.Structure
-	if o.Envelope || o.BodyStructure != nil || len(o.BodySection) > 0 {
-		if st, err = sess.s.structureOf(m, open); err != nil {
+	if o.Envelope || o.BodyStructure != nil || slices.ContainsFunc(o.BodySection, needsStructure) {
+		if st, err = sess.structureOf(m, open); err != nil {
 			return err
 		}
 	}
@@ -112,26 +113,36 @@ func (sess *session) fetchOne(w *imapserver.FetchResponseWriter, m store.Message
 		w.WriteBodyStructure(st.BodyStructure())
 	}
 	for _, item := range o.BodySection {
-		if err := writeSection(w, st, item, open); err != nil {
+		if err := writeSection(w, st, m.Blob.Size, item, open); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// writeSection streams one BODY[...] item from the blob file.
-func writeSection(w *imapserver.FetchResponseWriter, st *structure.Structure, item *imap.FetchItemBodySection, open func() (*os.File, error)) error {
-	sec, ok := st.Locate(item)
-	if !ok {
-		wc := w.WriteBodySection(item, 0)
-		return wc.Close()
+// needsStructure reports whether a body section must be located through
+// the message's structure: every one but the whole message (BODY[], what
+// mbsync fetches), which is the file as it is.
+func needsStructure(item *imap.FetchItemBodySection) bool {
+	return len(item.Part) > 0 || item.Specifier != imap.PartSpecifierNone
+}
+
+// writeSection streams one BODY[...] item from the blob file of size
+// bytes; st may be nil when the item does not need it.
+func writeSection(w *imapserver.FetchResponseWriter, st *structure.Structure, size int64, item *imap.FetchItemBodySection, open func() (*os.File, error)) error {
+	sec := structure.Section{Range: structure.Range{End: size}}
+	if needsStructure(item) {
+		var ok bool
+		if sec, ok = st.Locate(item); !ok {
+			wc := w.WriteBodySection(item, 0)
+			return wc.Close()
+		}
 	}
 	f, err := open()
 	if err != nil {
 		return err
 	}
 	var src io.Reader
-	var size int64
 	if built, err := sec.Bytes(f); err != nil {
 		return err
 	} else if built != nil {
@@ -151,6 +162,19 @@ func writeSection(w *imapserver.FetchResponseWriter, st *structure.Structure, it
 		err = cerr
 	}
 	return err
+}
+
+// structureOf is Server.structureOf for a record of the selected mailbox,
+// which holds no Meta (see box.resync): on a cache miss it is read from the
+// store, and a message expunged meanwhile falls back to its file.
+func (sess *session) structureOf(m store.Message, open func() (*os.File, error)) (*structure.Structure, error) {
+	if len(m.Meta) == 0 && sess.s.cache.get(m.Blob.ID) == nil {
+		k := sess.key()
+		if meta, err := sess.s.o.Store.MessageMeta(k.journalist, k.mailbox, m.UID); err == nil {
+			m.Meta = meta
+		}
+	}
+	return sess.s.structureOf(m, open)
 }
 
 // structureOf returns a message's structure: from the cache, from the

@@ -37,7 +37,7 @@ func (sess *session) Search(kind imapserver.NumKind, criteria *imap.SearchCriter
 	)
 	for i, m := range msgs {
 		e := es[i]
-		mc := &matchCtx{s: sess.s, m: m}
+		mc := &matchCtx{s: sess.s, sess: sess, m: m}
 		ok, err := mc.match(e.seq, criteria)
 		mc.close()
 		if errors.Is(err, store.ErrNotFound) {
@@ -107,6 +107,7 @@ func staticCriteria(c *imap.SearchCriteria, maxSeq, maxUID uint32, searchRes ima
 // if a criterion needs the header or the text.
 type matchCtx struct {
 	s      *Server
+	sess   *session
 	m      store.Message
 	f      *os.File
 	st     *structure.Structure
@@ -132,7 +133,7 @@ func (mc *matchCtx) open() (*os.File, error) {
 
 func (mc *matchCtx) structure() (*structure.Structure, error) {
 	if mc.st == nil {
-		st, err := mc.s.structureOf(mc.m, mc.open)
+		st, err := mc.sess.structureOf(mc.m, mc.open)
 		if err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func main() {
 	flag.DurationVar(&o.floodTime, "flood-time", time.Minute, "how long the flood lasts")
 	flag.IntVar(&o.conns, "conns", 5000, "idle visitor connections for the conns benchmark")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
-	flag.StringVar(&o.profileDir, "profile", "", "also profile the ingest path in-process (relay/serve.Run) and write DIR/ingest-*.pprof")
+	flag.StringVar(&o.profileDir, "profile", "", "also profile in-process (relay/serve.Run): the ingest path (DIR/ingest-*.pprof) and, with sync, the sync's CPU and heap (DIR/sync.pprof, DIR/sync-heap.pprof)")
 	flag.Parse()
 	o.only = map[string]bool{}
 	for _, s := range strings.Split(*only, ",") {
@@ -132,9 +132,15 @@ func runAll(o options) error {
 		} else {
 			ratio := r.postern.Seconds() / r.dovecot.Seconds()
 			rows = append(rows, row{
-				fmt.Sprintf("(d) mbsync full sync, %d messages, Postern ÷ Dovecot", o.syncN),
+				fmt.Sprintf("(d) mbsync full sync, %d messages (%.2f GB, realistic mix), Postern ÷ Dovecot", o.syncN, float64(r.bytes)/1e9),
 				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs)", ratio, r.postern.Seconds(), r.dovecot.Seconds()),
 				"≤ 1.00", verdict(ratio <= 1.0)})
+			rows = append(rows, row{
+				"(d) relay RSS during that mbsync sync, and after",
+				fmt.Sprintf("peak %.1f MiB (VmRSS %.1f: anon %.1f, file %.1f; VmHWM %.1f), idle %.1f, after %.1f; Dovecot peak %.1f MiB (sum of its processes; anon %.1f)",
+					mib(r.peak), mib(r.peakRSS.rss), mib(r.peakRSS.anon), mib(r.peakRSS.file), mib(r.hwm), mib(r.idle), mib(r.after), mib(r.dovecotPeak.rss), mib(r.dovecotPeak.anon)),
+				fmt.Sprintf("peak ≤ %.0f MiB, after ≤ idle + %.0f MiB", mib(syncRSSGoal), mib(nearIdle)),
+				verdict(r.peak <= syncRSSGoal && r.after <= r.idle+nearIdle)})
 		}
 	}
 	if o.only["flood"] {

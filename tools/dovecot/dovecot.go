@@ -168,6 +168,10 @@ func (s *Server) Chown() {
 	})
 }
 
+// PID is the master process's id; the login, auth and imap processes are
+// its children.
+func (s *Server) PID() int { return s.cmd.Process.Pid }
+
 // Stop ends Dovecot and removes its directory.
 func (s *Server) Stop() {
 	if s.cmd != nil && s.cmd.Process != nil {
