@@ -20,20 +20,8 @@ type indexRec struct {
 // every message that has it: what an IMAP server keeps for every message of
 // a selected mailbox. Read one message's Meta with MessageMeta.
 func (s *Store) MessageIndex(j, mailbox string) ([]Message, error) {
-	mailbox, err := normMailbox(mailbox)
-	if err != nil {
-		return nil, fmt.Errorf("store: message index: %w", ErrNotFound)
-	}
 	var out []Message
-	err = s.view(func(tx *bolt.Tx) error {
-		m, err := getMailbox(tx, j, mailbox)
-		if err != nil {
-			return err
-		}
-		b, err := m.msgs(tx)
-		if err != nil {
-			return err
-		}
+	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
 		n := 0 // sized exactly: the listing is kept for as long as the mailbox is selected
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -67,20 +55,8 @@ func (s *Store) MessageIndex(j, mailbox string) ([]Message, error) {
 // MessageMeta returns the Meta stored with one message (nil if it has
 // none), or ErrNotFound.
 func (s *Store) MessageMeta(j, mailbox string, uid uint32) ([]byte, error) {
-	mailbox, err := normMailbox(mailbox)
-	if err != nil {
-		return nil, fmt.Errorf("store: message meta: %w", ErrNotFound)
-	}
 	var meta []byte
-	err = s.view(func(tx *bolt.Tx) error {
-		m, err := getMailbox(tx, j, mailbox)
-		if err != nil {
-			return err
-		}
-		b, err := m.msgs(tx)
-		if err != nil {
-			return err
-		}
+	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
 		var rec struct {
 			Meta []byte `json:"m,omitempty"`
 		}

@@ -215,14 +215,14 @@ func (s *Store) SetSubscribed(j, name string, on bool) error {
 	})
 }
 
-// Messages lists a mailbox's messages in UID order.
-func (s *Store) Messages(j, mailbox string) ([]Message, error) {
+// viewMessages runs fn in a read transaction on the messages bucket of
+// journalist j's mailbox; ErrNotFound when there is no such mailbox.
+func (s *Store) viewMessages(j, mailbox string, fn func(b *bolt.Bucket) error) error {
 	mailbox, err := normMailbox(mailbox)
 	if err != nil {
-		return nil, fmt.Errorf("store: messages: %w", ErrNotFound)
+		return ErrNotFound
 	}
-	var out []Message
-	err = s.view(func(tx *bolt.Tx) error {
+	return s.view(func(tx *bolt.Tx) error {
 		m, err := getMailbox(tx, j, mailbox)
 		if err != nil {
 			return err
@@ -231,6 +231,14 @@ func (s *Store) Messages(j, mailbox string) ([]Message, error) {
 		if err != nil {
 			return err
 		}
+		return fn(b)
+	})
+}
+
+// Messages lists a mailbox's messages in UID order.
+func (s *Store) Messages(j, mailbox string) ([]Message, error) {
+	var out []Message
+	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			var rec messageRec
 			if err := getJSON(b, k, &rec); err != nil {
