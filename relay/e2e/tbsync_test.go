@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
+	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-imap/v2/imapclient"
 
 	"postern/relay/demokey"
@@ -44,6 +44,9 @@ func TestThunderbirdFirstSync(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, kp.Public, "journalist", "set-key", in.name, "--key", "-", "--data", in.dir)
+	if in.keyring, err = openpgp.ReadArmoredKeyRing(bytes.NewReader(kp.Secret)); err != nil {
+		t.Fatal(err)
+	}
 	p := startRelay(t, in, &syncBuf{})
 
 	c := sourceclient.New(p.intakeURL(), nil)
@@ -58,7 +61,11 @@ func TestThunderbirdFirstSync(t *testing.T) {
 			t.Fatalf("submit %d: %v", i, err)
 		}
 	}
-	raws := rawMessages(t, p.info.IMAPAddr, in.name, in.pass)
+	ms, _ := inbox(t, p, in)
+	var raws [][]byte
+	for _, m := range ms {
+		raws = append(raws, m.Raw)
+	}
 
 	dc, err := dovecot.Start(bin)
 	if err != nil {
@@ -100,33 +107,6 @@ func firstSync(t *testing.T, kp demokey.KeyPair, addr, user, pass string, want i
 		t.Logf("Thunderbird's IMAP log (tail):\n%s", tb.imapLogTail(200))
 	}
 	return all
-}
-
-// rawMessages fetches every INBOX message whole, as the server stores it.
-func rawMessages(t *testing.T, addr, user, pass string) [][]byte {
-	t.Helper()
-	c, err := imapclient.DialInsecure(addr, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := c.Login(user, pass).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	whole := &imap.FetchItemBodySection{Peek: true}
-	bufs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}},
-		&imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{whole}}).Collect()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]byte
-	for _, b := range bufs {
-		out = append(out, b.FindBodySection(whole))
-	}
-	return out
 }
 
 // appendAll APPENDs raws to INBOX at addr.
