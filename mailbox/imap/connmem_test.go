@@ -2,20 +2,11 @@ package imapd
 
 import (
 	"net"
-	"runtime"
+	"postern/mailbox/netlimit/netlimittest"
 	"strings"
 	"testing"
 	"time"
 )
-
-// liveBytes is the live heap and the goroutine stacks after a collection.
-func liveBytes() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc + m.StackInuse)
-}
 
 // What an idle connection holds in the server, measured as the live heap
 // and stacks that n of them add, the client keeping only its socket. The
@@ -65,16 +56,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			e := newEnvWith(t, Options{LoginTimeout: time.Hour, MaxPerJournalist: 1000}, "alice")
 			e.deliver(t, sampleMessage("one", 6000))
-			k.open(e).SetDeadline(time.Time{}) // warm up the server's caches
-			before := liveBytes()
-			for range n {
-				k.open(e).SetDeadline(time.Time{})
-			}
-			per := (liveBytes() - before) / n
-			t.Logf("%s: %d KiB a connection", k.name, per>>10)
-			if per > k.bound {
-				t.Errorf("%s: %d KiB a connection, above the %d KiB the caps were set for", k.name, per>>10, k.bound>>10)
-			}
+			netlimittest.CheckConnMemory(t, k.name, n, k.bound, func() net.Conn { return k.open(e) })
 		})
 	}
 }

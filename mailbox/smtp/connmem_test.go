@@ -2,19 +2,10 @@ package smtpd
 
 import (
 	"net"
-	"runtime"
+	"postern/mailbox/netlimit/netlimittest"
 	"testing"
 	"time"
 )
-
-// liveBytes is the live heap and the goroutine stacks after a collection.
-func liveBytes() int64 {
-	runtime.GC()
-	runtime.GC()
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	return int64(m.HeapAlloc + m.StackInuse)
-}
 
 // What an idle connection holds in the server, measured as the live heap
 // and stacks that n of them add, the client keeping only its socket. The
@@ -39,16 +30,7 @@ func TestIdleConnectionMemory(t *testing.T) {
 				r.c.SetDeadline(time.Time{})
 				return r.c
 			}
-			open() // warm up
-			before := liveBytes()
-			for range n {
-				open()
-			}
-			per := (liveBytes() - before) / n
-			t.Logf("%s: %d KiB a connection", k.name, per>>10)
-			if per > 64<<10 {
-				t.Errorf("%s: %d KiB a connection, above the 64 KiB the caps were set for", k.name, per>>10)
-			}
+			netlimittest.CheckConnMemory(t, k.name, n, 64<<10, open)
 		})
 	}
 }

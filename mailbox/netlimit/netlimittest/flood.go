@@ -3,6 +3,7 @@ package netlimittest
 
 import (
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -41,4 +42,31 @@ func WaitClosed(t testing.TB, c net.Conn, what string) {
 			return
 		}
 	}
+}
+
+// CheckConnMemory opens n connections with open (after one to warm the
+// server's caches up) and fails t when each adds more than bound bytes of
+// live heap and goroutine stacks to the process, which holds both the
+// server and the test's clients (the clients keep only their sockets).
+func CheckConnMemory(t testing.TB, what string, n int, bound int64, open func() net.Conn) {
+	t.Helper()
+	open().SetDeadline(time.Time{})
+	before := liveBytes()
+	for range n {
+		open().SetDeadline(time.Time{})
+	}
+	per := (liveBytes() - before) / int64(n)
+	t.Logf("%s: %d KiB a connection", what, per>>10)
+	if per > bound {
+		t.Errorf("%s: %d KiB a connection, above the %d KiB the caps were set for", what, per>>10, bound>>10)
+	}
+}
+
+// liveBytes is the live heap and the goroutine stacks after a collection.
+func liveBytes() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
 }
