@@ -23,7 +23,8 @@ import (
 // argon2id derivation and a session. Issuing stays stateless (every page
 // carries a token, and a flood of GETs must not grow memory); what is
 // remembered is each spent nonce, in buckets by the minute its token was
-// issued, until the token would have expired anyway. That record is bounded
+// issued, until the token would have expired anyway. A token spent for a
+// request answered "busy" before any derivation is refunded. That record is bounded
 // by MaxSpent: when a flood of spends fills it, the oldest minute's bucket is
 // dropped and every token issued in or before that minute is refused from
 // then on (the floor), so a dropped record never makes a token spendable
@@ -127,6 +128,28 @@ func (f *Forms) Spend(v string) bool {
 		f.floor = oldest + 1
 	}
 	return minute >= f.floor
+}
+
+// Refund un-spends v, spent by Spend for a request that was then refused
+// before any work was done for it (the derivation pool was busy): the
+// source may send the same form again, and a flood answered "busy" fills
+// the spent record no faster than the pool derives. Without it every busy
+// answer took a place in the record, so a flood of page loads and posts
+// filled it within minutes, and the floor that followed refused the form of
+// every source slower than that to type a codename.
+func (f *Forms) Refund(v string) {
+	issued, nonce, ok := f.parse(v)
+	if !ok {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if b := f.spent[issued/60]; b != nil {
+		if _, spent := b[nonce]; spent {
+			delete(b, nonce)
+			f.nSpent--
+		}
+	}
 }
 
 // pruneLocked forgets the buckets whose tokens have all expired: Check

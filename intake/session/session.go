@@ -228,9 +228,14 @@ func (st *Store) ownerOf(sourceID []byte) [32]byte {
 // victimLocked picks the session a new one may push out of a full table. A
 // flood of "I am new" fills the table with fresh sessions nobody comes back
 // to. A returning source (owned) takes the place of the fresh session unused
-// longest at once. A newcomer takes the place of a session unused for
-// EvictAfter (a fresh one when the fresh quota is what is full), so a flood
-// locks newcomers out for minutes, not for the whole idle time.
+// longest at once, or, in a table full of owned sessions, of the session
+// unused longest however recent: otherwise sources made for the purpose
+// (one submission each, four logins each) and kept alive by a page view
+// every few minutes would lock every returning source out. Pushing out one
+// of those costs the flood an argon2id login each time; a session holding
+// an upload is never pushed out. A newcomer takes the place of a session
+// unused for EvictAfter (a fresh one when the fresh quota is what is full),
+// so a flood locks newcomers out for minutes, not for the whole idle time.
 func (st *Store) victimLocked(now time.Time, owned bool) *Session {
 	isFresh := func(o *Session) bool { return !o.owned }
 	all := func(*Session) bool { return true }
@@ -238,6 +243,7 @@ func (st *Store) victimLocked(now time.Time, owned bool) *Session {
 		if old := st.lruLocked(isFresh); old != nil {
 			return old
 		}
+		return st.lruLocked(all)
 	}
 	match := all
 	if !owned && len(st.byHash) < st.max {

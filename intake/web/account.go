@@ -239,6 +239,12 @@ func (s *Server) deleteAccountPost(w http.ResponseWriter, r *http.Request) {
 func (s *Server) kdfFailed(w http.ResponseWriter, rq *req, err error) {
 	switch {
 	case errors.Is(err, kdf.ErrBusy):
+		// Refused before any derivation: the form's token may be sent
+		// again, and a flood answered "busy" does not fill the record of
+		// spent tokens (session/forms.go).
+		if rq.formTok != "" {
+			s.forms.Refund(rq.formTok)
+		}
 		s.busy(w, rq)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		s.busy(w, rq)

@@ -45,7 +45,10 @@ func TestFailedFirstUploadKeepsOtherTabsSubmission(t *testing.T) {
 // Submissions in flight are bounded: past MaxUploads a source gets the busy
 // page at once, and nothing is stored for it.
 func TestUploadsInFlightBounded(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.MaxUploads = 1 })
+	e := newEnv(t, func(o *Options) {
+		o.MaxUploads = 1
+		o.UploadMinRate = -1 // no rate floor: a stalled upload cannot be contested (contest.go)
+	})
 	a, tokA := e.loggedIn()
 	cutA := e.stalledUpload(a, tokA, "slow") // holds the only upload slot
 	b, tokB := e.loggedIn()

@@ -101,6 +101,7 @@ type Server struct {
 	forms    *session.Forms
 	handler  http.Handler
 	uploads  chan struct{} // one token per submission in flight
+	flights  flights       // the uploads reading their body (contest.go)
 }
 
 // New checks o and builds the server.

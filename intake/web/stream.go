@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -95,25 +96,47 @@ type paceReader struct {
 	start   time.Time
 	minRate int64 // bytes a second; ≤ 0: no floor
 	grace   time.Duration
-	n       int64
+	n       atomic.Int64
+	evicted atomic.Bool // a newcomer took its slot (contest.go)
 }
 
 func (p *paceReader) Read(b []byte) (int, error) {
+	if p.evicted.Load() {
+		return 0, errTooSlow
+	}
 	now := time.Now()
 	deadline, paced := now.Add(uploadIdleTimeout), false
 	if p.minRate > 0 {
-		due := p.start.Add(max(p.grace, time.Duration(p.n/p.minRate)*time.Second))
+		due := p.start.Add(max(p.grace, time.Duration(p.n.Load()/p.minRate)*time.Second))
 		if due.Before(deadline) {
 			deadline, paced = due, true
 		}
 	}
 	_ = p.rc.SetReadDeadline(deadline)
+	if p.evicted.Load() { // evict's deadline may have been overwritten above
+		return 0, errTooSlow
+	}
 	n, err := p.r.Read(b)
-	p.n += int64(n)
-	if err != nil && paced && errors.Is(err, os.ErrDeadlineExceeded) {
+	p.n.Add(int64(n))
+	if err != nil && (paced || p.evicted.Load()) && errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, errTooSlow
 	}
 	return n, err
+}
+
+// evict ends the upload from another goroutine: a read in progress fails
+// at once with errTooSlow, and so does every later one.
+func (p *paceReader) evict() {
+	p.evicted.Store(true)
+	_ = p.rc.SetReadDeadline(time.Now())
+}
+
+// contestedRate is the upload's average rate in bytes a second, its age
+// counted as at least the grace period: an upload that has sent nothing
+// yet is the slowest, however young.
+func (p *paceReader) contestedRate(now time.Time, grace time.Duration) float64 {
+	age := max(now.Sub(p.start), grace, time.Millisecond)
+	return float64(p.n.Load()) / age.Seconds()
 }
 
 func (p *paceReader) Close() error { return p.r.Close() }

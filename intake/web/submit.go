@@ -91,13 +91,11 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer release()
-	select {
-	case s.uploads <- struct{}{}:
-		defer func() { <-s.uploads }()
-	default:
+	if !s.takeSlot(r.Context()) {
 		s.refuseUpload(w, rq, "error.busy.text")
 		return
 	}
+	defer func() { <-s.uploads }()
 	if !s.roomFor(r.ContentLength, limit) {
 		s.refuseUpload(w, rq, "error.busy.text")
 		return
@@ -108,6 +106,8 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 	// the floor after the grace period, ends the upload.
 	_ = rc.SetWriteDeadline(time.Time{})
 	pace := &paceReader{r: r.Body, rc: rc, start: time.Now(), minRate: s.o.UploadMinRate, grace: s.o.UploadGrace}
+	s.flights.add(pace)
+	defer s.flights.remove(pace)
 	body := &tailReader{r: http.MaxBytesReader(w, pace, limit)}
 	err = s.receive(rq, multipart.NewReader(body, params["boundary"]), func() bool {
 		return body.endsWith("--" + params["boundary"] + "--")
@@ -118,8 +118,12 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 	case err == nil:
 		s.redirect(w, rq, "/submitted")
 	case errors.Is(err, errTooSlow):
+		floor := s.o.UploadMinRate
+		if pace.evicted.Load() { // dropped for a newcomer while every slot was taken
+			floor *= contestFactor
+		}
 		s.problem(w, rq, http.StatusRequestTimeout, "error.tooslow.title",
-			rq.t("error.tooslow.text", humanBytes(s.o.UploadMinRate)))
+			rq.t("error.tooslow.text", humanBytes(floor)))
 	case errors.Is(err, errTooLarge), errors.As(err, &mbe):
 		s.tooLarge(w, rq)
 	case errors.Is(err, errNoSession):

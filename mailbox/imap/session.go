@@ -445,8 +445,7 @@ func (sess *session) writeAppended(w io.Writer, r io.Reader, key *openpgp.Entity
 		if err := writeMinimalHeader(w, h); err != nil {
 			return err
 		}
-		_, err := io.Copy(w, br)
-		return err
+		return copyCiphertext(w, br, h) // nothing but the ciphertext (sealtail.go)
 	}
 	if key == nil {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
