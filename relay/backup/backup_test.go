@@ -17,6 +17,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
+	"github.com/ProtonMail/go-crypto/openpgp/packet"
 
 	"postern/mailbox/pgp"
 	"postern/mailbox/store"
@@ -379,4 +380,43 @@ func FuzzExtract(f *testing.F) {
 			t.Fatalf("files beside the directory: %v", entries)
 		}
 	})
+}
+
+// A forged backup compressed inside its encryption (anyone holding the
+// admin's public key can make one) is refused as it expands, before it can
+// fill the disk: relay backups are never compressed, so no genuine backup
+// decrypts to more than its own size.
+func TestDecryptRefusesCompressionBomb(t *testing.T) {
+	seed := sha256.Sum256([]byte("admin"))
+	key, err := pgp.DeriveKey(seed[:], "Admin <admin@example.org>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var enc bytes.Buffer
+	w, err := openpgp.Encrypt(&enc, openpgp.EntityList{key}, nil, nil, &packet.Config{
+		DefaultCompressionAlgo: packet.CompressionZLIB,
+		CompressionConfig:      &packet.CompressionConfig{Level: 9},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zeros := make([]byte, 1<<20)
+	for range 64 {
+		w.Write(zeros)
+	}
+	w.Close()
+	if enc.Len() > 1<<20 {
+		t.Fatalf("the forged file is %d bytes: compression did not apply, the test proves nothing", enc.Len())
+	}
+	r, err := Decrypt(bytes.NewReader(enc.Bytes()), openpgp.EntityList{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, r)
+	if !errors.Is(err, ErrArchive) {
+		t.Fatalf("a %d-byte file decrypted to %d bytes without error (%v)", enc.Len(), n, err)
+	}
+	if n > 4<<20 {
+		t.Fatalf("%d bytes came out before the refusal", n)
+	}
 }

@@ -80,7 +80,8 @@ func ReadSecretKey(data []byte, passphrase func() ([]byte, error)) (openpgp.Enti
 // its integrity check runs when it is read to the end (Extract does), and a
 // failure there is an error from the reader.
 func Decrypt(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
-	md, err := openpgp.ReadMessage(r, keys, nil, nil)
+	in := &countReader{r: r}
+	md, err := openpgp.ReadMessage(in, keys, nil, nil)
 	if err != nil {
 		if errors.Is(err, pgperrors.ErrKeyIncorrect) {
 			return nil, fmt.Errorf("%w: it is encrypted to another key", ErrKey)
@@ -93,15 +94,31 @@ func Decrypt(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
 	if !md.IsEncrypted {
 		return nil, fmt.Errorf("%w: the file is OpenPGP but not encrypted; a decrypted archive is restored with --plain", ErrArchive)
 	}
-	return &pgpReader{r: md.UnverifiedBody}, nil
+	return &pgpReader{r: md.UnverifiedBody, in: in}, nil
 }
 
+// expandSlack is how far the decrypted stream may run ahead of the
+// ciphertext read so far: OpenPGP's own buffering, never compression.
+const expandSlack = 1 << 20
+
 // pgpReader marks errors of the decryption stream (integrity check failures,
-// truncation) as archive errors.
-type pgpReader struct{ r io.Reader }
+// truncation) as archive errors. It also refuses a stream that decrypts to
+// more bytes than its ciphertext holds: relay backups are never compressed,
+// and a forged one (anyone with the admin's public key can make one) would
+// otherwise fill the disk with a small compressed file before the
+// signature check at its end refuses it.
+type pgpReader struct {
+	r     io.Reader
+	in    *countReader
+	plain int64
+}
 
 func (p *pgpReader) Read(b []byte) (int, error) {
 	n, err := p.r.Read(b)
+	p.plain += int64(n)
+	if p.plain > p.in.n+expandSlack {
+		return n, fmt.Errorf("%w: it decrypts to more than its own size (compressed inside the encryption): not a relay backup", ErrArchive)
+	}
 	if err != nil && !errors.Is(err, io.EOF) {
 		if errors.Is(err, io.ErrUnexpectedEOF) {
 			return n, fmt.Errorf("%w: the encrypted stream ends too early (truncated?)", ErrArchive)
