@@ -77,6 +77,9 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 		keys[i] = k
 	}
 	session := make([]byte, sessionCipher.KeySize())
+	// The cipher keeps its own key schedule: the session key is not needed
+	// past this function, and it opens the whole message.
+	defer clear(session)
 	if _, err := io.ReadFull(config.Random(), session); err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
