@@ -137,8 +137,13 @@ func runAll(o options) error {
 			ratio := r.postern.Seconds() / r.dovecot.Seconds()
 			rows = append(rows, row{
 				fmt.Sprintf("(d) mbsync full sync, %d messages (%.2f GB, realistic mix), Postern ÷ Dovecot", o.syncN, float64(r.bytes)/1e9),
-				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs)", ratio, r.postern.Seconds(), r.dovecot.Seconds()),
+				fmt.Sprintf("%.2f (Postern with COMPRESS %.2fs, Dovecot without %.2fs; Dovecot with COMPRESS %s)", ratio, r.postern.Seconds(), r.dovecot.Seconds(), orNone(r.dovecotZ)),
 				"≤ 1.00", verdict(ratio <= 1.0)})
+			cpuRatio := r.posternCPU.Seconds() / r.dovecotCPU.Seconds()
+			rows = append(rows, row{
+				"(d) server CPU of that sync, Postern with COMPRESS ÷ Dovecot without",
+				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs; Dovecot with COMPRESS %s)", cpuRatio, r.posternCPU.Seconds(), r.dovecotCPU.Seconds(), orNone(r.dovecotZCPU)),
+				"≤ 2.00", verdict(cpuRatio <= 2.0)})
 			rows = append(rows, row{
 				"(d) relay RSS during that mbsync sync, and after",
 				fmt.Sprintf("peak %.1f MiB (VmRSS %.1f: anon %.1f, file %.1f; VmHWM %.1f), idle %.1f, after %.1f; Dovecot peak %.1f MiB (sum of its processes; anon %.1f)",
@@ -234,6 +239,14 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "MISSED"
+}
+
+// orNone formats d in seconds, or "not run" for zero.
+func orNone(d time.Duration) string {
+	if d == 0 {
+		return "not run"
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }
