@@ -90,9 +90,8 @@ const staticPassdb = `passdb {
 // "Auth cache is now disabled [for] passwd-file"). Note that what Dovecot
 // caches is the passdb's answer, the hash: a cache hit still verifies the
 // password against it, so every login runs argon2id (seen with
-// auth_debug: "cache hit", then about 0.3 s of argon2id). Only a passdb
-// that verifies by itself (PAM, checkpassword, LDAP binds) has its
-// successful password cached as a SHA1 hash.
+// auth_debug: "cache hit", then about 0.3 s of argon2id). A passdb that
+// verifies by itself (PAM, checkpassword) is cached differently; not tried.
 const argon2Passdb = `auth_cache_size = 10M
 passdb {
   driver = dict
