@@ -1,10 +1,6 @@
 package imapd
 
 import (
-	crand "crypto/rand"
-	"encoding/base64"
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -19,26 +15,6 @@ import (
 // 1% 5 MiB, shuffled with a fixed seed.
 func realisticSizes(n int) []int { return corpus.Sizes(n) }
 
-// plainMessage is a plaintext mail of about size bytes (a base64 attachment
-// past the first few KiB), as a client's Sent or Drafts copy would be.
-func plainMessage(i, size int) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, "From: Jane <jane@newsroom.example>\r\nTo: source@postern.local\r\nSubject: note %d\r\n", i)
-	fmt.Fprintf(&b, "Date: Sun, 29 Nov 2026 00:00:00 +0000\r\nMessage-ID: <n%d@newsroom.example>\r\nMIME-Version: 1.0\r\n", i)
-	b.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
-	b.WriteString(strings.Repeat("Thank you for the documents; we are reading them.\r\n", 20))
-	b.WriteString("--b\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
-	raw := make([]byte, max(0, size-b.Len()-64)*3/4)
-	crand.Read(raw)
-	enc := base64.StdEncoding.EncodeToString(raw)
-	for len(enc) > 76 {
-		b.WriteString(enc[:76] + "\r\n")
-		enc = enc[76:]
-	}
-	b.WriteString(enc + "\r\n--b--\r\n")
-	return []byte(b.String())
-}
-
 // BenchmarkAppendVsDovecot APPENDs the same realistic mix of plaintext
 // messages one after the other on one connection to Postern (which seals
 // each to the journalist's key and fsyncs it before OK) and to Dovecot,
@@ -51,7 +27,7 @@ func BenchmarkAppendVsDovecot(b *testing.B) {
 	sizes := realisticSizes(n)
 	msgs := make([][]byte, n)
 	for i, s := range sizes {
-		msgs[i] = plainMessage(i, s)
+		msgs[i] = corpus.PlainMessage(i, s)
 	}
 	e := newEnv(b, "alice")
 	srv := startDovecot(b, dovecotBin)

@@ -3,8 +3,9 @@
 // bbolt.
 //
 // The model follows mox: bodies are files, metadata is in the database. A blob file is
-// written to a temp file in blobs/, fsynced and renamed (then the directory fsynced),
-// and only after that does a database transaction record a reference to it. So a crash
+// created in blobs/ under its final name, its directory entry fsynced (while the body
+// is written) and the file fsynced (blob.go), and only after both does a database
+// transaction record a reference to it. So a crash
 // at any instant leaves at worst an unreferenced file, which Open removes; a record
 // never points at a missing file. Deleting drops the records in one transaction and
 // then overwrites and removes each blob whose last reference went away.

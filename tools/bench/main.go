@@ -4,7 +4,7 @@
 // prints one table of measured values, goals and ratios. The method is in
 // docs/benchmarks.md; `make bench` runs it.
 //
-//	go run ./tools/bench [-only ingest,size,rss,sync,flood,conns,mailconns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
+//	go run ./tools/bench [-only ingest,size,rss,sync,logins,append,flood,conns,mailconns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-logins-n 10000] [-append-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
 //
 // A goal missed is printed as MISSED, never tuned away.
 package main
@@ -27,6 +27,8 @@ type options struct {
 	journalists  int
 	rssMiB       int64
 	syncN        int
+	loginsN      int
+	appendN      int
 	floodClients int
 	floodTime    time.Duration
 	conns        int
@@ -41,11 +43,13 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,rss,sync,flood,conns,mailconns", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,rss,sync,logins,append,flood,conns,mailconns", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
 	flag.IntVar(&o.syncN, "sync-n", 10000, "messages in the mailbox for the mbsync comparison")
+	flag.IntVar(&o.loginsN, "logins-n", 10000, "sessions in a row for the logins comparison")
+	flag.IntVar(&o.appendN, "append-n", 10000, "messages APPENDed on one connection for the APPEND comparison")
 	flag.IntVar(&o.floodClients, "flood-clients", 200, "clients flooding codename creation")
 	flag.DurationVar(&o.floodTime, "flood-time", time.Minute, "how long the flood lasts")
 	flag.IntVar(&o.conns, "conns", 5000, "idle visitor connections for the conns benchmark")
@@ -133,14 +137,54 @@ func runAll(o options) error {
 			ratio := r.postern.Seconds() / r.dovecot.Seconds()
 			rows = append(rows, row{
 				fmt.Sprintf("(d) mbsync full sync, %d messages (%.2f GB, realistic mix), Postern ÷ Dovecot", o.syncN, float64(r.bytes)/1e9),
-				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs)", ratio, r.postern.Seconds(), r.dovecot.Seconds()),
+				fmt.Sprintf("%.2f (Postern with COMPRESS %.2fs, Dovecot without %.2fs; Dovecot with COMPRESS %s)", ratio, r.postern.Seconds(), r.dovecot.Seconds(), orNone(r.dovecotZ)),
 				"≤ 1.00", verdict(ratio <= 1.0)})
+			cpuRatio := r.posternCPU.Seconds() / r.dovecotCPU.Seconds()
+			rows = append(rows, row{
+				"(d) server CPU of that sync, Postern with COMPRESS ÷ Dovecot without",
+				fmt.Sprintf("%.2f (Postern %.2fs, Dovecot %.2fs; Dovecot with COMPRESS %s)", cpuRatio, r.posternCPU.Seconds(), r.dovecotCPU.Seconds(), orNone(r.dovecotZCPU)),
+				"≤ 2.00", verdict(cpuRatio <= 2.0)})
 			rows = append(rows, row{
 				"(d) relay RSS during that mbsync sync, and after",
 				fmt.Sprintf("peak %.1f MiB (VmRSS %.1f: anon %.1f, file %.1f; VmHWM %.1f), idle %.1f, after %.1f; Dovecot peak %.1f MiB (sum of its processes; anon %.1f)",
 					mib(r.peak), mib(r.peakRSS.rss), mib(r.peakRSS.anon), mib(r.peakRSS.file), mib(r.hwm), mib(r.idle), mib(r.after), mib(r.dovecotPeak.rss), mib(r.dovecotPeak.anon)),
 				fmt.Sprintf("peak ≤ %.0f MiB, after ≤ idle + %.0f MiB", mib(syncRSSGoal), mib(nearIdle)),
 				verdict(r.peak <= syncRSSGoal && r.after <= r.idle+nearIdle)})
+		}
+	}
+	if o.only["logins"] {
+		progress("logins: %d sessions in a row (LOGIN, SELECT, FETCH, LOGOUT) on Postern and on Dovecot with ARGON2ID", o.loginsN)
+		r, err := e.benchLogins(o.loginsN)
+		if err != nil {
+			fail("(h) logins", err)
+		} else {
+			per := func(d time.Duration, n int) float64 { return d.Seconds() * 1000 / float64(n) }
+			ours := per(r.postern, r.n)
+			argon, static := per(r.dovecot, r.dovecotN), per(r.static, r.n)
+			rows = append(rows, row{
+				fmt.Sprintf("(h) %d logins in a row, Postern (argon2id, login cache) ÷ Dovecot (ARGON2ID, auth cache), per session", r.n),
+				fmt.Sprintf("%.3f (Postern %.2fs wall, %.2fs server CPU, %.2f ms a session; Dovecot %.1f ms a session over %d, %.2fs CPU)",
+					ours/argon, r.postern.Seconds(), r.posternCPU.Seconds(), ours, argon, r.dovecotN, r.dovecotCPU.Seconds()),
+				"≤ 2.00", verdict(ours <= 2*argon)})
+			rows = append(rows, row{
+				fmt.Sprintf("(h) the same %d, Postern ÷ Dovecot with no hashing (static passdb)", r.n),
+				fmt.Sprintf("%.2f (Dovecot %.2fs wall, %.2fs CPU of its processes, %.2f ms a session)",
+					ours/static, r.static.Seconds(), r.staticCPU.Seconds(), static),
+				"≤ 2.00", verdict(ours <= 2*static)})
+		}
+	}
+	if o.only["append"] {
+		progress("append: %d APPENDs of the realistic mix on one connection, Postern and Dovecot", o.appendN)
+		r, err := e.benchAppend(o.appendN)
+		if err != nil {
+			fail("(i) APPEND", err)
+		} else {
+			ours, theirs := float64(r.n)/r.postern.Seconds(), float64(r.n)/r.dovecot.Seconds()
+			rows = append(rows, row{
+				fmt.Sprintf("(i) APPEND of %d messages (%.2f GB, realistic mix), one connection, Postern ÷ Dovecot msg/s", r.n, float64(r.bytes)/1e9),
+				fmt.Sprintf("%.2f (Postern %.1f msg/s, %.2fs server CPU; Dovecot %.1f msg/s, %.2fs CPU)",
+					ours/theirs, ours, r.posternCPU.Seconds(), theirs, r.dovecotCPU.Seconds()),
+				"≥ 1.00", verdict(ours >= theirs)})
 		}
 	}
 	if o.only["flood"] {
@@ -195,6 +239,14 @@ func verdict(ok bool) string {
 		return "met"
 	}
 	return "MISSED"
+}
+
+// orNone formats d in seconds, or "not run" for zero.
+func orNone(d time.Duration) string {
+	if d == 0 {
+		return "not run"
+	}
+	return fmt.Sprintf("%.2fs", d.Seconds())
 }
 
 func mib(b int64) float64 { return float64(b) / (1 << 20) }

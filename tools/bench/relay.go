@@ -175,23 +175,65 @@ const clockTick = 100
 
 // cpuTime returns the user+system CPU time the process has used so far.
 func cpuTime(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	f, err := statFields(pid)
 	if err != nil {
 		return 0, err
+	}
+	return ticks(f[11:13]) // fields 14, 15: utime, stime
+}
+
+// treeCPU returns the user+system CPU time used so far by root and every
+// process descending from it, including the children they have reaped
+// (cutime, cstime): Dovecot's master forks a login and an imap process
+// per session, and reaps them when they end, so their time moves into its
+// cutime and is not lost between two readings.
+func treeCPU(root int) (time.Duration, error) {
+	var sum time.Duration
+	for _, pid := range processTree(root) {
+		f, err := statFields(pid)
+		if err != nil {
+			if pid == root {
+				return 0, err
+			}
+			continue // ended between the listing and the read
+		}
+		t, err := ticks(f[11:15]) // fields 14–17: utime, stime, cutime, cstime
+		if err != nil {
+			return 0, err
+		}
+		sum += t
+	}
+	return sum, nil
+}
+
+// statFields returns the fields of /proc/PID/stat after the command name
+// (field 3 first), at least 15 of them.
+func statFields(pid int) ([]string, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return nil, err
 	}
 	// The command name (field 2) may contain spaces: fields after it
 	// start after the last ')'.
 	s := string(b)
 	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 13 {
-		return 0, fmt.Errorf("short /proc/%d/stat", pid)
+	if len(f) < 15 {
+		return nil, fmt.Errorf("short /proc/%d/stat", pid)
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
-	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bad /proc/%d/stat", pid)
+	return f, nil
+}
+
+// ticks sums clock-tick counts.
+func ticks(fs []string) (time.Duration, error) {
+	var n int64
+	for _, s := range fs {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("bad /proc stat field %q", s)
+		}
+		n += v
 	}
-	return time.Duration(ut+st) * time.Second / clockTick, nil
+	return time.Duration(n) * time.Second / clockTick, nil
 }
 
 // memory returns VmRSS and VmHWM (peak RSS) of the process, in bytes.

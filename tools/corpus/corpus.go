@@ -4,7 +4,13 @@
 // small messages alone flattered the relay (docs/benchmarks.md).
 package corpus
 
-import "math/rand/v2"
+import (
+	crand "crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+)
 
 // Size classes of the mix.
 const (
@@ -42,4 +48,25 @@ func Total(sizes []int) int64 {
 		t += int64(s)
 	}
 	return t
+}
+
+// PlainMessage is mail number i of about size bytes as a client APPENDs it
+// (a Sent or Drafts copy): plaintext headers, a short note, and past the
+// first few KiB a base64 attachment of random bytes.
+func PlainMessage(i, size int) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: Jane <jane@newsroom.example>\r\nTo: source@postern.local\r\nSubject: note %d\r\n", i)
+	fmt.Fprintf(&b, "Date: Sun, 29 Nov 2026 00:00:00 +0000\r\nMessage-ID: <n%d@newsroom.example>\r\nMIME-Version: 1.0\r\n", i)
+	b.WriteString("Content-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n")
+	b.WriteString(strings.Repeat("Thank you for the documents; we are reading them.\r\n", 20))
+	b.WriteString("--b\r\nContent-Type: application/octet-stream; name=\"a.bin\"\r\nContent-Transfer-Encoding: base64\r\n\r\n")
+	raw := make([]byte, max(0, size-b.Len()-64)*3/4)
+	crand.Read(raw)
+	enc := base64.StdEncoding.EncodeToString(raw)
+	for len(enc) > 76 {
+		b.WriteString(enc[:76] + "\r\n")
+		enc = enc[76:]
+	}
+	b.WriteString(enc + "\r\n--b--\r\n")
+	return []byte(b.String())
 }

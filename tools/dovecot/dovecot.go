@@ -2,6 +2,10 @@
 // static password and Maildirs under a temporary directory: the reference
 // server that the IMAP client suite and the mbsync benchmark compare Postern
 // with. It is a test and benchmark tool, never part of the relay.
+//
+// Start gives the plain configuration the client suites use; StartWith can
+// add what a production Dovecot would have for a comparison of costs:
+// ARGON2ID password hashes with the auth cache, and COMPRESS=DEFLATE.
 package dovecot
 
 import (
@@ -41,16 +45,12 @@ service imap-login {
 service anvil {
   chroot =
 }
-passdb {
-  driver = static
-  args = password=secret
-}
-userdb {
+{{passdb}}userdb {
   driver = static
   args = uid={{mailuid}} gid={{mailgid}} home={{dir}}/home/%u
 }
 mail_location = maildir:~/Maildir
-namespace inbox {
+{{extra}}namespace inbox {
   inbox = yes
   separator = /
   mailbox Sent {
@@ -76,6 +76,55 @@ namespace inbox {
 }
 `
 
+// staticPassdb accepts Password for any user without hashing.
+const staticPassdb = `passdb {
+  driver = static
+  args = password=secret
+}
+`
+
+// argon2Passdb reads users and their ARGON2ID hashes (doveadm pw's
+// defaults: m=64 MiB, t=3, p=1, the relay's own parameters) from a file
+// dict, with the auth cache on as a production setup would have it. Not
+// a passwd-file: Dovecot never caches passwd-file lookups (NEWS, 2.2.x:
+// "Auth cache is now disabled [for] passwd-file"). Note that what Dovecot
+// caches is the passdb's answer, the hash: a cache hit still verifies the
+// password against it, so every login runs argon2id (seen with
+// auth_debug: "cache hit", then about 0.3 s of argon2id). A passdb that
+// verifies by itself (PAM, checkpassword) is cached differently; not tried.
+const argon2Passdb = `auth_cache_size = 10M
+passdb {
+  driver = dict
+  args = {{dir}}/dict-auth.conf
+}
+`
+
+// dictAuthConf points the dict passdb at the file of hashes.
+const dictAuthConf = `uri = file:{{dir}}/passdb.dict
+password_key = passdb/%u
+iterate_disable = yes
+default_pass_scheme = ARGON2ID
+`
+
+// zlibPlugins offers COMPRESS=DEFLATE (RFC 4978): imap_zlib needs zlib
+// loaded for every protocol.
+const zlibPlugins = `mail_plugins = $mail_plugins zlib
+protocol imap {
+  mail_plugins = $mail_plugins imap_zlib
+}
+`
+
+// Options selects what StartWith adds to the plain configuration.
+type Options struct {
+	// Argon2Users, when set, replaces the static passdb by a dict passdb
+	// listing these users, each with Password hashed by
+	// `doveadm pw -s ARGON2ID`, and turns the auth cache on
+	// (auth_cache_size = 10M). Other users cannot log in.
+	Argon2Users []string
+	// Compress loads imap_zlib, so Dovecot offers COMPRESS=DEFLATE.
+	Compress bool
+}
+
 // Server is a running Dovecot.
 type Server struct {
 	// Addr is the IMAP listener (host:port).
@@ -90,7 +139,10 @@ type Server struct {
 // Start runs bin (Debian's dovecot) in the foreground and waits for its
 // greeting. Running as root, the mail processes use uid 65534: Dovecot
 // refuses uid 0 for mail.
-func Start(bin string) (*Server, error) {
+func Start(bin string) (*Server, error) { return StartWith(bin, Options{}) }
+
+// StartWith is Start with the additions o selects.
+func StartWith(bin string, o Options) (*Server, error) {
 	// The mail processes drop to the mail user, which must reach the
 	// directory: a 0700 temp dir under root would not do.
 	dir, err := os.MkdirTemp("", "postern-dovecot-")
@@ -126,9 +178,20 @@ func Start(bin string) (*Server, error) {
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
-	c := strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(port), "{{user}}", user,
+	passdb, extra := staticPassdb, ""
+	if len(o.Argon2Users) > 0 {
+		if err := writePasswd(bin, dir, o.Argon2Users); err != nil {
+			return fail(err)
+		}
+		passdb = argon2Passdb
+	}
+	if o.Compress {
+		extra = zlibPlugins
+	}
+	c := strings.NewReplacer("{{passdb}}", passdb, "{{extra}}", extra).Replace(conf)
+	c = strings.NewReplacer("{{dir}}", dir, "{{port}}", fmt.Sprint(port), "{{user}}", user,
 		"{{group}}", group, "{{loginuser}}", loginUser,
-		"{{mailuid}}", fmt.Sprint(s.uid), "{{mailgid}}", fmt.Sprint(s.gid)).Replace(conf)
+		"{{mailuid}}", fmt.Sprint(s.uid), "{{mailgid}}", fmt.Sprint(s.gid)).Replace(c)
 	cf := filepath.Join(dir, "dovecot.conf")
 	if err := os.WriteFile(cf, []byte(c), 0o644); err != nil {
 		return fail(err)
@@ -155,6 +218,35 @@ func Start(bin string) (*Server, error) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// writePasswd writes the dict passdb's configuration and its file, giving
+// each user Password, hashed by doveadm (on $PATH, else next to bin) with
+// ARGON2ID and its default parameters.
+func writePasswd(bin, dir string, users []string) error {
+	doveadm, err := exec.LookPath("doveadm")
+	if err != nil {
+		doveadm = filepath.Join(filepath.Dir(bin), "doveadm")
+	}
+	out, err := exec.Command(doveadm, "pw", "-s", "ARGON2ID", "-p", Password).Output()
+	if err != nil {
+		return fmt.Errorf("doveadm pw: %w", err)
+	}
+	hash := strings.TrimSpace(string(out))
+	if !strings.HasPrefix(hash, "{ARGON2ID}") {
+		return fmt.Errorf("doveadm pw gave %q, not an ARGON2ID hash", hash)
+	}
+	// The file dict alternates key and value lines; the passdb's keys
+	// live under "shared/" and its values are JSON objects.
+	var b strings.Builder
+	for _, u := range users {
+		fmt.Fprintf(&b, "shared/passdb/%s\n{\"password\":%q}\n", u, hash)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "passdb.dict"), []byte(b.String()), 0o644); err != nil {
+		return err
+	}
+	conf := strings.ReplaceAll(dictAuthConf, "{{dir}}", dir)
+	return os.WriteFile(filepath.Join(dir, "dict-auth.conf"), []byte(conf), 0o644)
 }
 
 // Chown hands everything under Home to the mail user, after files were put
