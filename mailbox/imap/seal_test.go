@@ -445,3 +445,27 @@ func TestAppendToolCiphertextKept(t *testing.T) {
 		}
 	}
 }
+
+// crlfWriter turns go-crypto armor's LF line ends into CRLF, as mail
+// needs: the tests make ciphertext the way other clients do.
+type crlfWriter struct{ w io.Writer }
+
+func (c crlfWriter) Write(p []byte) (int, error) {
+	n := 0
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		if i < 0 {
+			m, err := c.w.Write(p)
+			return n + m, err
+		}
+		if _, err := c.w.Write(p[:i]); err != nil {
+			return n, err
+		}
+		if _, err := c.w.Write([]byte("\r\n")); err != nil {
+			return n, err
+		}
+		n += i + 1
+		p = p[i+1:]
+	}
+	return n, nil
+}

@@ -50,6 +50,11 @@ func newCRC24Tables() *crc24Tables {
 // crc24 is a constant table, computed once.
 var crc24 = newCRC24Tables()
 
+// NewArmor returns the armor writer for an OpenPGP message written
+// elsewhere into mail (the IMAP server's sealed APPENDs): CRLF lines, no
+// armor headers, the fast CRC-24. Close writes the checksum and footer.
+func NewArmor(w io.Writer) io.WriteCloser { return newArmorWriter(w) }
+
 func newArmorWriter(w io.Writer) *armorWriter {
 	_, err := io.WriteString(w, "-----BEGIN PGP MESSAGE-----\r\n\r\n")
 	return &armorWriter{w: w, crc: crc24Init, err: err, out: make([]byte, 0, armorBatch*66)}
