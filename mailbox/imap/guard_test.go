@@ -218,7 +218,13 @@ func clip(s string) string {
 // data (an IDLE's DONE, a SASL response starting with "+" or "*"), but a
 // "+" inside a FETCH literal is not a continuation request.
 func TestGuardContinuations(t *testing.T) {
-	sc := &scriptConn{in: bytes.NewReader([]byte("a IDLE\r\n*\r\nb FETCH 1 BODY[]\r\n+ not a command\r\n"))}
+	for feed, in := range guardFeeds(t, "a IDLE\r\n*\r\nb FETCH 1 BODY[]\r\n+ not a command\r\n") {
+		t.Run(feed, func(t *testing.T) { guardContinuations(t, in) })
+	}
+}
+
+func guardContinuations(t *testing.T, in io.Reader) {
+	sc := &scriptConn{in: in}
 	g := newGuardConn(sc)
 	p := make([]byte, 4096)
 	read := func() string {
