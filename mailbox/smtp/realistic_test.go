@@ -73,10 +73,10 @@ func checkAttachment(t testing.TB, d *pgpmime.Decrypted, want []byte) {
 	}
 }
 
-// TestLargeRepliesStoredWhole: replies of 1 MiB and 5 MiB of attachment
+// TestMebibyteRepliesStoredWhole: replies of 1 MiB and 5 MiB of attachment
 // (1.4 and 6.8 MB on the wire, under the default 25 MiB cap) reach the
 // source whole, and the team's copies too.
-func TestLargeRepliesStoredWhole(t *testing.T) {
+func TestMebibyteRepliesStoredWhole(t *testing.T) {
 	e := newEnv(t)
 	files := map[string][]byte{"one-mebibyte": randomBytes(t, 1<<20), "five-mebibytes": randomBytes(t, 5<<20)}
 	for marker, file := range files {
