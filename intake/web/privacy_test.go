@@ -44,6 +44,7 @@ func TestNoPlaintextOnDisk(t *testing.T) {
 	words := strings.Fields(codename)
 	markers := []string{mSubject, mText, mFile, mName, mReply, codename, strings.Join(words, "-"), torUA, "Windows NT 10.0"}
 	grepDir(t, e.dir, markers...)
+	e.waitUploadsDone() // every submission handler has returned: all it counts is counted
 	for _, m := range append(markers, words[0]+" "+words[1]) {
 		for _, c := range counts.Total() {
 			if strings.Contains(c.Kind+c.LastError, m) {

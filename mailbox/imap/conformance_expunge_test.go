@@ -38,10 +38,11 @@ func TestExpungeConformance(t *testing.T) {
 }
 
 func TestExpungeConformanceDovecot(t *testing.T) {
+	bin := needTool(t, "dovecot") // first: -short must not hide a missing Dovecot under CI
 	if testing.Short() {
 		t.Skip("short")
 	}
-	dv := startDovecot(t, needTool(t, "dovecot"))
+	dv := startDovecot(t, bin)
 	runExpungeConformance(t, target{Addr: dv.Addr, User: "alice", Password: "secret"})
 }
 

@@ -21,10 +21,11 @@ func TestConformance(t *testing.T) {
 }
 
 func TestConformanceDovecot(t *testing.T) {
+	bin := needTool(t, "dovecot") // first: -short must not hide a missing Dovecot under CI
 	if testing.Short() {
 		t.Skip("short")
 	}
-	dv := startDovecot(t, needTool(t, "dovecot"))
+	dv := startDovecot(t, bin)
 	runConformance(t, target{Addr: dv.Addr, User: "alice", Password: dovecot.Password})
 }
 

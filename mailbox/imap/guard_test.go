@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"compress/flate"
 	"io"
+	"math/rand/v2"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 )
 
@@ -14,7 +17,7 @@ import (
 // read, and what was written back.
 type scriptConn struct {
 	net.Conn
-	in     *bytes.Reader
+	in     io.Reader
 	out    bytes.Buffer
 	writes int
 	closed bool
@@ -31,25 +34,53 @@ func (c *scriptConn) Close() error                     { c.closed = true; return
 func (c *scriptConn) SetWriteDeadline(time.Time) error { return nil }
 
 // playGuard reads the whole client input through a guard, as the library
-// would, one Read at a time. After each Read it lets the "server" answer:
-// when the bytes handed over end with a literal announcement "{n}\r\n",
-// it writes a continuation request if accept says so. It returns what the
-// library received and what the guard wrote by itself.
+// would, one Read at a time, the input arriving in whole reads.
 func playGuard(t testing.TB, input string, accept func(lit string) bool) (lib, said string) {
-	sc := &scriptConn{in: bytes.NewReader([]byte(input))}
+	return playGuardFrom(t, strings.NewReader(input), accept)
+}
+
+// playGuardFrom is playGuard with the client's bytes arriving as in reads
+// them. After each Read it lets the "server" answer as the library does:
+// at the end of a line announcing a synchronizing literal "{n}\r\n" it
+// writes a continuation request if accept says so (then takes the next n
+// bytes as the literal) or refuses the command. It returns what the
+// library received and what the guard wrote by itself.
+func playGuardFrom(t testing.TB, in io.Reader, accept func(lit string) bool) (lib, said string) {
+	sc := &scriptConn{in: in}
 	g := newGuardConn(sc)
 	var got bytes.Buffer
+	var line []byte
+	literal := 0 // bytes of literal data still to come
 	p := make([]byte, 4096)
-	for range 100000 {
+	for range 1000000 {
 		n, err := g.Read(p)
 		got.Write(p[:n])
-		if i := bytes.LastIndexByte(p[:n], '{'); i >= 0 && bytes.HasSuffix(p[:n], []byte("}\r\n")) {
-			lit := string(p[i:n])
-			if !strings.Contains(lit, "+}") && accept(lit) {
-				g.Write([]byte("+ Ready for literal data\r\n"))
-			} else if !strings.Contains(lit, "+}") {
-				g.Write([]byte("x NO refused\r\n"))
+		for b := p[:n]; len(b) > 0; {
+			if literal > 0 {
+				k := min(literal, len(b))
+				literal, b = literal-k, b[k:]
+				continue
 			}
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				line = append(line, b...)
+				break
+			}
+			line, b = append(line, b[:i+1]...), b[i+1:]
+			if j := bytes.LastIndexByte(line, '{'); j >= 0 && bytes.HasSuffix(line, []byte("}\r\n")) {
+				lit := string(line[j:])
+				size, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSuffix(lit[1:], "}\r\n"), "+"))
+				switch {
+				case strings.Contains(lit, "+}"):
+					literal = size
+				case accept(lit):
+					literal = size
+					g.Write([]byte("+ Ready for literal data\r\n"))
+				default:
+					g.Write([]byte("x NO refused\r\n"))
+				}
+			}
+			line = line[:0]
 		}
 		if err != nil {
 			return got.String(), sc.out.String()
@@ -57,6 +88,32 @@ func playGuard(t testing.TB, input string, accept func(lit string) bool) (lib, s
 	}
 	t.Fatal("guard never reached the end of its input")
 	return "", ""
+}
+
+// chunkReader hands out its input in reads of random sizes from 1 to max,
+// as TCP and Tor cut a stream.
+type chunkReader struct {
+	r   *strings.Reader
+	rng *rand.Rand
+	max int
+}
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	n := 1 + c.rng.IntN(c.max)
+	return c.r.Read(p[:min(n, len(p))])
+}
+
+// guardFeeds are the ways a case's input arrives: whole, a byte at a time,
+// and in random chunks (the seed is logged and fixed, so a failure replays).
+func guardFeeds(t *testing.T, input string) map[string]io.Reader {
+	const seed = 19
+	t.Logf("random chunks with seed %d", seed)
+	return map[string]io.Reader{
+		"whole":            strings.NewReader(input),
+		"one byte":         iotest.OneByteReader(strings.NewReader(input)),
+		"chunks of 1-7":    &chunkReader{r: strings.NewReader(input), rng: rand.New(rand.NewPCG(seed, 1)), max: 7},
+		"chunks of 1-1500": &chunkReader{r: strings.NewReader(input), rng: rand.New(rand.NewPCG(seed, 2)), max: 1500},
+	}
 }
 
 func always(string) bool { return true }
@@ -135,14 +192,16 @@ func TestGuard(t *testing.T) {
 			if accept == nil {
 				accept = func(string) bool { t.Error("unexpected literal"); return false }
 			}
-			lib, said := playGuard(t, c.in, accept)
-			said = strings.ReplaceAll(said, "+ Ready for literal data\r\n", "")
-			said = strings.ReplaceAll(said, "x NO refused\r\n", "")
-			if lib != c.lib {
-				t.Errorf("library got %q\nwant %q", clip(lib), clip(c.lib))
-			}
-			if said != c.said {
-				t.Errorf("guard said %q\nwant %q", said, c.said)
+			for feed, in := range guardFeeds(t, c.in) {
+				lib, said := playGuardFrom(t, in, accept)
+				said = strings.ReplaceAll(said, "+ Ready for literal data\r\n", "")
+				said = strings.ReplaceAll(said, "x NO refused\r\n", "")
+				if lib != c.lib {
+					t.Errorf("%s: library got %q\nwant %q", feed, clip(lib), clip(c.lib))
+				}
+				if said != c.said {
+					t.Errorf("%s: guard said %q\nwant %q", feed, said, c.said)
+				}
 			}
 		})
 	}
@@ -159,7 +218,13 @@ func clip(s string) string {
 // data (an IDLE's DONE, a SASL response starting with "+" or "*"), but a
 // "+" inside a FETCH literal is not a continuation request.
 func TestGuardContinuations(t *testing.T) {
-	sc := &scriptConn{in: bytes.NewReader([]byte("a IDLE\r\n*\r\nb FETCH 1 BODY[]\r\n+ not a command\r\n"))}
+	for feed, in := range guardFeeds(t, "a IDLE\r\n*\r\nb FETCH 1 BODY[]\r\n+ not a command\r\n") {
+		t.Run(feed, func(t *testing.T) { guardContinuations(t, in) })
+	}
+}
+
+func guardContinuations(t *testing.T, in io.Reader) {
+	sc := &scriptConn{in: in}
 	g := newGuardConn(sc)
 	p := make([]byte, 4096)
 	read := func() string {

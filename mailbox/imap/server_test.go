@@ -578,12 +578,15 @@ func TestTimeouts(t *testing.T) {
 
 	e = newEnvWith(t, Options{IdleTimeout: 300 * time.Millisecond}, "alice")
 	r = dialRaw(t, e.addr)
-	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\n")
+	// LOGIN and SELECT in one write: no pause between them can meet the
+	// short IdleTimeout before the session is idle.
+	r.send("l LOGIN alice \"" + e.pass["alice"] + "\"\r\ns SELECT INBOX\r\n")
 	if l := r.tagged("l"); !strings.HasPrefix(l, "l OK") {
 		t.Fatalf("login: %q", l)
 	}
-	r.send("s SELECT INBOX\r\n")
-	r.tagged("s")
+	if l := r.tagged("s"); !strings.HasPrefix(l, "s OK") {
+		t.Fatalf("select: %q", l)
+	}
 	waitClosed(r, "idle after login")
 }
 

@@ -7,15 +7,15 @@ import (
 	"time"
 )
 
-// Past Max, a connection gets the Busy text and is closed; closing one frees
-// its slot; a silent connection is dropped after Idle.
-func TestListener(t *testing.T) {
+// echoServer serves lines back on a listener limited by o.
+func echoServer(t *testing.T, o Options) string {
+	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln := Listener(raw, Options{Max: 1, Idle: 300 * time.Millisecond, Deadlines: PerRead, Busy: "busy\r\n"})
-	defer ln.Close()
+	ln := Listener(raw, o)
+	t.Cleanup(func() { ln.Close() })
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -35,42 +35,79 @@ func TestListener(t *testing.T) {
 			}()
 		}
 	}()
-	first, err := net.Dial("tcp", raw.Addr().String())
+	return raw.Addr().String()
+}
+
+// echo sends a line on a new connection and returns the first line back.
+func echo(t *testing.T, addr, line string) (net.Conn, string) {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	first.Write([]byte("hi\n"))
-	if l, err := bufio.NewReader(first).ReadString('\n'); err != nil || l != "hi\n" {
-		t.Fatalf("first connection: %q %v", l, err)
+	c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	c.Write([]byte(line))
+	l, _ := bufio.NewReader(c).ReadString('\n')
+	return c, l
+}
+
+// Past Max, a connection gets the Busy text and is closed; closing one frees
+// its slot. Idle is long here: a pause of a loaded machine must not free the
+// slot before the test is over the cap.
+func TestListenerBusy(t *testing.T) {
+	addr := echoServer(t, Options{Max: 1, Idle: time.Hour, Deadlines: PerRead, Busy: "busy\r\n"})
+	first, l := echo(t, addr, "hi\n")
+	if l != "hi\n" {
+		t.Fatalf("first connection: %q", l)
 	}
-	second, err := net.Dial("tcp", raw.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if l, _ := bufio.NewReader(second).ReadString('\n'); l != "busy\r\n" {
+	second, l := echo(t, addr, "over\n")
+	second.Close()
+	if l != "busy\r\n" {
 		t.Fatalf("second connection over the cap got %q", l)
 	}
-	second.Close()
-	// The first one stays silent: the idle bound drops it, and frees the slot.
-	first.SetReadDeadline(time.Now().Add(5 * time.Second))
+	first.Close()
+	// The server frees the slot once it has seen the close; until then a
+	// newcomer is told busy, and tries again.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		third, l := echo(t, addr, "again\n")
+		third.Close()
+		switch l {
+		case "again\n":
+			return
+		case "busy\r\n":
+			continue
+		default:
+			t.Fatalf("after the first closed, a newcomer got %q", l)
+		}
+	}
+	t.Fatal("the slot was not freed in 30 seconds")
+}
+
+// A silent connection is dropped after Idle, and its slot freed.
+func TestListenerIdle(t *testing.T) {
+	addr := echoServer(t, Options{Max: 1, Idle: 300 * time.Millisecond, Deadlines: PerRead, Busy: "busy\r\n"})
+	first, l := echo(t, addr, "hi\n")
+	if l != "hi\n" {
+		t.Fatalf("first connection: %q", l)
+	}
+	first.SetReadDeadline(time.Now().Add(30 * time.Second))
 	if _, err := bufio.NewReader(first).ReadString('\n'); err == nil {
 		t.Fatal("a silent connection was not dropped")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatal("a silent connection was kept for 30 seconds")
 	}
 	first.Close()
-	var third net.Conn
-	for range 50 {
-		third, err = net.Dial("tcp", raw.Addr().String())
-		if err != nil {
-			t.Fatal(err)
-		}
-		third.Write([]byte("again\n"))
-		third.SetReadDeadline(time.Now().Add(time.Second))
-		if l, _ := bufio.NewReader(third).ReadString('\n'); l == "again\n" {
-			third.Close()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		next, l := echo(t, addr, "again\n")
+		next.Close()
+		switch l {
+		case "again\n":
 			return
+		case "busy\r\n":
+			continue
+		default:
+			t.Fatalf("after the idle one was dropped, a newcomer got %q", l)
 		}
-		third.Close()
-		time.Sleep(20 * time.Millisecond)
 	}
-	t.Fatal("the slot was never freed")
+	t.Fatal("the slot was not freed in 30 seconds")
 }

@@ -142,18 +142,30 @@ func TestFullCapRefusesNewcomerNotLoggedIn(t *testing.T) {
 	}
 }
 
+// deadlinePassed returns once a pre-login deadline of o started now has
+// passed: a silent connection to a second server with the same options,
+// opened now, has been closed. A test waits for that event instead of
+// sleeping a guessed time.
+func deadlinePassed(t *testing.T, o Options) {
+	t.Helper()
+	dial(t, loginServer(t, o)).waitClosed("a silent connection past the deadline")
+}
+
 // A connection that does not log in within PreLoginTimeout is closed, even
-// if it keeps talking (a trickle cannot extend the deadline).
+// if it keeps talking (a trickle cannot extend the deadline). The deadline
+// is a second, so that the other connection's login, which must come
+// within it, is not beaten by a pause of a loaded machine.
 func TestPreLoginDeadlineNotExtendedByTraffic(t *testing.T) {
-	addr := loginServer(t, Options{Max: 4, Idle: time.Minute, PreLoginMax: 2, PreLoginTimeout: 200 * time.Millisecond})
+	o := Options{Max: 4, Idle: time.Minute, PreLoginMax: 2, PreLoginTimeout: time.Second}
+	addr := loginServer(t, o)
 	c := dial(t, addr)
 	for c.say("noop") == "noop" {
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // the trickle's pace
 	}
 	in := dial(t, addr)
 	in.say("login")
 	// The deadline is for logging in only.
-	time.Sleep(400 * time.Millisecond)
+	deadlinePassed(t, o)
 	if in.say("after") != "after" {
 		t.Fatal("a logged-in connection was closed by the pre-login deadline")
 	}
@@ -163,10 +175,11 @@ func TestPreLoginDeadlineNotExtendedByTraffic(t *testing.T) {
 // nor evicted by newcomers; if it then fails past the deadline, the
 // connection is closed.
 func TestLoginInProgressNotCut(t *testing.T) {
-	addr := loginServer(t, Options{Max: 4, Idle: time.Minute, Busy: "busy\n", PreLoginMax: 1, PreLoginTimeout: 100 * time.Millisecond})
+	o := Options{Max: 4, Idle: time.Minute, Busy: "busy\n", PreLoginMax: 1, PreLoginTimeout: time.Second}
+	addr := loginServer(t, o)
 	c := dial(t, addr)
 	c.say("begin")
-	time.Sleep(300 * time.Millisecond) // past the deadline, inside the login
+	deadlinePassed(t, o) // past the deadline, inside the login
 	if r := dial(t, addr).say("x"); r != "busy" {
 		t.Fatalf("a newcomer took the slot of a login under way: %q", r)
 	}
@@ -176,7 +189,7 @@ func TestLoginInProgressNotCut(t *testing.T) {
 
 	d := dial(t, addr)
 	d.say("begin")
-	time.Sleep(300 * time.Millisecond)
+	deadlinePassed(t, o)
 	d.c.Write([]byte("fail\n"))
 	d.waitClosed("a failed login past the deadline")
 }

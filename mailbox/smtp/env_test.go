@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/emersion/go-sasl"
@@ -47,6 +49,67 @@ type env struct {
 	srcKey  *openpgp.Entity // the source's derived key, private half included
 	srcSeed []byte
 	tally   *tally.Tally // what the server counts instead of logging
+	conns   *trackListener
+}
+
+// trackListener counts the connections the server holds open. The server
+// closes a connection last, after the session's end, so none open means it
+// has finished with every session.
+type trackListener struct {
+	net.Listener
+	mu     sync.Mutex
+	open   int
+	change chan struct{} // closed and replaced when open changes
+}
+
+func (l *trackListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	l.add(1)
+	return &trackedConn{Conn: c, l: l}, nil
+}
+
+func (l *trackListener) add(n int) {
+	l.mu.Lock()
+	l.open += n
+	close(l.change)
+	l.change = make(chan struct{})
+	l.mu.Unlock()
+}
+
+type trackedConn struct {
+	net.Conn
+	l    *trackListener
+	once sync.Once
+}
+
+func (c *trackedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.add(-1) })
+	return err
+}
+
+// settle waits until the server has finished with every connection: what it
+// counts is then all it will count for them. Close the clients first.
+func (e *env) settle() {
+	e.t.Helper()
+	deadline := time.NewTimer(time.Minute)
+	defer deadline.Stop()
+	for {
+		e.conns.mu.Lock()
+		open, change := e.conns.open, e.conns.change
+		e.conns.mu.Unlock()
+		if open == 0 {
+			return
+		}
+		select {
+		case <-change:
+		case <-deadline.C:
+			e.t.Fatalf("the server still holds %d connections after a minute", open)
+		}
+	}
 }
 
 // counted is everything the server counted, kinds and last errors, as
@@ -113,8 +176,9 @@ func newEnv(t testing.TB, mod ...func(*Options)) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.conns = &trackListener{Listener: ln, change: make(chan struct{})}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ln) }()
+	go func() { done <- srv.Serve(e.conns) }()
 	t.Cleanup(func() {
 		srv.Close()
 		if err := <-done; err != nil {
@@ -172,11 +236,16 @@ func (e *env) dial(name string) *smtp.Client {
 	return c
 }
 
-// send sends msg from name to rcpt and returns the server's error.
+// send sends msg from name to rcpt on a connection of its own, ends it,
+// and returns the server's error.
 func (e *env) send(name, rcpt string, msg []byte) error {
 	e.t.Helper()
 	c := e.dial(name)
-	return c.SendMail("jane@home.example", []string{rcpt}, bytes.NewReader(msg))
+	defer c.Close()
+	if err := c.SendMail("jane@home.example", []string{rcpt}, bytes.NewReader(msg)); err != nil {
+		return err
+	}
+	return c.Quit()
 }
 
 // replies decrypts every stored reply of the source with its re-derived key.

@@ -134,6 +134,7 @@ func TestPlaintextReply(t *testing.T) {
 		t.Errorf("jane got %d copies of her own reply", n)
 	}
 	e.grepDataDir(marker)
+	e.settle()
 	if strings.Contains(e.counted(), marker) {
 		t.Errorf("marker in logs")
 	}

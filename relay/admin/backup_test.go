@@ -9,10 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"sync"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
@@ -32,13 +29,24 @@ func adminKey(t testing.TB, label string) *openpgp.Entity {
 // takeBackup runs Admin.Backup into an encrypted buffer.
 func takeBackup(t *testing.T, a *Admin, to *openpgp.Entity) []byte {
 	t.Helper()
+	return takeBackupVia(t, a, to, nil)
+}
+
+// takeBackupVia is takeBackup with the writer Admin.Backup writes to wrapped
+// by wrap (when not nil), so a test can act while the backup is in progress.
+func takeBackupVia(t *testing.T, a *Admin, to *openpgp.Entity, wrap func(io.Writer) io.Writer) []byte {
+	t.Helper()
 	var buf bytes.Buffer
 	enc, err := backup.Encrypt(&buf, to)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var w io.Writer = enc
+	if wrap != nil {
+		w = wrap(enc)
+	}
 	var plan backup.Plan
-	if err := a.Backup(context.Background(), enc, func(p backup.Plan) { plan = p }); err != nil {
+	if err := a.Backup(context.Background(), w, func(p backup.Plan) { plan = p }); err != nil {
 		t.Fatal(err)
 	}
 	if err := enc.Close(); err != nil {
@@ -310,112 +318,6 @@ func TestRestoreRefusesBadBackups(t *testing.T) {
 	if _, err := backup.Restore(context.Background(), bytes.NewReader(plain.Bytes()), filepath.Join(t.TempDir(), "ok"), restoreOptions(f.a)); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// TestBackupDuringDeliveries: a backup taken while submissions (and a source
-// deletion) go on restores to a consistent state holding every submission
-// that was acknowledged before the backup began.
-func TestBackupDuringDeliveries(t *testing.T) {
-	f := newFixture(t, "ana", "bob")
-	st := f.a.Store()
-	srcs := []*testSource{f.newSource(t), f.newSource(t)}
-	doomed := f.newSource(t)
-	for i := range 3 {
-		f.submit(t, doomed, fmt.Sprintf("doomed %d", i))
-	}
-	f.reply(t, doomed, "doomed reply")
-	for _, s := range srcs {
-		f.submit(t, s, "before")
-	}
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var acked atomic.Int64
-	var failed atomic.Bool
-	// halt stops the writers and waits for them, also when the test fails early.
-	halt := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	defer halt()
-	for i, s := range srcs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 0; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				if err := f.trySubmit(s, fmt.Sprintf("writer %d message %d", i, n)); err != nil {
-					t.Error(err)
-					failed.Store(true)
-					return
-				}
-				acked.Add(1)
-			}
-		}()
-	}
-	// Let some deliveries happen, then note what is acknowledged and back up.
-	for acked.Load() < 4 && !failed.Load() {
-		runtime.Gosched()
-	}
-	before := map[uint32]string{}
-	for _, m := range mustMessages(t, st, "ana", "INBOX") {
-		before[m.UID] = m.Blob.ID
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		if _, err := f.a.SourceDelete(context.Background(), doomed.rec.Designation); err != nil {
-			t.Error(err)
-		}
-	}()
-	key := adminKey(t, "a")
-	data := takeBackup(t, f.a, key)
-	halt()
-	if err := st.Check(); err != nil {
-		t.Fatal(err)
-	}
-
-	target := filepath.Join(t.TempDir(), "restored")
-	if err := restore(f.a, data, key, target); err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(target, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	rst := b.Store()
-	if err := rst.Check(); err != nil {
-		t.Fatalf("restored store: %v", err)
-	}
-	got := map[uint32]string{}
-	for _, m := range mustMessages(t, rst, "ana", "INBOX") {
-		got[m.UID] = m.Blob.ID
-	}
-	for uid, blob := range before {
-		if uid <= 3 { // the doomed source's, deleted concurrently: either way is consistent
-			continue
-		}
-		if got[uid] != blob {
-			t.Fatalf("acknowledged message uid %d (blob %s) missing from the restore", uid, blob)
-		}
-	}
-	// Each journalist got every submission in one transaction: both INBOXes
-	// of the restore hold the same submissions.
-	var anaBlobs, bobBlobs []string
-	for _, m := range mustMessages(t, rst, "ana", "INBOX") {
-		anaBlobs = append(anaBlobs, m.Blob.ID)
-	}
-	for _, m := range mustMessages(t, rst, "bob", "INBOX") {
-		bobBlobs = append(bobBlobs, m.Blob.ID)
-	}
-	slices.Sort(anaBlobs)
-	slices.Sort(bobBlobs)
-	if !slices.Equal(anaBlobs, bobBlobs) {
-		t.Fatalf("a delivery is half there: ana %d, bob %d", len(anaBlobs), len(bobBlobs))
-	}
-	t.Logf("backup held %d of ana's messages; %d acknowledged before it began, %d at the end",
-		len(got), len(before), len(mustMessages(t, st, "ana", "INBOX")))
 }
 
 func mustMessages(t *testing.T, st *store.Store, j, box string) []store.Message {
