@@ -266,6 +266,11 @@ func (r *runner) restored(target string, man backup.Manifest, trustAny bool, see
 	var torExtra []string
 	if cfg, err := config.Load(target); err == nil {
 		torExtra = cfg.TorExtraBeyondTestNetwork(target)
+		// An archive key receives every submission: say whose it is, so a
+		// key planted in a backup does not read the newsroom's mail unseen.
+		if path := cfg.ArchiveKeyPath(target); path != "" {
+			warn("the restored postern.conf gives every submission to the archive key in %s: check that it is the newsroom's own offline key", path)
+		}
 	}
 	if len(torExtra) > 0 {
 		warn("the restored postern.conf sets %d tor_extra line(s) that are not a test-network include (%q…): relay serve refuses them unless --allow-tor-extra is given; remove what you did not write",

@@ -1,9 +1,11 @@
 package cli_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -143,4 +145,40 @@ func newInstanceWith(t *testing.T, conf string) string {
 	dir := filepath.Join(base, "inst")
 	mustRelay(t, nil, "init", "--data", dir, "--config", path)
 	return dir
+}
+
+// TestRestoreNamesTheArchiveKey: a restored postern.conf that gives every
+// submission to an archive key says so, with the key's path, so that a key
+// planted in a backup does not read the newsroom's mail unseen.
+func TestRestoreNamesTheArchiveKey(t *testing.T) {
+	dir := newInstance(t)
+	pub, sec := adminKeyFiles(t)
+	key, err := os.ReadFile(pub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "archive.asc"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	confPath := filepath.Join(dir, "postern.conf")
+	conf, err := os.ReadFile(confPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := regexp.MustCompile(`(?m)^archive_key_file *=.*$`).ReplaceAll(conf, []byte("archive_key_file = archive.asc"))
+	if bytes.Equal(set, conf) {
+		t.Fatal("postern.conf has no archive_key_file line to set")
+	}
+	if err := os.WriteFile(confPath, set, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	bk := filepath.Join(base, "b.pgp")
+	fp := backupTo(t, dir, bk, pub)
+	target := filepath.Join(base, "restored")
+	r := relay(t, nil, "restore", "--in", bk, "--key", sec, "--data", target, "--instance", fp)
+	want := "WARNING: the restored postern.conf gives every submission to the archive key in " + filepath.Join(target, "archive.asc")
+	if r.code != 0 || !strings.Contains(r.stderr, want) {
+		t.Fatalf("restore: %+v", r)
+	}
 }
