@@ -213,9 +213,22 @@ func countNested(b *bolt.Bucket) int {
 // so DeleteSource calls this to make deletion real; retention jobs should too.
 // Writers wait and readers are paused meanwhile. A crash at any point leaves either
 // the old or the new file in place; Open finishes or undoes the swap.
+//
+// While a Snapshot's database copy is being written, the compaction is put
+// off until that copy ends (snapshot.go): the deleted records are in that
+// copy anyway, and waiting here would stall every writer meanwhile.
 func (s *Store) Compact() error {
 	s.blobMu.Lock()
 	defer s.blobMu.Unlock()
+	if s.snapTxs > 0 {
+		s.compactDue = true
+		return nil
+	}
+	return s.compactLocked()
+}
+
+// compactLocked is Compact with blobMu held.
+func (s *Store) compactLocked() error {
 	s.dbMu.Lock()
 	defer s.dbMu.Unlock()
 	if s.db == nil {
@@ -226,7 +239,7 @@ func (s *Store) Compact() error {
 	if err := shred(tmp); err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}
-	dst, err := bolt.Open(tmp, 0o600, &bolt.Options{Timeout: s.opts.LockTimeout, OpenFile: openFileNoAtime})
+	dst, err := bolt.Open(tmp, 0o600, boltOptions(s.opts))
 	if err != nil {
 		return fmt.Errorf("store: compact: %w", err)
 	}

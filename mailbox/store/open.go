@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -87,6 +88,12 @@ type Store struct {
 	// still read every blob its database snapshot references (snapshot.go).
 	pins     int
 	deferred []string
+	// snapTxs counts Snapshots whose read transaction is still open (until
+	// WriteDB). A Compact meanwhile would wait for them while holding
+	// blobMu, stalling every delivery for the whole database copy: it is
+	// put off instead (compactDue) and run when the last one ends.
+	snapTxs    int
+	compactDue bool
 
 	// dbMu guards the db pointer: readers hold it shared for a transaction,
 	// Compact and Close hold it exclusively while they replace or close the file.
@@ -330,7 +337,7 @@ func upgrade(migs []migration, log *slog.Logger, saltOut *[]byte) func(tx *bolt.
 }
 
 func openDB(path string, opts Options) (*bolt.DB, error) {
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, OpenFile: openFileNoAtime})
+	db, err := bolt.Open(path, 0o600, boltOptions(opts))
 	if err != nil {
 		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, ErrLocked
@@ -463,4 +470,20 @@ func syncDir(dir string) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// mmapReserve is the address space bbolt maps for the database up front.
+// A write that grows the file past the mapping must remap it, which waits
+// for every read transaction, so a backup's snapshot (one read transaction
+// for the whole database copy) would stall every delivery. Only pages the
+// relay touches count in its memory; 32-bit systems keep bbolt's default.
+const mmapReserve = 1 << 30
+
+// boltOptions are the options of every database the store opens.
+func boltOptions(opts Options) *bolt.Options {
+	o := &bolt.Options{Timeout: opts.LockTimeout, OpenFile: openFileNoAtime}
+	if strconv.IntSize == 64 {
+		o.InitialMmapSize = mmapReserve
+	}
+	return o
 }

@@ -62,6 +62,7 @@ func (s *Store) Snapshot() (*Snapshot, error) {
 	}
 	sort.Slice(blobs, func(i, j int) bool { return blobs[i].ID < blobs[j].ID })
 	s.pins++
+	s.snapTxs++
 	return &Snapshot{s: s, tx: tx, size: tx.Size(), blobs: blobs}, nil
 }
 
@@ -91,10 +92,22 @@ func (sn *Snapshot) WriteDB(w io.Writer) (int64, error) {
 }
 
 func (sn *Snapshot) endTxLocked() {
-	if sn.tx != nil {
-		sn.tx.Rollback()
-		sn.tx = nil
-		sn.s.dbMu.RUnlock()
+	if sn.tx == nil {
+		return
+	}
+	sn.tx.Rollback()
+	sn.tx = nil
+	s := sn.s
+	s.dbMu.RUnlock()
+	// A compaction put off while the database was being copied runs now.
+	s.blobMu.Lock()
+	defer s.blobMu.Unlock()
+	s.snapTxs--
+	if s.snapTxs == 0 && s.compactDue {
+		s.compactDue = false
+		if err := s.compactLocked(); err != nil {
+			s.opts.Tally.Add(KindCompact, err)
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package admin
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"time"
 
 	"postern/mailbox/store"
-	"postern/relay/backup"
 )
 
 // ackLog counts, per writer, the submissions the store acknowledged, and wakes
@@ -75,24 +73,21 @@ func (l *ackLog) waitTotal(total int, stall time.Duration) error {
 	}
 }
 
-// holdWriter passes the backup's stream on and calls first before the first
-// byte and hold before the tar header of the first blob, that is once the
-// database copy is written; if hold fails, so does the Write.
+// holdWriter passes the backup's stream on and, before its first byte
+// (the database copy's tar header: the snapshot's read transaction is
+// open), calls first and then hold; if hold fails, so does the Write.
 type holdWriter struct {
-	w             io.Writer
-	first         func()
-	hold          func() error
-	started, held bool
-	err           error
+	w       io.Writer
+	first   func()
+	hold    func() error
+	started bool
+	err     error
 }
 
 func (h *holdWriter) Write(p []byte) (int, error) {
 	if !h.started {
 		h.started = true
 		h.first()
-	}
-	if !h.held && len(p) == 512 && bytes.HasPrefix(p, []byte(backup.BlobDir+"/")) {
-		h.held = true
 		h.err = h.hold()
 	}
 	if h.err != nil {
@@ -115,14 +110,13 @@ func sourceBlobs(t *testing.T, st *store.Store, j string) map[string][]string {
 // deletion go on does not hold them up, and restores to one consistent moment:
 // every submission acknowledged before the backup began is there, none that
 // began after its snapshot is, nothing is half there, and the source deleted
-// meanwhile is whole. Once the database copy is written the backup is held
-// until the source is deleted and the writers have had more submissions
-// acknowledged, so the overlap is certain, not left to the scheduler.
-//
-// The hold is not earlier: while the database copy is being written, its read
-// transaction keeps a bbolt remap (a write that grows the file) and Compact
-// (run by a source deletion) waiting, and both wait holding the store's write
-// lock, so every delivery waits for the copy (mailbox/store, reported).
+// meanwhile is whole. The backup is held while its database copy is being
+// written (its read transaction open) until the source is deleted and the
+// writers have had more submissions acknowledged, so the overlap is certain,
+// not left to the scheduler. It used to stall: a write that grew the file
+// waited for bbolt's remap, and the deletion's Compact for the read
+// transaction, both holding the store's write lock (mailbox/store now maps
+// ahead and puts the compaction off until the copy ends).
 func TestBackupDuringDeliveries(t *testing.T) {
 	const during = 8 // acknowledged while the backup is held
 	f := newFixture(t, "ana", "bob")
@@ -167,9 +161,9 @@ func TestBackupDuringDeliveries(t *testing.T) {
 		return &holdWriter{w: w,
 			first: func() { atSnap = acks.counts() },
 			hold: func() error {
-				// The database copy is written; the blobs are still to come.
-				// The source's deletion shreds its blobs, except those the
-				// backup still has to read.
+				// The database copy is under way; the blobs are still to
+				// come. The source's deletion shreds its blobs, except those
+				// the backup still has to read.
 				deleted := make(chan error, 1)
 				go func() {
 					_, err := f.a.SourceDelete(context.Background(), doomed.rec.Designation)
