@@ -327,23 +327,35 @@ func TestAppendRealCiphertextKept(t *testing.T) {
 	for _, m := range msgs {
 		mustAppend(t, c, "Sent", m, nil)
 	}
-	stored, err := e.st.Messages("alice", "Sent")
-	if err != nil || len(stored) != len(msgs) {
-		t.Fatalf("Sent: %v, %d messages", err, len(stored))
-	}
+	bodies := sentBodies(t, e, len(msgs))
 	for i, m := range msgs {
-		f, err := e.st.OpenBlob(stored[i].Blob.ID)
+		_, wantBody, _ := strings.Cut(m, "\r\n\r\n")
+		if bodies[i] != wantBody {
+			t.Errorf("message %d: body changed on APPEND (sealed although encrypted to alice?)", i)
+		}
+	}
+}
+
+// sentBodies returns the bodies (past the header) of alice's Sent messages
+// as stored, in UID order, after checking there are n.
+func sentBodies(t *testing.T, e *env, n int) []string {
+	t.Helper()
+	stored, err := e.st.Messages("alice", "Sent")
+	if err != nil || len(stored) != n {
+		t.Fatalf("Sent: %v, %d messages, want %d", err, len(stored), n)
+	}
+	var out []string
+	for _, m := range stored {
+		f, err := e.st.OpenBlob(m.Blob.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
 		got, _ := io.ReadAll(f)
 		f.Close()
-		_, gotBody, _ := strings.Cut(string(got), "\r\n\r\n")
-		_, wantBody, _ := strings.Cut(m, "\r\n\r\n")
-		if gotBody != wantBody {
-			t.Errorf("message %d: body changed on APPEND (sealed although encrypted to alice?)", i)
-		}
+		_, body, _ := strings.Cut(string(got), "\r\n\r\n")
+		out = append(out, body)
 	}
+	return out
 }
 
 type nopWriteCloser struct{ io.Writer }
@@ -427,20 +439,10 @@ func TestAppendToolCiphertextKept(t *testing.T) {
 		order = append(order, tool)
 		mustAppend(t, c, "Sent", m, nil)
 	}
-	stored, err := e.st.Messages("alice", "Sent")
-	if err != nil || len(stored) != len(msgs) {
-		t.Fatalf("Sent: %v, %d messages", err, len(stored))
-	}
+	bodies := sentBodies(t, e, len(msgs))
 	for i, tool := range order {
-		f, err := e.st.OpenBlob(stored[i].Blob.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(f)
-		f.Close()
-		_, gotBody, _ := strings.Cut(string(got), "\r\n\r\n")
 		_, wantBody, _ := strings.Cut(msgs[tool], "\r\n\r\n")
-		if gotBody != wantBody {
+		if bodies[i] != wantBody {
 			t.Errorf("%s's ciphertext to alice was sealed again instead of kept", tool)
 		}
 	}

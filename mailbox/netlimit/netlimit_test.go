@@ -9,6 +9,21 @@ import (
 
 // echoServer serves lines back on a listener limited by o.
 func echoServer(t *testing.T, o Options) string {
+	return serveConns(t, o, func(c net.Conn) { // echo until the peer or the idle bound ends it
+		br := bufio.NewReader(c)
+		for {
+			l, err := br.ReadString('\n')
+			if err != nil {
+				return
+			}
+			c.Write([]byte(l))
+		}
+	})
+}
+
+// serveConns runs serve on every connection of a loopback listener
+// limited by o, closing each when serve returns, and returns its address.
+func serveConns(t *testing.T, o Options, serve func(c net.Conn)) string {
 	t.Helper()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -22,16 +37,9 @@ func echoServer(t *testing.T, o Options) string {
 			if err != nil {
 				return
 			}
-			go func() { // echo until the peer or the idle bound ends it
+			go func() {
 				defer c.Close()
-				br := bufio.NewReader(c)
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					c.Write([]byte(l))
-				}
+				serve(c)
 			}()
 		}
 	}()

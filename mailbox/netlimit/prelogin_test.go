@@ -12,47 +12,30 @@ import (
 // loginServer echoes lines on a Listener with o. "login" logs the
 // connection in; "begin" starts a login that "ok" or "fail" ends.
 func loginServer(t *testing.T, o Options) string {
-	t.Helper()
-	raw, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln := Listener(raw, o)
-	t.Cleanup(func() { ln.Close() })
-	go func() {
+	return serveConns(t, o, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		var done func(string) bool
 		for {
-			c, err := ln.Accept()
+			l, err := br.ReadString('\n')
 			if err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				br := bufio.NewReader(c)
-				var done func(string) bool
-				for {
-					l, err := br.ReadString('\n')
-					if err != nil {
-						return
-					}
-					cmd, arg, _ := strings.Cut(strings.TrimSpace(l), " ")
-					switch cmd {
-					case "login": // as "journalist", or the name given
-						if !Login(c)(cmp.Or(arg, "journalist")) {
-							l = "refused\n"
-						}
-					case "begin":
-						done = Login(c)
-					case "ok":
-						done("journalist")
-					case "fail":
-						done("")
-					}
-					c.Write([]byte(l))
+			cmd, arg, _ := strings.Cut(strings.TrimSpace(l), " ")
+			switch cmd {
+			case "login": // as "journalist", or the name given
+				if !Login(c)(cmp.Or(arg, "journalist")) {
+					l = "refused\n"
 				}
-			}()
+			case "begin":
+				done = Login(c)
+			case "ok":
+				done("journalist")
+			case "fail":
+				done("")
+			}
+			c.Write([]byte(l))
 		}
-	}()
-	return raw.Addr().String()
+	})
 }
 
 type client struct {
