@@ -41,7 +41,9 @@ check:
 BENCHFLAGS ?=
 bench:
 	$(GO) run ./tools/bench $(BENCHFLAGS)
-	POSTERN_BENCH_THUNDERBIRD=1 $(GO) test -count=1 -v -run '^TestThunderbirdFirstSync$$' ./relay/e2e/ | grep -E 'first sync|headers after|^(ok|FAIL|---)'
+	@out=$$(POSTERN_BENCH_THUNDERBIRD=1 $(GO) test -count=1 -v -run '^TestThunderbirdFirstSync$$' ./relay/e2e/ 2>&1); st=$$?; \
+		echo "$$out" | grep -E 'first sync|headers after|^(ok|FAIL|---)'; \
+		if [ $$st -ne 0 ]; then echo "$$out"; exit $$st; fi
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 ## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s);
