@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -192,19 +191,8 @@ func TestBackupDuringDeliveries(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	target := filepath.Join(t.TempDir(), "restored")
-	if err := restore(f.a, data, key, target); err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(target, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	_, b := restoreChecked(t, f.a, data, key)
 	rst := b.Store()
-	if err := rst.Check(); err != nil {
-		t.Fatalf("restored store: %v", err)
-	}
 	live, got := sourceBlobs(t, st, "ana"), sourceBlobs(t, rst, "ana")
 	absent := 0
 	for i, s := range srcs {

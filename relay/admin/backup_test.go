@@ -58,6 +58,25 @@ func takeBackupVia(t *testing.T, a *Admin, to *openpgp.Entity, wrap func(io.Writ
 	return buf.Bytes()
 }
 
+// restoreChecked restores data into a new directory, opens it, and fails t
+// unless its store checks clean; the instance closes when t ends.
+func restoreChecked(t *testing.T, from *Admin, data []byte, key *openpgp.Entity) (string, *Admin) {
+	t.Helper()
+	target := filepath.Join(t.TempDir(), "restored")
+	if err := restore(from, data, key, target); err != nil {
+		t.Fatal(err)
+	}
+	b, err := Open(target, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if err := b.Store().Check(); err != nil {
+		t.Fatalf("restored store: %v", err)
+	}
+	return target, b
+}
+
 // restore restores a backup of from (the instance whose signature it must
 // carry) into target.
 func restore(from *Admin, data []byte, key *openpgp.Entity, target string) error {
@@ -182,19 +201,8 @@ func TestBackupRestoreRoundTrip(t *testing.T) {
 		wantIMAP[j] = imapView(t, st, f.a.Pool(), j, f.pass[j])
 	}
 
-	target := filepath.Join(t.TempDir(), "restored")
-	if err := restore(f.a, data, key, target); err != nil {
-		t.Fatal(err)
-	}
-	b, err := Open(target, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	target, b := restoreChecked(t, f.a, data, key)
 	rst := b.Store()
-	if err := rst.Check(); err != nil {
-		t.Fatal(err)
-	}
 	if !bytes.Equal(rst.Salt(), st.Salt()) {
 		t.Fatal("salt differs")
 	}
