@@ -93,8 +93,12 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 			}
 		}
 	}
+	// The throttle keys on at most maxNameLen bytes of the name: no journalist
+	// has a longer one, and a flood of invented names must not hold
+	// DefaultMaxNames records of whatever length a client sends.
+	key := name[:min(len(name), maxNameLen)]
 	if a.Throttle != nil {
-		release, err := a.Throttle.Acquire(ctx, name)
+		release, err := a.Throttle.Acquire(ctx, key)
 		if err != nil {
 			return store.Journalist{}, fmt.Errorf("authn: throttle: %w", err)
 		}
@@ -111,12 +115,12 @@ func (a *Authenticator) Login(ctx context.Context, name, pass string) (store.Jou
 	}
 	if !ok || !known {
 		if a.Throttle != nil {
-			a.Throttle.Failure(name)
+			a.Throttle.Failure(key)
 		}
 		return store.Journalist{}, ErrFailed
 	}
 	if a.Throttle != nil {
-		a.Throttle.Success(name)
+		a.Throttle.Success(key)
 	}
 	if cache != nil {
 		cache.add(tag, name)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,6 +233,28 @@ func TestRightPassphraseAcceptedWhileSlowed(t *testing.T) {
 	}
 	if a.Throttle.Delay("alice") != 0 {
 		t.Fatal("a verified login did not clear the delay")
+	}
+}
+
+// TestThrottleKeepsNamesShort protects the throttle's memory: a failed login
+// with a name longer than any journalist's is recorded under its first
+// maxNameLen bytes, so invented names cannot each hold a large record.
+func TestThrottleKeepsNamesShort(t *testing.T) {
+	a, _ := newAuth(t)
+	a.CacheSize = -1
+	long := strings.Repeat("x", 64<<10)
+	if _, err := a.Login(context.Background(), long, "x"); !errors.Is(err, ErrFailed) {
+		t.Fatalf("long name: %v", err)
+	}
+	a.Throttle.mu.Lock()
+	defer a.Throttle.mu.Unlock()
+	if len(a.Throttle.names) != 1 {
+		t.Fatalf("throttle holds %d records, want 1", len(a.Throttle.names))
+	}
+	for name := range a.Throttle.names {
+		if len(name) > maxNameLen {
+			t.Fatalf("throttle record keyed on %d bytes, want at most %d", len(name), maxNameLen)
+		}
 	}
 }
 
