@@ -45,6 +45,10 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer, plan func(backup.Plan))
 	if err := a.st.Compact(); err != nil {
 		return fail(ErrInternal, "backup: compact: %v", err)
 	}
+	serial, err := a.st.NextBackupSerial()
+	if err != nil {
+		return fail(ErrInternal, "backup: %v", err)
+	}
 	sn, err := a.st.Snapshot()
 	if err != nil {
 		return fail(ErrInternal, "backup: %v", err)
@@ -54,7 +58,7 @@ func (a *Admin) Backup(ctx context.Context, w io.Writer, plan func(backup.Plan))
 	if plan != nil {
 		plan(backup.PlanOf(src, extra))
 	}
-	if _, err := backup.Write(ctx, w, src, backup.WriteOptions{Extra: extra, Now: a.now(), Key: a.id}); err != nil {
+	if _, err := backup.Write(ctx, w, src, backup.WriteOptions{Extra: extra, Now: a.now(), Key: a.id, Serial: serial}); err != nil {
 		if ctx.Err() != nil {
 			return fail(ErrInternal, "backup cancelled")
 		}

@@ -87,10 +87,14 @@ type Entry struct {
 // Manifest follows every file: every other file with its size and SHA-256,
 // and the fingerprint of the instance whose signature follows it.
 type Manifest struct {
-	Format   int     `json:"format"`
-	Created  string  `json:"created"`
-	Instance string  `json:"instance,omitempty"` // "" in an unsigned (format 1) archive
-	Files    []Entry `json:"files"`
+	Format   int    `json:"format"`
+	Created  string `json:"created"`
+	Instance string `json:"instance,omitempty"` // "" in an unsigned (format 1) archive
+	// Serial numbers the instance's backups: it grows with each one, so a
+	// restore can tell an older backup from a newer one made the same day.
+	// 0 in archives made before it existed.
+	Serial uint64  `json:"serial,omitempty"`
+	Files  []Entry `json:"files"`
 }
 
 // File is a small file of the data directory copied as it is (postern.conf,
@@ -149,6 +153,8 @@ type WriteOptions struct {
 	Now time.Time
 	// Key is the instance's identity key; it signs the manifest. Required.
 	Key identity.Key
+	// Serial is this backup's number (store.NextBackupSerial).
+	Serial uint64
 }
 
 // Write streams the signed archive of sn plus o.Extra to w.
@@ -166,7 +172,7 @@ func Write(ctx context.Context, w io.Writer, sn Snapshot, o WriteOptions) (Manif
 	for _, f := range extra {
 		hdr.Bytes += int64(len(f.Data))
 	}
-	m := Manifest{Format: Format, Created: day, Instance: o.Key.Fingerprint().String()}
+	m := Manifest{Format: Format, Created: day, Instance: o.Key.Fingerprint().String(), Serial: o.Serial}
 	tw := tar.NewWriter(w)
 	put := func(path string, size int64, fill func(io.Writer) error) error {
 		if err := ctx.Err(); err != nil {

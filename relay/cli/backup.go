@@ -224,6 +224,14 @@ func (r *runner) cmdRestore(args []string) error {
 	return r.restored(target, man, *trustAny, seenPath(*seen, *keyPath), f)
 }
 
+// backupName names a backup by its day and, when it has one, its serial.
+func backupName(day string, serial uint64) string {
+	if serial == 0 {
+		return "of " + day
+	}
+	return fmt.Sprintf("number %d, of %s", serial, day)
+}
+
 // restored reports a finished restore: the backup's day, where it comes
 // from, and loud warnings for what the admin must look at before serving it.
 func (r *runner) restored(target string, man backup.Manifest, trustAny bool, seenFile string, f *flags) error {
@@ -244,12 +252,13 @@ func (r *runner) restored(target string, man backup.Manifest, trustAny bool, see
 			warn("the record of earlier restores could not be read (%v): the backup's age was not checked", err)
 		} else {
 			newest = rec.Instances[signer]
-			if newest > man.Created {
-				warn("this backup is OLDER than one of this instance already restored here: it is of %s, the newest restored was of %s "+
+			if rec.older(signer, man.Created, man.Serial) {
+				warn("this backup is OLDER than one of this instance already restored here: it is backup %s, the newest restored was backup %s "+
 					"(record: %s). An old backup brings back journalists, passphrases and onion keys that were removed or replaced since; "+
-					"unless you meant to go back, remove %s and restore the newest backup", man.Created, newest, seenFile, target)
+					"unless you meant to go back, remove %s and restore the newest backup",
+					backupName(man.Created, man.Serial), backupName(newest, rec.Serials[signer]), seenFile, target)
 			}
-			if err := noteSeen(seenFile, rec, signer, man.Created); err != nil {
+			if err := noteSeen(seenFile, rec, signer, man.Created, man.Serial); err != nil {
 				warn("the record of restored backups could not be written (%v)", err)
 			}
 		}

@@ -24,9 +24,18 @@ const SeenFileName = "postern-backups-seen.json"
 // maxSeenFile bounds the record.
 const maxSeenFile = 1 << 20
 
-// seenRecord maps an instance fingerprint to the newest backup day restored.
+// seenRecord maps an instance fingerprint to the newest backup day restored,
+// and to the highest backup serial restored (backups made the same day
+// differ only by it).
 type seenRecord struct {
 	Instances map[string]string `json:"instances"`
+	Serials   map[string]uint64 `json:"serials,omitempty"`
+}
+
+// older says whether a backup of instance made on day with serial is older
+// than one the record has seen restored.
+func (rec seenRecord) older(instance, day string, serial uint64) bool {
+	return rec.Instances[instance] > day || serial > 0 && serial < rec.Serials[instance]
 }
 
 // seenPath is where restore keeps its record: --seen, else beside the key
@@ -42,7 +51,7 @@ func seenPath(flagValue, keyPath string) string {
 }
 
 func readSeen(path string) (seenRecord, error) {
-	rec := seenRecord{Instances: map[string]string{}}
+	rec := seenRecord{Instances: map[string]string{}, Serials: map[string]uint64{}}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return rec, nil
@@ -61,16 +70,20 @@ func readSeen(path string) (seenRecord, error) {
 	if rec.Instances == nil {
 		rec.Instances = map[string]string{}
 	}
+	if rec.Serials == nil {
+		rec.Serials = map[string]uint64{}
+	}
 	return rec, nil
 }
 
-// noteSeen records day for instance when it is newer than what the record
-// holds, atomically (temp file, rename).
-func noteSeen(path string, rec seenRecord, instance, day string) error {
-	if old := rec.Instances[instance]; old >= day {
+// noteSeen records day and serial for instance where they are newer than
+// what the record holds, atomically (temp file, rename).
+func noteSeen(path string, rec seenRecord, instance, day string, serial uint64) error {
+	if rec.Instances[instance] >= day && rec.Serials[instance] >= serial {
 		return nil
 	}
-	rec.Instances[instance] = day
+	rec.Instances[instance] = max(rec.Instances[instance], day)
+	rec.Serials[instance] = max(rec.Serials[instance], serial)
 	b, err := json.MarshalIndent(rec, "", "  ")
 	if err != nil {
 		return err

@@ -134,6 +134,39 @@ func TestRestoreWarnsOfAnOlderBackup(t *testing.T) {
 	}
 }
 
+// TestRestoreWarnsOfAnOlderBackupOfTheSameDay: backups carry a growing
+// serial inside the signed manifest, so of two backups made the same day the
+// earlier one is recognised as older once the later one was restored;
+// restoring the same backup twice is not a warning, and an instance restored
+// from a backup goes on counting from it.
+func TestRestoreWarnsOfAnOlderBackupOfTheSameDay(t *testing.T) {
+	dir := newInstance(t)
+	pub, sec := adminKeyFiles(t)
+	base := t.TempDir()
+	first, second := filepath.Join(base, "1.pgp"), filepath.Join(base, "2.pgp")
+	fp := backupTo(t, dir, first, pub)
+	backupTo(t, dir, second, pub)
+	restore := func(in, target string) result {
+		return relay(t, nil, "restore", "--in", in, "--key", sec, "--data", filepath.Join(base, target), "--instance", fp)
+	}
+	if r := restore(second, "a"); r.code != 0 || strings.Contains(r.stderr, "OLDER") {
+		t.Fatalf("restore of the newer backup: %+v", r)
+	}
+	if r := restore(second, "b"); r.code != 0 || strings.Contains(r.stderr, "OLDER") {
+		t.Fatalf("the same backup restored again: %+v", r)
+	}
+	if r := restore(first, "c"); r.code != 0 || !strings.Contains(r.stderr, "WARNING: this backup is OLDER") ||
+		!strings.Contains(r.stderr, "backup number 1,") || !strings.Contains(r.stderr, "backup number 2,") {
+		t.Fatalf("the earlier backup of the same day: %+v", r)
+	}
+	// The instance restored from backup 2 makes backup 3: not older.
+	third := filepath.Join(base, "3.pgp")
+	backupTo(t, filepath.Join(base, "a"), third, pub)
+	if r := restore(third, "d"); r.code != 0 || strings.Contains(r.stderr, "OLDER") {
+		t.Fatalf("a backup of the restored instance: %+v", r)
+	}
+}
+
 // newInstanceWith is newInstance with more settings.
 func newInstanceWith(t *testing.T, conf string) string {
 	t.Helper()
