@@ -175,4 +175,3 @@ func retryRelay(t *testing.T, ctx context.Context, transient string, args ...str
 		}
 	}
 }
-
