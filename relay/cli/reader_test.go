@@ -337,6 +337,8 @@ func TestReaderBadInput(t *testing.T) {
 		{[]string{"sync", "--dir", t.TempDir(), "--direct", rd.info.IMAPAddr, "--passphrase-file", rd.passFile}, 1, "not a reader home"},
 		{[]string{"sync", "--dir", rd.home, "--proxy", "http://127.0.0.1:8080", "--direct", "127.0.0.1:1"}, 2, "not both"},
 		{[]string{"init", "--dir", rd.home, "--user", "demo"}, 1, "not empty"},
+		{[]string{}, 2, "reader needs a subcommand"},
+		{[]string{"frob"}, 2, "unknown reader subcommand"},
 		{[]string{"init", "--dir", t.TempDir() + "/x", "--user", "Bad Name"}, 2, "bad journalist name"},
 		{[]string{"init", "--dir", t.TempDir() + "/y", "--from", t.TempDir()}, 1, "not an onboarding folder"},
 	} {
