@@ -1,12 +1,18 @@
 package cli_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
+	"io"
+	netmail "net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/emersion/go-imap/v2"
 )
 
@@ -36,6 +42,50 @@ func replyEML(to, id string) string {
 		"--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nThank you. We read the documents and would like to ask two questions.\r\n" +
 		"--b1\r\nContent-Type: application/zip; name=\"questions.zip\"\r\nContent-Disposition: attachment; filename=\"questions.zip\"\r\n" +
 		"Content-Transfer-Encoding: base64\r\n\r\n" + att + "--b1--\r\n"
+}
+
+// encryptedReplyEML is a PGP/MIME reply encrypted to the source's key,
+// taken from the Autocrypt header of its submission (as `reader reply`
+// does on the air-gapped machine).
+func (rd *readerDemo) encryptedReplyEML(t *testing.T, to, id string) string {
+	t.Helper()
+	c := rd.imapClient(t)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	section := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, Peek: true}
+	msgs, err := c.Fetch(imap.SeqSetNum(1), &imap.FetchOptions{BodySection: []*imap.FetchItemBodySection{section}}).Collect()
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("the submission's header: %v", err)
+	}
+	hdr, err := netmail.ReadMessage(bytes.NewReader(append(msgs[0].FindBodySection(section), "\r\n"...)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, keydata, ok := strings.Cut(hdr.Header.Get("Autocrypt"), "keydata=")
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(keydata), ""))
+	if !ok || err != nil {
+		t.Fatalf("Autocrypt header: %v", err)
+	}
+	keys, err := openpgp.ReadKeyRing(bytes.NewReader(raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var armored bytes.Buffer
+	aw, _ := armor.Encode(&armored, "PGP MESSAGE", nil)
+	w, err := openpgp.Encrypt(aw, keys, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "Content-Type: text/plain; charset=utf-8\r\n\r\nAn answer written offline.\r\n")
+	w.Close()
+	aw.Close()
+	return "From: Newsroom <newsroom@postern.local>\r\nTo: <" + to + ">\r\nSubject: ...\r\n" +
+		"Date: Sat, 05 Dec 2026 00:00:00 +0000\r\nMessage-ID: <" + id + "@postern.local>\r\n" +
+		"MIME-Version: 1.0\r\nContent-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"e1\"\r\n\r\n" +
+		"--e1\r\nContent-Type: application/pgp-encrypted\r\n\r\nVersion: 1\r\n\r\n" +
+		"--e1\r\nContent-Type: application/octet-stream; name=\"encrypted.asc\"\r\n\r\n" +
+		strings.ReplaceAll(armored.String(), "\n", "\r\n") + "\r\n--e1--\r\n"
 }
 
 func (rd *readerDemo) replies(t *testing.T) int {
@@ -111,6 +161,20 @@ func TestReaderSendTwiceStoresOnce(t *testing.T) {
 	}
 	if n := rd.replies(t); n != 2 {
 		t.Errorf("%d replies stored, want 2", n)
+	}
+
+	// A PGP/MIME reply encrypted to the source, twice: stored once.
+	enc := rd.encryptedReplyEML(t, to, "f00dcafe04")
+	for range 2 {
+		os.WriteFile(filepath.Join(outbox, "d-encrypted.eml"), []byte(enc), 0o600)
+		os.Remove(filepath.Join(outbox, "a-no-to.eml"))
+		os.Remove(filepath.Join(outbox, "b-stranger.eml"))
+		if r := send(rd.passFile); r.code != 0 || !strings.Contains(r.stdout, "sent: d-encrypted.eml") {
+			t.Fatalf("send of an encrypted reply: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+	}
+	if n := rd.replies(t); n != 3 {
+		t.Errorf("an encrypted reply sent twice: %d replies stored, want 3", n)
 	}
 	if r := relay(t, nil, "reader", "send", "--dir", rd.home, "--outbox", filepath.Join(outbox, "sent", "none"), "--direct", rd.info.SMTPAddr, "--passphrase-file", rd.passFile); r.code != 1 || !strings.Contains(r.stderr, "outbox") {
 		t.Errorf("send of a missing outbox: exit %d\n%s", r.code, r.stderr)
