@@ -133,3 +133,21 @@ func TestSyncCutMidMessageLeavesNothing(t *testing.T) {
 		t.Errorf("state after the cut: %+v %v", st, err)
 	}
 }
+
+// TestSyncRefusesWhileAnotherRuns: two syncs of one home never write its
+// Maildir at once; the second says why and changes nothing.
+func TestSyncRefusesWhileAnotherRuns(t *testing.T) {
+	home := newHome(t)
+	unlock, err := lockHome(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unlock()
+	_, err = Sync(context.Background(), SyncOptions{Home: home, Dial: Direct(scriptedIMAP(t, 4<<10, 0)), User: "jane", Passphrase: []byte("pw")})
+	if err == nil || !strings.Contains(err.Error(), "another `relay reader` sync or send is running") {
+		t.Fatalf("a second sync: %v", err)
+	}
+	if es, _ := os.ReadDir(filepath.Join(home, MaildirName, "INBOX", "cur")); len(es) != 0 {
+		t.Errorf("the refused sync wrote %d files", len(es))
+	}
+}
