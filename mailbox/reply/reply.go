@@ -84,6 +84,10 @@ type Reply struct {
 	Journalist string       // the authenticated sender's name
 	Source     store.Source // the recipient, from store.SourceByAddress
 	Message    []byte       // the message as received (CRLF), plaintext in memory
+	// Dedup, if set, names the reply for store.Reply.Dedup: a reply the
+	// source already has under it is not stored again, and Process returns
+	// nil, as if it had been (the sender's client must not retry it).
+	Dedup []byte
 }
 
 // Process stores r for its source and delivers the team's copy. A refusal
@@ -92,6 +96,9 @@ type Reply struct {
 // counted in the tally): the journalist must not resend a reply the source already has.
 func (p *Processor) Process(ctx context.Context, r Reply) error {
 	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if seen, err := p.o.Store.HasReply(r.Source.ID, r.Dedup); err != nil || seen {
 		return err
 	}
 	srcKey, _, err := pgp.ParsePublicKey(r.Source.PublicKey)
@@ -129,8 +136,11 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 	if err != nil {
 		return err
 	}
-	if _, err := p.o.Store.AddReply(store.Reply{SourceID: r.Source.ID, Blob: ref}); err != nil {
+	if _, err := p.o.Store.AddReply(store.Reply{SourceID: r.Source.ID, Blob: ref, Dedup: r.Dedup}); err != nil {
 		p.discard(ref)
+		if errors.Is(err, store.ErrDuplicate) {
+			return nil // the same reply, sent twice at once
+		}
 		return fmt.Errorf("reply: store: %w", err)
 	}
 	if err := p.deliverCopy(ctx, r, team); err != nil {

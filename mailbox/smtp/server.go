@@ -95,6 +95,7 @@ type Server struct {
 	o      Options
 	proc   processor
 	srv    *smtp.Server
+	dedup  []byte          // key of replyDedup
 	busy   chan struct{}   // one token per reply in memory
 	ctx    context.Context // ends when the server closes
 	cancel context.CancelFunc
@@ -145,12 +146,16 @@ func New(o Options) (*Server, error) {
 		return nil, fmt.Errorf("smtpd: %w", err)
 	}
 	o.Domain = strings.ToLower(o.Domain)
+	dk, err := dedupKey(o.Store.Salt())
+	if err != nil {
+		return nil, fmt.Errorf("smtpd: %w", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	var pr processor = proc
 	if o.wrapProc != nil {
 		pr = o.wrapProc(pr)
 	}
-	s := &Server{o: o, proc: pr,
+	s := &Server{o: o, proc: pr, dedup: dk,
 		busy: make(chan struct{}, o.MaxInFlight),
 		ctx:  ctx, cancel: cancel}
 

@@ -210,7 +210,7 @@ func (sess *session) Data(r io.Reader) error {
 		return errTemporary
 	}
 	err = sess.s.proc.Process(sess.s.ctx, reply.Reply{Journalist: name,
-		Source: *src, Message: msg})
+		Source: *src, Message: msg, Dedup: sess.s.replyDedup(src.ID, msg)})
 	if err == nil {
 		return nil
 	}

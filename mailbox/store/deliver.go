@@ -1,8 +1,11 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 
@@ -73,10 +76,17 @@ type replyRec struct {
 	Blob    string `json:"b"`
 	Size    int64  `json:"z"`
 	Created int64  `json:"c,omitempty"`
+	Dedup   []byte `json:"d,omitempty"` // Reply.Dedup
 }
 
+// ErrDuplicate means AddReply found a reply of the source with the same
+// Reply.Dedup: nothing was stored.
+var ErrDuplicate = errors.New("store: the source already has this reply")
+
 // AddReply stores a reply (already encrypted to the source's key) and returns its
-// new random id. Created defaults to today.
+// new random id. Created defaults to today. With r.Dedup set it stores
+// nothing and returns ErrDuplicate when a reply of the source carries the
+// same value, checked in the same transaction.
 func (s *Store) AddReply(r Reply) (string, error) {
 	idb := make([]byte, 16)
 	if _, err := io.ReadFull(rand.Reader, idb); err != nil {
@@ -85,10 +95,13 @@ func (s *Store) AddReply(r Reply) (string, error) {
 	if r.Created.IsZero() {
 		r.Created = s.opts.Now()
 	}
-	rec := replyRec{ID: hex.EncodeToString(idb), Blob: r.Blob.ID, Size: r.Blob.Size, Created: dayUnix(r.Created)}
+	rec := replyRec{ID: hex.EncodeToString(idb), Blob: r.Blob.ID, Size: r.Blob.Size, Created: dayUnix(r.Created), Dedup: r.Dedup}
 	err := s.update("add reply", func(tx *bolt.Tx, st *txState) error {
 		if _, err := getSource(tx, r.SourceID); err != nil {
 			return fmt.Errorf("source: %w", err)
+		}
+		if seen, err := hasReply(tx, r.SourceID, r.Dedup); err != nil || seen {
+			return cmp.Or(err, ErrDuplicate)
 		}
 		rb, err := tx.Bucket(bReplies).CreateBucketIfNotExists(r.SourceID)
 		if err != nil {
@@ -107,6 +120,39 @@ func (s *Store) AddReply(r Reply) (string, error) {
 		return "", err
 	}
 	return rec.ID, nil
+}
+
+// HasReply reports whether a reply of the source carries dedup (see
+// Reply.Dedup). The keys live in the reply records, so they are bounded by
+// the replies held and go with them: retention, DeleteReply, DeleteSource.
+func (s *Store) HasReply(sourceID, dedup []byte) (bool, error) {
+	var seen bool
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		seen, err = hasReply(tx, sourceID, dedup)
+		return err
+	})
+	if err != nil {
+		return false, fmt.Errorf("store: has reply: %w", err)
+	}
+	return seen, nil
+}
+
+func hasReply(tx *bolt.Tx, sourceID, dedup []byte) (bool, error) {
+	rb := tx.Bucket(bReplies).Bucket(sourceID)
+	if len(dedup) == 0 || rb == nil {
+		return false, nil
+	}
+	seen := false
+	err := rb.ForEach(func(k, _ []byte) error {
+		var r replyRec
+		if err := getJSON(rb, k, &r); err != nil {
+			return err
+		}
+		seen = seen || bytes.Equal(r.Dedup, dedup)
+		return nil
+	})
+	return seen, err
 }
 
 // Replies lists a source's replies, oldest first.

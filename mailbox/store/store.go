@@ -114,6 +114,10 @@ type Reply struct {
 	SourceID []byte
 	Blob     BlobRef
 	Created  time.Time // day
+	// Dedup, if set, is a keyed hash of the reply's Message-ID (never the
+	// header itself): AddReply stores a second reply with the same value
+	// for the source not at all, so a reply sent twice is stored once.
+	Dedup []byte
 }
 
 // Mailbox is the state of one journalist's mailbox.

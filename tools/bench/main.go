@@ -4,7 +4,7 @@
 // prints one table of measured values, goals and ratios. The method is in
 // docs/benchmarks.md; `make bench` runs it.
 //
-//	go run ./tools/bench [-only ingest,size,rss,sync,logins,append,flood,conns,mailconns] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-logins-n 10000] [-append-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
+//	go run ./tools/bench [-only ingest,size,rss,sync,logins,append,flood,conns,mailconns,readersync] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-logins-n 10000] [-append-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
 //
 // A goal missed is printed as MISSED, never tuned away.
 package main
@@ -43,11 +43,11 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,rss,sync,logins,append,flood,conns,mailconns", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,rss,sync,logins,append,flood,conns,mailconns,readersync", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
-	flag.IntVar(&o.syncN, "sync-n", 10000, "messages in the mailbox for the mbsync comparison")
+	flag.IntVar(&o.syncN, "sync-n", 10000, "messages in the mailbox for the mbsync comparisons (sync, readersync)")
 	flag.IntVar(&o.loginsN, "logins-n", 10000, "sessions in a row for the logins comparison")
 	flag.IntVar(&o.appendN, "append-n", 10000, "messages APPENDed on one connection for the APPEND comparison")
 	flag.IntVar(&o.floodClients, "flood-clients", 200, "clients flooding codename creation")
@@ -223,6 +223,19 @@ func runAll(o options) error {
 				fmt.Sprintf("(g) %d × %s", ph.n, ph.what),
 				fmt.Sprintf("%.0f KiB each; relay RSS %.0f MiB (idle %.0f MiB)", float64(ph.per)/1024, mib(ph.rss), mib(r.idle)),
 				"(none; (e)'s budget: < 512 MiB)", verdict(ph.rss < 512<<20)})
+		}
+	}
+	if o.only["readersync"] {
+		progress("readersync: relay reader sync and mbsync of %d messages from the same relay", o.syncN)
+		r, err := e.benchReaderSync(o.syncN)
+		if err != nil {
+			fail("(j) reader sync", err)
+		} else {
+			ratio := r.reader.Seconds() / r.mbsync.Seconds()
+			rows = append(rows, row{
+				fmt.Sprintf("(j) relay reader sync --direct, %d messages (%.2f GB, realistic mix), wall time ÷ mbsync's from the same relay", o.syncN, float64(r.bytes)/1e9),
+				fmt.Sprintf("%.2f (reader %.2fs, %.2fs of its own CPU; mbsync %.2fs)", ratio, r.reader.Seconds(), r.readerCPU.Seconds(), r.mbsync.Seconds()),
+				"≤ 1.00", verdict(ratio <= 1.0)})
 		}
 	}
 	fmt.Println()
