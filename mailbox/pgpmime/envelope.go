@@ -37,6 +37,7 @@ type Envelope struct {
 	enc        *pgp.Padded
 	armorStart int64 // cnt when the armor began
 	boundary   string
+	unpadded   int64 // the length without padding, known at Close
 	err        error
 }
 
@@ -142,6 +143,10 @@ func (e *Envelope) Close() error {
 	return nil
 }
 
+// Unpadded returns, after Close, the length the message would have had
+// with the least padding (for measuring the padding's cost).
+func (e *Envelope) Unpadded() int64 { return e.unpadded }
+
 // plan picks the deflate padding and the epilogue length (0, or at least
 // 2: a line of spaces) that make the message exactly the smallest
 // reachable Padmé length.
@@ -150,6 +155,7 @@ func (e *Envelope) plan() (pad, epilogue, total int64) {
 	// After the armor: the outer multipart's closing delimiter.
 	base := e.armorStart + int64(len(e.boundary)+len("\r\n----\r\n"))
 	size := func(pad int64) int64 { return base + armorLen(bin+e.enc.Pending(pad)) }
+	e.unpadded = size(pgp.MinPad)
 	for t := pgp.Padme(size(pgp.MinPad)); ; t = pgp.Padme(t + 1) {
 		for _, slack := range []int64{0, 2} {
 			if pad, ok := largestPad(size, t-slack); ok {

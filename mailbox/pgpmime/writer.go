@@ -230,6 +230,10 @@ func (w *Writer) Close() error {
 	return nil
 }
 
+// Unpadded returns, after Close, the length the message would have had
+// without its padding (Envelope.Unpadded).
+func (w *Writer) Unpadded() int64 { return w.env.Unpadded() }
+
 func (w *Writer) newPart(h message.Header) (*message.Writer, error) {
 	if w.err != nil {
 		return nil, w.err
