@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"regexp"
 
 	"postern/relay/config"
 	"postern/relay/demo"
@@ -60,9 +63,20 @@ func loadSeed(path string) (config.Config, error) {
 		return config.Config{}, fmt.Errorf("cannot read settings: %v", err)
 	}
 	defer fh.Close()
-	cfg, err := config.Parse(fh)
+	b, err := io.ReadAll(io.LimitReader(fh, 1<<20))
+	if err != nil {
+		return config.Config{}, fmt.Errorf("cannot read settings: %v", err)
+	}
+	cfg, err := config.Parse(bytes.NewReader(b))
 	if err != nil {
 		return config.Config{}, fmt.Errorf("%s: %v", path, err)
 	}
+	// A demo delivers at once unless the file asks for a window: its
+	// journalist wants to see the test submission arrive.
+	if !windowRE.Match(b) {
+		cfg.DeliveryWindowMinutes = 0
+	}
 	return cfg, nil
 }
+
+var windowRE = regexp.MustCompile(`(?m)^\s*delivery_window_minutes\s*=`)
