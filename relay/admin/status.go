@@ -155,6 +155,11 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	if len(js) == 0 {
 		s.Warnings = append(s.Warnings, "no journalists: submissions cannot be delivered; add one with 'relay journalist add'")
 	}
+	infos := make([]JournalistInfo, len(js))
+	for i, j := range js {
+		infos[i] = infoOf(j)
+	}
+	s.Warnings = append(s.Warnings, a.manifestWarnings(infos)...)
 	if s.Demo {
 		s.Warnings = append(s.Warnings, "demo instance: not anonymous, not for real sources")
 	}

@@ -89,6 +89,11 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		PublishKeyFPRs:     cfg.PublishKeyFPRs,
 		Languages:          cfg.Languages,
 		Demo:               o.Demo,
+		Manifest: func() (web.Manifest, bool) {
+			p, ok := a.PublishedManifest()
+			return web.Manifest{Signed: p.Signed, Organisation: p.Manifest.Organisation, Date: p.Manifest.Date,
+				Canary: p.Manifest.Canary, OrgKey: p.OrgKey, Expired: p.Expired}, ok
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wire: intake: %w", err)
