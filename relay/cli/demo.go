@@ -39,7 +39,7 @@ func (r *runner) cmdDemo(args []string) error {
 	o.Level = new(slog.LevelVar) // info until postern.conf says otherwise
 	o.Logger = logging.New(r.env.Stderr, logging.Options{Level: o.Level})
 	if *seed != "" {
-		cfg, err := loadSeed(*seed)
+		cfg, err := demoSeed(*seed)
 		if err != nil {
 			return err
 		}
@@ -71,9 +71,18 @@ func loadSeed(path string) (config.Config, error) {
 	if err != nil {
 		return config.Config{}, fmt.Errorf("%s: %v", path, err)
 	}
-	// A demo delivers at once unless the file asks for a window: its
-	// journalist wants to see the test submission arrive.
-	if !windowRE.Match(b) {
+	return cfg, nil
+}
+
+// demoSeed is loadSeed for relay demo: a demo delivers at once unless the
+// file asks for a window, since its journalist wants to see the test
+// submission arrive.
+func demoSeed(path string) (config.Config, error) {
+	cfg, err := loadSeed(path)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if b, err := os.ReadFile(path); err == nil && !windowRE.Match(b) {
 		cfg.DeliveryWindowMinutes = 0
 	}
 	return cfg, nil
