@@ -165,6 +165,12 @@ func (r *runner) dispatch(args []string) error {
 			}
 			return usagef("source", "unknown source subcommand %q", clip(args[1]))
 		}
+		if args[0] == "manifest" {
+			if len(args) == 1 {
+				return usagef("manifest", "manifest needs a subcommand: export or publish")
+			}
+			return usagef("manifest", "unknown manifest subcommand %q", clip(args[1]))
+		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {
 				return usagef("journalist", "journalist needs a subcommand: add, list, remove, passwd or set-key")
