@@ -89,6 +89,10 @@ type Options struct {
 	// says loudly that it is not anonymous.
 	Demo bool
 	Now  func() time.Time
+	// Manifest returns the newsroom's signed manifest as last published
+	// (relay manifest publish), if any: served at /manifest.asc and
+	// explained at /verify (verify.go).
+	Manifest func() (Manifest, bool)
 }
 
 // Server is the web form. Build it with New; it is safe for concurrent use.
@@ -232,6 +236,8 @@ func (s *Server) routes() http.Handler {
 	s.route(mux, "/{$}", map[string]http.HandlerFunc{get: s.landing})
 	s.route(mux, "/static/style.css", map[string]http.HandlerFunc{get: s.style})
 	s.route(mux, "/metadata", map[string]http.HandlerFunc{get: s.metadata})
+	s.route(mux, "/manifest.asc", map[string]http.HandlerFunc{get: s.manifestAsc})
+	s.route(mux, "/verify", map[string]http.HandlerFunc{get: s.verify})
 	s.route(mux, "/new", map[string]http.HandlerFunc{get: s.newGet, post: s.newPost})
 	s.route(mux, "/practice", map[string]http.HandlerFunc{get: s.practiceGet, post: s.practicePost})
 	s.route(mux, "/login", map[string]http.HandlerFunc{get: s.loginGet, post: s.loginPost})

@@ -39,6 +39,7 @@ var ErrNoRecipients = errors.New("delivery: no journalist to deliver to")
 const (
 	KindFailed  = "delivery: recording a submission failed"
 	KindDiscard = "delivery: discarding the blob of a failed submission failed"
+	KindRelease = "delivery: releasing pending submissions failed"
 )
 
 // ErrFinished means a Tx was used after Commit or Abort.
@@ -61,6 +62,16 @@ type Options struct {
 	// the submitted bytes on disk instead of 1.89x, at ~200 MB/s. It
 	// applies only when every recipient's key lists ZLIB.
 	Compress bool
+	// Window batches deliveries: a committed submission is stored,
+	// encrypted and durable, as pending, and Run releases everything
+	// pending into the mailboxes at each multiple of Window (UTC), in
+	// random order. Whoever watches a mailbox then learns only that some
+	// submissions came in a window, not when each came nor in what order.
+	// Zero delivers at Commit.
+	Window time.Duration
+	// After is the clock Run waits on (time.After when nil); tests make
+	// window boundaries happen when they want.
+	After func(time.Duration) <-chan time.Time
 }
 
 // Deliverer starts deliveries. It is safe for concurrent use; each Tx is not.
@@ -238,7 +249,9 @@ func (t *Tx) File(name, contentType string) (io.Writer, error) {
 // INBOX of every journalist it was encrypted to, in one store transaction.
 // A journalist removed since Start is left out (the others still get the
 // mail); a journalist added since Start gets nothing, since the mail is not
-// encrypted to their key. On failure nothing remains.
+// encrypted to their key. With a Window the submission is recorded as
+// pending instead, as durable, and Run releases it. On failure nothing
+// remains.
 func (t *Tx) Commit(ctx context.Context) error {
 	if err := t.usable(); err != nil {
 		return err
@@ -261,7 +274,11 @@ func (t *Tx) Commit(ctx context.Context) error {
 		t.err = fmt.Errorf("delivery: %w", err)
 		return t.err
 	}
-	if err := t.deliver(ref); err != nil {
+	record := t.deliver
+	if t.d.o.Window > 0 {
+		record = t.hold
+	}
+	if err := record(ref); err != nil {
 		if derr := t.d.o.Store.DiscardBlob(ref.ID); derr != nil {
 			t.d.o.Tally.Add(KindDiscard, derr)
 		}
@@ -270,6 +287,45 @@ func (t *Tx) Commit(ctx context.Context) error {
 		return t.err
 	}
 	return nil
+}
+
+// hold records the blob as pending, for Run to release at the end of the
+// window (Options.Window).
+func (t *Tx) hold(ref store.BlobRef) error {
+	return t.d.o.Store.AddPending(store.Delivery{Blob: ref, SourceID: t.src.ID,
+		Journalists: t.names, Meta: t.metaBytes})
+}
+
+// Run releases pending submissions into the mailboxes at every window
+// boundary until ctx ends. With no window it releases, once, what a run
+// with a window left pending (the relay was restarted with batching
+// turned off), and returns.
+func (d *Deliverer) Run(ctx context.Context) {
+	if d.o.Window <= 0 {
+		d.release()
+		return
+	}
+	after := d.o.After
+	if after == nil {
+		after = time.After
+	}
+	for {
+		now := time.Now()
+		select {
+		case <-ctx.Done():
+			return
+		case <-after(now.Truncate(d.o.Window).Add(d.o.Window).Sub(now)):
+			d.release()
+		}
+	}
+}
+
+// release moves every pending submission into the mailboxes. A failure is
+// counted; what stays pending goes at the next boundary.
+func (d *Deliverer) release() {
+	if _, err := d.o.Store.ReleasePending(); err != nil {
+		d.o.Tally.Add(KindRelease, err)
+	}
 }
 
 // deliver records the blob. If a journalist disappeared since Start, the

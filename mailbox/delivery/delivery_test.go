@@ -703,3 +703,33 @@ func TestMetaCachedAtDelivery(t *testing.T) {
 		t.Error("cached structure differs from a walk of the stored file")
 	}
 }
+
+// TestSubmissionSizeIsPadme protects the size padding of submissions: the
+// stored file and the size the mailbox reports (RFC822.SIZE) are the same
+// Padmé length whatever the source sent.
+func TestSubmissionSizeIsPadme(t *testing.T) {
+	e := newEnv(t, "alice")
+	d := e.deliverer()
+	ctx := context.Background()
+	for _, n := range []int{0, 1500, 20 << 10, 300 << 10} {
+		tx, err := d.Start(ctx, Submission{Source: e.src, SourceKey: e.srcKey, Subject: "sizes"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Text(strings.Repeat("words of the source ", n/20)); err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, m := range e.inbox(t, "alice") {
+		fi, err := os.Stat(filepath.Join(e.dir, "blobs", m.Blob.ID))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() != m.Blob.Size || pgp.Padme(m.Blob.Size) != m.Blob.Size {
+			t.Errorf("stored %d bytes, listed %d: not one Padmé length", fi.Size(), m.Blob.Size)
+		}
+	}
+}

@@ -156,52 +156,23 @@ func mediaType(v string) string {
 }
 
 // seal writes the message (raw header, then body) to w as PGP/MIME
-// encrypted to key.
+// encrypted to key, padded to a Padmé length (pgpmime.Envelope).
 func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte, body io.Reader) error {
 	oh := outerHeader(h)
 	oh.Set("MIME-Version", "1.0")
-	oh.SetContentType("multipart/encrypted", map[string]string{"protocol": "application/pgp-encrypted"})
-	outer, err := gomessage.CreateWriter(w, oh)
-	if err != nil {
-		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	var vh gomessage.Header
-	vh.SetContentType("application/pgp-encrypted", nil)
-	vp, err := outer.CreatePart(vh)
-	if err != nil {
-		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	if _, err := io.WriteString(vp, "Version: 1\r\n"); err != nil {
-		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	if err := vp.Close(); err != nil {
-		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	var eh gomessage.Header
-	eh.SetContentType("application/octet-stream", map[string]string{"name": "encrypted.asc"})
-	eh.SetContentDisposition("inline", map[string]string{"filename": "encrypted.asc"})
-	ep, err := outer.CreatePart(eh)
-	if err != nil {
-		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	// pgpmime's armor, not go-crypto's: a byte-at-a-time CRC-24 was a
-	// quarter of APPEND's CPU (docs/benchmarks.md).
-	arm := pgpmime.NewArmor(ep)
 	to := []*openpgp.Entity{key}
-	enc, err := pgp.Encrypt(arm, to, pgp.EncryptOptions{Compress: pgp.CompressionApplies(to)})
+	env, err := pgpmime.NewEnvelope(w, oh, to, pgp.EncryptOptions{Compress: pgp.CompressionApplies(to)})
 	if err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
-	if _, err := enc.Write(rawHeader); err != nil {
+	if _, err := env.Write(rawHeader); err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
-	if _, err := io.Copy(enc, body); err != nil {
+	if _, err := io.Copy(env, body); err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
-	for _, c := range []io.Closer{enc, arm, ep, outer} {
-		if err := c.Close(); err != nil {
-			return fmt.Errorf("imapd: seal: %w", err)
-		}
+	if err := env.Close(); err != nil {
+		return fmt.Errorf("imapd: seal: %w", err)
 	}
 	return nil
 }

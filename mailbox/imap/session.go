@@ -18,6 +18,7 @@ import (
 	"postern/mailbox/kdf"
 	"postern/mailbox/netlimit"
 	"postern/mailbox/pgp"
+	"postern/mailbox/pgpmime"
 	"postern/mailbox/store"
 )
 
@@ -442,10 +443,16 @@ func (sess *session) writeAppended(w io.Writer, r io.Reader, key *openpgp.Entity
 	if isEncrypted(h, br, key) {
 		// Stored as it is, but for the outer header: Thunderbird's Sent copy
 		// carries the exact time, its User-Agent and often the subject.
-		if err := writeMinimalHeader(w, h); err != nil {
+		// Its ciphertext is not ours to pad: lines of spaces after its end
+		// bring it to a Padmé length.
+		pw := &pgpmime.PadWriter{W: w}
+		if err := writeMinimalHeader(pw, h); err != nil {
 			return err
 		}
-		return copyCiphertext(w, br, h) // nothing but the ciphertext (sealtail.go)
+		if err := copyCiphertext(pw, br, h); err != nil { // nothing but the ciphertext (sealtail.go)
+			return err
+		}
+		return pw.Pad()
 	}
 	if key == nil {
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,

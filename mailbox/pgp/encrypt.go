@@ -18,6 +18,7 @@ type EncryptOptions struct {
 	// preferences, so compression silently does not happen when one
 	// recipient's key omits ZLIB; CompressionApplies tells in advance.
 	Compress bool
+	pad      bool // EncryptPadded
 }
 
 // sessionCipher is the one cipher Postern encrypts with. It is not
@@ -88,26 +89,51 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
 	}
-	contents, err := packet.SerializeSymmetricallyEncrypted(w, sessionCipher, false, packet.CipherSuite{}, session, config)
+	seipd, err := newSEIPD(w, session, config.Random())
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
-	if !opts.Compress || !CompressionApplies(to) {
-		lit, err := packet.SerializeLiteral(contents, true, "", 0)
+	compress := opts.Compress && CompressionApplies(to)
+	if !compress && !opts.pad {
+		lit, err := packet.SerializeLiteral(seipd, true, "", 0)
 		if err != nil {
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
 		return lit, nil
 	}
-	z, err := newZlibPacket(contents)
+	z, err := newZlibPacket(seipd, !compress)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
+	}
+	z.seipd = seipd
+	if opts.pad {
+		// The literal packet's Close must not end the deflate stream:
+		// the padding follows it.
+		lit, err := packet.SerializeLiteral(nopCloser{z}, true, "", 0)
+		if err != nil {
+			return nil, fmt.Errorf("pgp: encrypt: %w", err)
+		}
+		return &Padded{lit: lit, z: z}, nil
 	}
 	lit, err := packet.SerializeLiteral(z, true, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
 	return &compressing{WriteCloser: lit, z: z}, nil
+}
+
+// EncryptPadded is Encrypt for a message whose length is then padded (see
+// Padded): the data always sits in a compressed data packet, which holds
+// the padding. Without Compress (or when a recipient does not list ZLIB)
+// the packet holds stored deflate blocks, which every reader decodes
+// whatever its key's preferences say.
+func EncryptPadded(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (*Padded, error) {
+	opts.pad = true
+	wc, err := Encrypt(w, to, opts)
+	if err != nil {
+		return nil, err
+	}
+	return wc.(*Padded), nil
 }
 
 // compressing is Encrypt's writer when it compresses.

@@ -159,10 +159,6 @@ func TestPartialWriter(t *testing.T) {
 	}
 }
 
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
-
 // TestEncryptAES256WhateverThePreferences protects against the downgrade of
 // issue 12 finding 5: one recipient whose key lists only AES-128 (gpg
 // setpref) must not drop the message, for it or for anyone, to AES-128.

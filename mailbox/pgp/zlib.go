@@ -28,6 +28,10 @@ type zlibPacket struct {
 	sum    hash.Hash32
 	huff   bool // the current segment is Huffman-only
 	closed bool
+	// stored: every segment is stored blocks (no compression: the packet
+	// is there only to carry padding, see Padded).
+	stored bool
+	seipd  *seipdWriter // the packet below, for Padded.Pending
 }
 
 // compression levels: level 1 finds repeats in text; Huffman-only codes
@@ -40,16 +44,20 @@ const (
 	algoZLIB            = 2
 )
 
-func newZlibPacket(w io.WriteCloser) (*zlibPacket, error) {
+func newZlibPacket(w io.WriteCloser, stored bool) (*zlibPacket, error) {
 	pw := newPartialWriter(w, packetTagCompressed)
 	if _, err := pw.Write([]byte{algoZLIB, zlibHeader0, zlibH1}); err != nil {
 		return nil, err
 	}
-	fw, err := flate.NewWriter(pw, segmentLevel)
+	level := segmentLevel
+	if stored {
+		level = flate.NoCompression
+	}
+	fw, err := flate.NewWriter(pw, level)
 	if err != nil {
 		return nil, err
 	}
-	return &zlibPacket{pw: pw, fw: fw, sum: adler32.New()}, nil
+	return &zlibPacket{pw: pw, fw: fw, sum: adler32.New(), stored: stored}, nil
 }
 
 func (z *zlibPacket) Write(p []byte) (int, error) {
@@ -64,7 +72,7 @@ func (z *zlibPacket) Write(p []byte) (int, error) {
 // repeats (true) or for ordinary data (false). It changes only speed and
 // size, never what a reader decodes.
 func (z *zlibPacket) SetIncompressible(on bool) error {
-	if on == z.huff || z.closed {
+	if on == z.huff || z.closed || z.stored {
 		return nil
 	}
 	if err := z.fw.Flush(); err != nil {
@@ -92,6 +100,13 @@ func (z *zlibPacket) Close() error {
 	if err := z.fw.Close(); err != nil {
 		return err
 	}
+	return z.closeRaw()
+}
+
+// closeRaw writes the Adler-32 of the plaintext after a deflate stream
+// already ended, ends the packet and closes the writer below.
+func (z *zlibPacket) closeRaw() error {
+	z.closed = true
 	if _, err := z.pw.Write(binary.BigEndian.AppendUint32(nil, z.sum.Sum32())); err != nil {
 		return err
 	}

@@ -17,6 +17,9 @@ type armorWriter struct {
 	n    int
 	out  []byte
 	err  error
+	// total counts the binary bytes written (Envelope plans its padding
+	// from it).
+	total int64
 }
 
 const (
@@ -84,6 +87,7 @@ func (a *armorWriter) Write(p []byte) (int, error) {
 		return 0, a.err
 	}
 	total := len(p)
+	a.total += int64(total)
 	a.crc = crc24.update(a.crc, p)
 	if a.n > 0 {
 		c := copy(a.tail[a.n:], p)

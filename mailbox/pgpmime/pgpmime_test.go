@@ -289,14 +289,27 @@ func TestWriterOuterHeaders(t *testing.T) {
 
 func TestWriterGPG(t *testing.T) {
 	f := newFixture(t)
-	inner := f.g.Run(armoredPart(t, f.mail), "--decrypt")
-	f.checkInner(t, "gpg", inner)
+	f.checkInner(t, "gpg", f.decryptWith(t, "gpg", armoredPart(t, f.mail)))
 }
 
 func TestWriterRNP(t *testing.T) {
-	pgptest.NeedTool(t, "rnp")
-	pgptest.NeedTool(t, "rnpkeys")
 	f := newFixture(t)
+	f.checkInner(t, "rnp", f.decryptWith(t, "rnp", armoredPart(t, f.mail)))
+}
+
+func TestWriterSQ(t *testing.T) {
+	f := newFixture(t)
+	f.checkInner(t, "sq", f.decryptWith(t, "sq", armoredPart(t, f.mail)))
+}
+
+// decryptWith decrypts an armored message with the fixture's secret key
+// using tool (gpg, rnp or sq) and returns the plaintext.
+func (f *fixture) decryptWith(t *testing.T, tool string, armored []byte) []byte {
+	t.Helper()
+	if tool == "gpg" {
+		return f.g.Run(armored, "--decrypt")
+	}
+	pgptest.NeedTool(t, tool)
 	dir := t.TempDir()
 	write := func(name string, b []byte) string {
 		p := filepath.Join(dir, name)
@@ -306,7 +319,11 @@ func TestWriterRNP(t *testing.T) {
 		return p
 	}
 	sec := write("sec.asc", f.secret)
-	in := write("msg.asc", armoredPart(t, f.mail))
+	if tool == "sq" {
+		return pgptest.Run(t, armored, "sq", "decrypt", "--recipient-key", sec)
+	}
+	pgptest.NeedTool(t, "rnpkeys")
+	in := write("msg.asc", armored)
 	home := filepath.Join(dir, "rnp")
 	if err := os.Mkdir(home, 0o700); err != nil {
 		t.Fatal(err)
@@ -314,23 +331,11 @@ func TestWriterRNP(t *testing.T) {
 	pgptest.Run(t, nil, "rnpkeys", "--homedir", home, "--import", sec)
 	out := filepath.Join(dir, "out.eml")
 	pgptest.Run(t, nil, "rnp", "--homedir", home, "--password", "", "--decrypt", in, "--output", out)
-	inner, err := os.ReadFile(out)
+	b, err := os.ReadFile(out)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.checkInner(t, "rnp", inner)
-}
-
-func TestWriterSQ(t *testing.T) {
-	pgptest.NeedTool(t, "sq")
-	f := newFixture(t)
-	dir := t.TempDir()
-	sec := filepath.Join(dir, "sec.asc")
-	if err := os.WriteFile(sec, f.secret, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	inner := pgptest.Run(t, armoredPart(t, f.mail), "sq", "decrypt", "--recipient-key", sec)
-	f.checkInner(t, "sq", inner)
+	return b
 }
 
 func TestRoundTrip(t *testing.T) {

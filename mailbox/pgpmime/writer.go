@@ -9,7 +9,6 @@
 package pgpmime
 
 import (
-	"bufio"
 	"bytes"
 	"compress/flate"
 	"crypto/rand"
@@ -60,11 +59,8 @@ var ErrClosed = errors.New("pgpmime: writer closed")
 // each Text, File or AttachKey ends the previous part. It is not safe for
 // concurrent use.
 type Writer struct {
-	buf     *bufio.Writer   // armor writes 64-byte lines: batch them for w
-	outer   *message.Writer // multipart/encrypted
-	encPart *message.Writer // the application/octet-stream part
-	armor   io.WriteCloser
-	enc     io.WriteCloser
+	env     *Envelope       // multipart/encrypted, padded
+	enc     io.Writer       // env's plaintext
 	inner   *message.Writer // multipart/mixed, protected headers
 	part    *message.Writer // current inner part, or nil
 	file    *partWriter     // the current part's writer if it is a file
@@ -74,7 +70,8 @@ type Writer struct {
 
 // NewWriter writes the outer headers to w and starts the encrypted body,
 // encrypted to every recipient. Output is buffered (64 KiB) and complete
-// only after Close; after any error what reached w is garbage to discard.
+// only after Close, which pads the message to a Padmé length (see
+// Envelope); after any error what reached w is garbage to discard.
 func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 	day := h.Date
 	if day.IsZero() {
@@ -127,42 +124,12 @@ func NewWriter(w io.Writer, to []*openpgp.Entity, h Header) (*Writer, error) {
 		}
 		oh.Set("Autocrypt", v)
 	}
-	oh.SetContentType("multipart/encrypted", map[string]string{"protocol": "application/pgp-encrypted"})
-
-	pw := &Writer{buf: bufio.NewWriterSize(w, 64<<10)}
+	pw := &Writer{}
 	var err error
-	if pw.outer, err = message.CreateWriter(pw.buf, oh.Header); err != nil {
-		return nil, fmt.Errorf("pgpmime: outer: %w", err)
+	if pw.env, err = NewEnvelope(w, oh.Header, to, pgp.EncryptOptions{Compress: !h.Uncompressed}); err != nil {
+		return nil, err
 	}
-	var vh message.Header
-	vh.SetContentType("application/pgp-encrypted", nil)
-	vh.Set("Content-Description", "PGP/MIME version identification")
-	version, err := pw.outer.CreatePart(vh)
-	if err != nil {
-		return nil, fmt.Errorf("pgpmime: version part: %w", err)
-	}
-	if _, err := io.WriteString(version, "Version: 1\r\n"); err != nil {
-		return nil, fmt.Errorf("pgpmime: version part: %w", err)
-	}
-	if err := version.Close(); err != nil {
-		return nil, fmt.Errorf("pgpmime: version part: %w", err)
-	}
-	var eh message.Header
-	eh.SetContentType("application/octet-stream", map[string]string{"name": "encrypted.asc"})
-	eh.Set("Content-Description", "OpenPGP encrypted message")
-	eh.SetContentDisposition("inline", map[string]string{"filename": "encrypted.asc"})
-	if pw.encPart, err = pw.outer.CreatePart(eh); err != nil {
-		return nil, fmt.Errorf("pgpmime: encrypted part: %w", err)
-	}
-	// No armor headers: a Version or Comment would fingerprint the relay.
-	aw := newArmorWriter(pw.encPart)
-	if aw.err != nil {
-		return nil, fmt.Errorf("pgpmime: armor: %w", aw.err)
-	}
-	pw.armor = aw
-	if pw.enc, err = pgp.Encrypt(pw.armor, to, pgp.EncryptOptions{Compress: !h.Uncompressed}); err != nil {
-		return nil, fmt.Errorf("pgpmime: %w", err)
-	}
+	pw.enc = pw.env.plaintext()
 
 	var ih mail.Header
 	common(&ih)
@@ -238,8 +205,7 @@ func (w *Writer) AttachKey(e *openpgp.Entity) error {
 }
 
 // Close ends the message. The order matters: inner MIME, then the
-// encryption (which writes the MDC), then the armor, then the outer part
-// and the outer multipart.
+// envelope (the padding and the MDC, the armor, the outer multipart).
 func (w *Writer) Close() error {
 	if w.err != nil {
 		return w.err
@@ -254,24 +220,19 @@ func (w *Writer) Close() error {
 	if err := w.endPart(); err != nil {
 		return err
 	}
-	steps := []struct {
-		what string
-		c    io.Closer
-	}{
-		{"inner", w.inner}, {"encryption", w.enc}, {"armor", w.armor},
-		{"encrypted part", w.encPart}, {"outer", w.outer},
+	if err := w.inner.Close(); err != nil {
+		return w.fail(fmt.Errorf("pgpmime: close inner: %w", err))
 	}
-	for _, s := range steps {
-		if err := s.c.Close(); err != nil {
-			return w.fail(fmt.Errorf("pgpmime: close %s: %w", s.what, err))
-		}
-	}
-	if err := w.buf.Flush(); err != nil {
-		return w.fail(fmt.Errorf("pgpmime: flush: %w", err))
+	if err := w.env.Close(); err != nil {
+		return w.fail(err)
 	}
 	w.err = ErrClosed
 	return nil
 }
+
+// Unpadded returns, after Close, the length the message would have had
+// without its padding (Envelope.Unpadded).
+func (w *Writer) Unpadded() int64 { return w.env.Unpadded() }
 
 func (w *Writer) newPart(h message.Header) (*message.Writer, error) {
 	if w.err != nil {

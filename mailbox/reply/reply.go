@@ -126,7 +126,15 @@ func (p *Processor) Process(ctx context.Context, r Reply) error {
 		if err != nil {
 			return err
 		}
-		source = func(w io.Writer) error { return p.writeEncrypted(w, r.Source, parsed.Kind, ct) }
+		source = func(w io.Writer) error {
+			// Not ours to pad inside: lines of spaces after its end make
+			// its size a Padmé length, as every stored message's.
+			pw := &pgpmime.PadWriter{W: w}
+			if err := p.writeEncrypted(pw, r.Source, parsed.Kind, ct); err != nil {
+				return err
+			}
+			return pw.Pad()
+		}
 		team = func(w io.Writer, to []*openpgp.Entity) error {
 			return p.writeTeamCopy(w, to, r, nil)
 		}

@@ -262,6 +262,11 @@ func (e *env) replies() []*pgpmime.Decrypted {
 	var out []*pgpmime.Decrypted
 	for _, r := range reps {
 		raw := e.blob(r.Blob.ID)
+		// Every stored reply, encrypted here or by the journalist's client,
+		// is padded to a Padmé length.
+		if size := int64(len(raw)); pgp.Padme(size) != size {
+			e.t.Errorf("a stored reply of %d bytes: not a Padmé length", size)
+		}
 		d, err := pgpmime.Decrypt(bytes.NewReader(raw), openpgp.EntityList{key})
 		if err != nil {
 			e.t.Fatalf("source cannot decrypt reply: %v\n%s", err, raw)

@@ -145,6 +145,9 @@ func (s *Store) Check() error {
 		}); err != nil {
 			return err
 		}
+		if err := pendingRefs(tx, count); err != nil {
+			return err
+		}
 		for _, idx := range [][]byte{bSrcAddr, bSrcDesig} {
 			if err := tx.Bucket(idx).ForEach(func(k, v []byte) error {
 				if tx.Bucket(bSources).Get(v) == nil {

@@ -232,7 +232,7 @@ func (s *Store) DeleteSourceIfUnused(id []byte) error {
 		if b := tx.Bucket(bSrcMsgs).Bucket(id); b != nil && b.Stats().KeyN > 0 {
 			return ErrSourceInUse
 		}
-		if b := tx.Bucket(bReplies).Bucket(id); b != nil && b.Stats().KeyN > 0 {
+		if b := tx.Bucket(bReplies).Bucket(id); b != nil && b.Stats().KeyN > 0 || hasPending(tx, id) {
 			return ErrSourceInUse
 		}
 		return st.deleteSource(tx, id)
@@ -246,6 +246,9 @@ func (st *txState) deleteSource(tx *bolt.Tx, id []byte) error {
 		return err
 	}
 	if err := st.deleteSourceMessages(tx, id); err != nil {
+		return err
+	}
+	if err := st.deletePending(tx, id); err != nil {
 		return err
 	}
 	if rb := tx.Bucket(bReplies).Bucket(id); rb != nil {

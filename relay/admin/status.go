@@ -32,6 +32,10 @@ type Status struct {
 	Replies       int      `json:"replies"`
 	Blobs         int      `json:"blobs"`
 	BlobBytes     int64    `json:"blob_bytes"`
+	// Pending counts submissions waiting for the end of the delivery
+	// window (a count: never their times).
+	Pending               int `json:"pending"`
+	DeliveryWindowMinutes int `json:"delivery_window_minutes"`
 
 	// InstanceFingerprint names the identity key that signs the instance's
 	// backups: what restore --instance expects.
@@ -81,6 +85,10 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		BlobBytes:     stats.BlobBytes,
 		Warnings:      []string{},
 	}
+	if s.Pending, err = a.st.PendingCount(); err != nil {
+		return Status{}, fail(ErrInternal, "%v", err)
+	}
+	s.DeliveryWindowMinutes = a.cfg.DeliveryWindowMinutes
 	s.InstanceFingerprint = a.InstanceFingerprint()
 	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
 	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
@@ -147,6 +155,11 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	if len(js) == 0 {
 		s.Warnings = append(s.Warnings, "no journalists: submissions cannot be delivered; add one with 'relay journalist add'")
 	}
+	infos := make([]JournalistInfo, len(js))
+	for i, j := range js {
+		infos[i] = infoOf(j)
+	}
+	s.Warnings = append(s.Warnings, a.manifestWarnings(infos)...)
 	if s.Demo {
 		s.Warnings = append(s.Warnings, "demo instance: not anonymous, not for real sources")
 	}

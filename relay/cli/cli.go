@@ -86,6 +86,10 @@ func commands() []command {
 			"run the relay: services on loopback, published as onion services through tor", (*runner).cmdServe},
 		{"status", "[--data DIR] [--json]",
 			"counts, key expiry warnings, instance fingerprint, tor_extra and version; nothing that identifies a source", (*runner).cmdStatus},
+		{"manifest export", "[--out FILE] [--data DIR]",
+			"write the instance's manifest (organisation, onions, submission keys, canary) for the organisation to sign offline", (*runner).cmdManifestExport},
+		{"manifest publish", "--in FILE.asc --org-key ORG.asc [--data DIR] [--json]",
+			"check a clearsigned manifest against the organisation key and this instance, and serve it at /manifest.asc", (*runner).cmdManifestPublish},
 		{"demo", "[--data DIR] [--intake ADDR] [--imap ADDR] [--smtp ADDR] [--config FILE] [--json]",
 			"run a NOT ANONYMOUS demo on loopback with a journalist 'demo' (make run)", (*runner).cmdDemo},
 		{"version", "[--json]", "print the version", (*runner).cmdVersion},
@@ -167,6 +171,12 @@ func (r *runner) dispatch(args []string) error {
 				return usagef("reader", "reader needs a subcommand: init, sync or send")
 			}
 			return usagef("reader", "unknown reader subcommand %q", clip(args[1]))
+		}
+		if args[0] == "manifest" {
+			if len(args) == 1 {
+				return usagef("manifest", "manifest needs a subcommand: export or publish")
+			}
+			return usagef("manifest", "unknown manifest subcommand %q", clip(args[1]))
 		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {

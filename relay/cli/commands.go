@@ -305,6 +305,7 @@ func (r *runner) cmdStatus(args []string) error {
 	fmt.Fprintf(w, "  journalists:     %d\n  sources:         %d\n  messages:        %d\n  replies:         %d\n",
 		st.Journalists, st.Sources, st.Messages, st.Replies)
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
+	fmt.Fprintf(w, "  pending:         %s\n", pendingLine(st))
 	printRetention(w, st)
 	if t := st.Tor; t != nil {
 		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
@@ -314,6 +315,14 @@ func (r *runner) cmdStatus(args []string) error {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
 	return nil
+}
+
+// pendingLine says how many submissions wait for the delivery window.
+func pendingLine(st admin.Status) string {
+	if st.DeliveryWindowMinutes == 0 {
+		return fmt.Sprintf("%d (no delivery window: submissions are delivered at once)", st.Pending)
+	}
+	return fmt.Sprintf("%d submission(s), released every %d minutes", st.Pending, st.DeliveryWindowMinutes)
 }
 
 func torExtraLine(st admin.Status) string {

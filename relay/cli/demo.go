@@ -1,10 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
+	"regexp"
 
 	"postern/relay/config"
 	"postern/relay/demo"
@@ -36,7 +39,7 @@ func (r *runner) cmdDemo(args []string) error {
 	o.Level = new(slog.LevelVar) // info until postern.conf says otherwise
 	o.Logger = logging.New(r.env.Stderr, logging.Options{Level: o.Level})
 	if *seed != "" {
-		cfg, err := loadSeed(*seed)
+		cfg, err := demoSeed(*seed)
 		if err != nil {
 			return err
 		}
@@ -60,9 +63,29 @@ func loadSeed(path string) (config.Config, error) {
 		return config.Config{}, fmt.Errorf("cannot read settings: %v", err)
 	}
 	defer fh.Close()
-	cfg, err := config.Parse(fh)
+	b, err := io.ReadAll(io.LimitReader(fh, 1<<20))
+	if err != nil {
+		return config.Config{}, fmt.Errorf("cannot read settings: %v", err)
+	}
+	cfg, err := config.Parse(bytes.NewReader(b))
 	if err != nil {
 		return config.Config{}, fmt.Errorf("%s: %v", path, err)
 	}
 	return cfg, nil
 }
+
+// demoSeed is loadSeed for relay demo: a demo delivers at once unless the
+// file asks for a window, since its journalist wants to see the test
+// submission arrive.
+func demoSeed(path string) (config.Config, error) {
+	cfg, err := loadSeed(path)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if b, err := os.ReadFile(path); err == nil && !windowRE.Match(b) {
+		cfg.DeliveryWindowMinutes = 0
+	}
+	return cfg, nil
+}
+
+var windowRE = regexp.MustCompile(`(?m)^\s*delivery_window_minutes\s*=`)

@@ -89,12 +89,14 @@ func mustRelay(t *testing.T, stdin []byte, args ...string) string {
 	return r.stdout
 }
 
-// smallConf keeps argon2 cheap: these tests are about the CLI.
+// smallConf keeps argon2 cheap: these tests are about the CLI; they
+// deliver at once (no delivery window).
 const smallConf = `source_kdf_time = 1
 source_kdf_memory_kib = 8192
 password_kdf_time = 1
 password_kdf_memory_kib = 8192
 kdf_workers = 1
+delivery_window_minutes = 0
 `
 
 // newInstance runs `relay init` with small KDF settings and returns DIR.

@@ -70,6 +70,15 @@ type Config struct {
 	LogLevel           string
 	TorExtra           []string
 
+	// DeliveryWindowMinutes batches deliveries (see delivery.Options.Window);
+	// 0 delivers at once.
+	DeliveryWindowMinutes int
+	// CanaryStatement is the optional warrant canary of the manifest.
+	CanaryStatement string
+	// ManifestMaxAgeDays: relay status warns, and the form shows the
+	// manifest as expired, once the published manifest is older.
+	ManifestMaxAgeDays int
+
 	// JournalistKDFWorkers sizes the journalists' own argon2id pool (IMAP
 	// LOGIN, SMTP AUTH, passphrase hashing): no source traffic reaches it.
 	JournalistKDFWorkers int
@@ -98,6 +107,9 @@ func Default() Config {
 		LogLevel:           "info",
 
 		JournalistKDFWorkers: 2,
+
+		DeliveryWindowMinutes: 10,
+		ManifestMaxAgeDays:    30,
 	}
 }
 
@@ -107,6 +119,11 @@ func (c Config) MaxSubmissionBytes() int64 { return c.MaxSubmissionMiB << 20 }
 // SessionIdle is the source session idle timeout.
 func (c Config) SessionIdle() time.Duration {
 	return time.Duration(c.SessionIdleMinutes) * time.Minute
+}
+
+// DeliveryWindow is the batching window of deliveries; zero: none.
+func (c Config) DeliveryWindow() time.Duration {
+	return time.Duration(c.DeliveryWindowMinutes) * time.Minute
 }
 
 // Retention is how long submissions are kept; zero means forever.

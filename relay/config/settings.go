@@ -169,6 +169,21 @@ var settings = []setting{
 	intSetting("retention_days",
 		"Days after which submissions and replies are deleted for good.\n0 keeps them forever.",
 		func(c *Config) *int { return &c.RetentionDays }, 0, 100_000),
+	intSetting("delivery_window_minutes",
+		"Submissions are released into the journalists' mailboxes together, in\n"+
+			"random order, at the end of each window of this many minutes (UTC), so\n"+
+			"that neither a seized server nor a watched mailbox tells when each came.\n"+
+			"The source is told \"received\" at once either way; journalists see new\n"+
+			"submissions up to this many minutes later. 0 = at once.",
+		func(c *Config) *int { return &c.DeliveryWindowMinutes }, 0, 24*60),
+	stringSetting("canary_statement",
+		"Optional warrant canary, one line, signed with the manifest (relay\n"+
+			"manifest export). Empty = none.",
+		func(c *Config) *string { return &c.CanaryStatement }, printable),
+	intSetting("manifest_max_age_days",
+		"relay status warns when the published manifest is older than this, and\n"+
+			"the form's /verify page then shows it as expired.",
+		func(c *Config) *int { return &c.ManifestMaxAgeDays }, 1, 3650),
 	stringSetting("intake_listen",
 		"Loopback address of the source web form (published as the intake onion).",
 		func(c *Config) *string { return &c.IntakeListen }, CheckListen),

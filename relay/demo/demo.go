@@ -92,6 +92,9 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("demo: %w", err)
 	}
 	cfg := config.Default()
+	// A demo journalist wants to see a test submission arrive: no delivery
+	// window (a real instance batches them, see docs/admin.md).
+	cfg.DeliveryWindowMinutes = 0
 	if o.Config != nil {
 		cfg = *o.Config
 	}

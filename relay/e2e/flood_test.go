@@ -22,6 +22,7 @@ import (
 // shared with the journalists (as before issue 12), every IMAP LOGIN and
 // SMTP AUTH during the flood would answer busy.
 const floodConf = `source_kdf_time = 1
+delivery_window_minutes = 0
 source_kdf_memory_kib = 8192
 password_kdf_time = 1
 password_kdf_memory_kib = 8192

@@ -69,6 +69,7 @@ password_kdf_time = 1
 password_kdf_memory_kib = 8192
 kdf_workers = 2
 log_level = debug
+delivery_window_minutes = 0
 `
 
 // instance is a relay data directory with one journalist whose private key

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 
+	"postern/mailbox/pgp"
 	"postern/mailbox/reply"
 	"postern/relay/demokey"
 	"postern/tools/sourceclient"
@@ -161,6 +162,17 @@ func TestThunderbird(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("Thunderbird lists no attachment %q: %+v", name, view.Attachments)
+	}
+	// The message is padded to a Padmé length (RFC822.SIZE as Thunderbird
+	// got it), and the padding shows nowhere: no part but the two files and
+	// the source's key.
+	if size := int64(setup.Hdrs[0].Size); pgp.Padme(size) != size {
+		t.Errorf("Thunderbird lists the submission at %d bytes, not a Padmé length", size)
+	}
+	for _, a := range view.Attachments {
+		if a.Name != binName && a.Name != txtName && !strings.HasPrefix(a.Name, "OpenPGP_0x") {
+			t.Errorf("Thunderbird shows an extra part %q (%s, %d bytes)", a.Name, a.ContentType, a.Size)
+		}
 	}
 
 	// COMPRESS=DEFLATE, as Thunderbird's IMAP log tells it.

@@ -39,6 +39,7 @@ func TestReplyRoundTrip(t *testing.T) {
 	cfg := config.Default()
 	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
+	cfg.DeliveryWindowMinutes = 0
 	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Organisation = "The Daily Example"
 	a, err := admin.Init(dir, cfg, admin.InitOptions{})

@@ -54,6 +54,7 @@ func TestServeOverTor(t *testing.T) {
 	cfg := config.Default()
 	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
+	cfg.DeliveryWindowMinutes = 0
 	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	cfg.TorExtra = []string{"%include " + tn.JoinTorrc}
 	a, err := admin.Init(dir, cfg, admin.InitOptions{})
@@ -205,6 +206,7 @@ func TestServeWithoutTorProgram(t *testing.T) {
 	cfg := config.Default()
 	cheap := config.KDFParams{Time: 1, MemoryKiB: 8 * 1024, Threads: 1}
 	cfg.SourceKDF, cfg.PasswordKDF = cheap, cheap
+	cfg.DeliveryWindowMinutes = 0
 	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = "127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"
 	a, err := admin.Init(dir, cfg, admin.InitOptions{})
 	if err != nil {

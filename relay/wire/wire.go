@@ -70,6 +70,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Tally:      a.Tally(),
 		ArchiveKey: archive,
 		Compress:   true,
+		Window:     cfg.DeliveryWindow(),
 	})
 	form, err := web.New(web.Options{
 		Store:              a.Store(),
@@ -88,6 +89,11 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		PublishKeyFPRs:     cfg.PublishKeyFPRs,
 		Languages:          cfg.Languages,
 		Demo:               o.Demo,
+		Manifest: func() (web.Manifest, bool) {
+			p, ok := a.PublishedManifest()
+			return web.Manifest{Signed: p.Signed, Organisation: p.Manifest.Organisation, Date: p.Manifest.Date,
+				Canary: p.Manifest.Canary, OrgKey: p.OrgKey, Expired: p.Expired}, ok
+		},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("wire: intake: %w", err)
@@ -128,11 +134,21 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		{Name: "intake", Addr: o.Intake, Serve: func(ctx context.Context, ln net.Listener) error {
 			stop := sweep(ctx, form)
 			defer stop()
+			released := release(ctx, deliverer)
+			defer released()
 			return httpServe(ctx, netlimit.Listener(ln, intakeConns()))
 		}},
 		{Name: "imap", Addr: o.IMAP, Serve: imapd.Run},
 		{Name: "smtp", Addr: o.SMTP, Serve: smtpSrv.Run},
 	}, nil
+}
+
+// release runs the deliverer's window releases until ctx ends (at once,
+// once, without a window: what an earlier run left pending).
+func release(ctx context.Context, d *delivery.Deliverer) (wait func()) {
+	done := make(chan struct{})
+	go func() { defer close(done); d.Run(ctx) }()
+	return func() { <-done }
 }
 
 // sweep wipes idle sessions every sweepEvery until ctx ends.

@@ -43,7 +43,7 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,rss,sync,logins,append,flood,conns,mailconns,readersync", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,padding,rss,sync,logins,append,flood,conns,mailconns,readersync", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
@@ -107,6 +107,14 @@ func runAll(o options) error {
 						ratio, r.wireBytes, r.size, float64(r.mailBytes)/float64(r.size), float64(r.gpgBytes)/float64(r.size)),
 					"≤ 1.40", verdict(ratio <= 1.40)})
 			}
+		}
+	}
+	if o.only["padding"] {
+		progress("padding: 1,000 realistic submissions")
+		if r, err := benchPadding(o.journalists); err != nil {
+			fail("(p) padding", err)
+		} else {
+			rows = append(rows, r)
 		}
 	}
 	if o.profileDir != "" {
