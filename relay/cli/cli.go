@@ -53,7 +53,7 @@ type command struct {
 // commands returns the command table, in the order help lists it. (A
 // function, not a variable: the commands print help from the table.)
 func commands() []command {
-	return []command{
+	cmds := []command{
 		{"init", "[--data DIR] [--config FILE] [--json]",
 			"create an instance (database, salt, postern.conf); FILE seeds the settings", (*runner).cmdInit},
 		{"journalist add", "NAME --key FILE|- [--data DIR] [--json]",
@@ -91,6 +91,7 @@ func commands() []command {
 		{"version", "[--json]", "print the version", (*runner).cmdVersion},
 		{"help", "[COMMAND]", "show this help or a command's", (*runner).cmdHelp},
 	}
+	return append(cmds, readerOfflineCommands()...)
 }
 
 type runner struct {

@@ -1,0 +1,72 @@
+package airgap
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"postern/mailbox/pgpmime"
+)
+
+// SafeName turns an untrusted file name into one that is safe on Linux,
+// Windows and FAT: pgpmime.SanitizeFilename (last path element only, no
+// control or bidi characters, no leading dots, no characters Windows refuses,
+// at most 120 bytes keeping the extension), and a name Windows reserves for a
+// device (con.txt, NUL, com1.log…) gets a leading underscore.
+func SafeName(name string) string {
+	name = pgpmime.SanitizeFilename(name)
+	base, _, _ := strings.Cut(name, ".")
+	switch b := strings.ToUpper(strings.TrimRight(base, " ")); {
+	case b == "CON", b == "PRN", b == "AUX", b == "NUL", b == "CONIN$", b == "CONOUT$",
+		len(b) == 4 && (strings.HasPrefix(b, "COM") || strings.HasPrefix(b, "LPT")) && b[3] >= '0' && b[3] <= '9':
+		name = "_" + name
+	}
+	return name
+}
+
+// maxNameTries bounds the -2, -3… suffixes tried for one name.
+const maxNameTries = 10000
+
+// reserve creates an empty file in dir named after name (made safe) that did
+// not exist, adding -2, -3… before the extension when the name is taken, and
+// returns its path. O_EXCL: an existing file is never overwritten, and a
+// symbolic link planted in dir is never followed. Names are compared without
+// case, as FAT and Windows do.
+func reserve(dir, name string) (string, error) {
+	name = SafeName(name)
+	taken := map[string]bool{}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, de := range des {
+		taken[strings.ToLower(de.Name())] = true
+	}
+	stem, ext := name, ""
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		stem, ext = name[:i], name[i:]
+	}
+	for n := 1; n <= maxNameTries; n++ {
+		cand := name
+		if n > 1 {
+			cand = fmt.Sprintf("%s-%d%s", stem, n, ext)
+		}
+		if taken[strings.ToLower(cand)] {
+			continue
+		}
+		p := filepath.Join(dir, cand)
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", err
+		}
+		f.Close()
+		return p, nil
+	}
+	return "", fmt.Errorf("no free name for a file in %s", dir)
+}

@@ -1,0 +1,244 @@
+// Package airgap is the offline reader's side on the air-gapped machine:
+// Open verifies a transfer, decrypts every message with the journalist's key
+// into one folder per source (transcripts, the original files under safe
+// names, cleaned copies made in a sandbox), and Reply composes an answer
+// encrypted to the source's key for the outbox.
+//
+// Everything it writes is under the output folder. A message is decrypted as
+// a stream, its files into a staging folder there; they are moved into place
+// only once OpenPGP's integrity check at the end of the stream passed, so a
+// damaged message leaves nothing behind and memory stays flat whatever the
+// size of a file.
+package airgap
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
+
+	"postern/mailbox/reader/sandbox"
+	"postern/mailbox/reader/transfer"
+)
+
+// Options configure Open.
+type Options struct {
+	From string             // the transfer device (holds postern-transfer/)
+	Out  string             // the output folder
+	Keys openpgp.EntityList // the journalist's secret key(s), unlocked
+	// Report gets one line per message that could not be opened, and per
+	// file that could not be cleaned.
+	Report io.Writer
+	// Clean is the sandbox's limits; NoClean skips cleaning (benchmarks).
+	Clean   sandbox.Options
+	NoClean bool
+}
+
+// Summary counts what one run did.
+type Summary struct {
+	Opened, Failed, Skipped int // messages (Skipped: opened by an earlier run)
+	Files, Cleaned          int
+	Sources                 int // threads touched
+}
+
+// Open reads every batch on the transfer device and adds what is new to Out.
+func Open(ctx context.Context, o Options) (Summary, error) {
+	var sum Summary
+	if o.Report == nil {
+		o.Report = io.Discard
+	}
+	if err := os.MkdirAll(filepath.Join(o.Out, stateDir), 0o700); err != nil {
+		return sum, err
+	}
+	st, err := loadState(o.Out)
+	if err != nil {
+		return sum, err
+	}
+	batches, err := transfer.Batches(o.From)
+	if err != nil {
+		return sum, err
+	}
+	touched := map[string]*Thread{}
+	for _, b := range batches {
+		m, err := transfer.ReadManifest(b)
+		if err != nil {
+			fmt.Fprintf(o.Report, "%s: refused: %v\n", filepath.Base(b), err)
+			sum.Failed++
+			continue
+		}
+		for _, e := range m.Messages {
+			if err := ctx.Err(); err != nil {
+				return sum, err
+			}
+			if _, ok := st.Done[e.Key()]; ok {
+				sum.Skipped++
+				continue
+			}
+			item := filepath.Base(b) + "/" + e.Name
+			if err := transfer.Check(b, e); err != nil {
+				fmt.Fprintf(o.Report, "%s: refused: %v\n", item, err)
+				sum.Failed++
+				continue
+			}
+			t, n, err := openOne(o, st, touched, filepath.Join(b, e.Name), e.Mailbox)
+			if err != nil {
+				fmt.Fprintf(o.Report, "%s: not opened: %v\n", item, err)
+				sum.Failed++
+				continue
+			}
+			touched[t.Folder] = t
+			st.Done[e.Key()] = e.SHA256
+			sum.Opened++
+			sum.Files += n
+			if err := t.save(o.Out); err != nil {
+				return sum, err
+			}
+			if err := saveJSON(filepath.Join(o.Out, stateDir, stateFile), st); err != nil {
+				return sum, err
+			}
+		}
+	}
+	for _, t := range touched {
+		sum.Cleaned += cleanFiles(ctx, o, t)
+		if err := t.save(o.Out); err != nil {
+			return sum, err
+		}
+		if err := t.render(o.Out); err != nil {
+			return sum, err
+		}
+	}
+	sum.Sources = len(touched)
+	return sum, nil
+}
+
+// openOne decrypts one message into its source's folder and returns the
+// thread and the number of files saved.
+func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox string) (*Thread, int, error) {
+	stage, err := os.MkdirTemp(filepath.Join(o.Out, stateDir), "stage-")
+	if err != nil {
+		return nil, 0, err
+	}
+	defer os.RemoveAll(stage)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	m, err := decryptMessage(f, o.Keys, stage)
+	f.Close()
+	if err != nil {
+		return nil, 0, err
+	}
+	role, addr, name := RoleSource, m.FromAddr, m.FromName
+	if mailbox == "Sent" || strings.HasPrefix(m.FromAddr, "newsroom@") || m.FromAddr == "" {
+		role, addr, name = RoleNewsroom, m.ToAddr, m.ToName
+	}
+	if addr == "" {
+		return nil, 0, fmt.Errorf("%w (no source address)", ErrNotEncrypted)
+	}
+	t, err := threadFor(o.Out, st, touched, addr, name)
+	if err != nil {
+		return nil, 0, err
+	}
+	if role == RoleSource && m.Autocrypt != "" {
+		t.Autocrypt = m.Autocrypt
+	}
+	st.Seq++
+	e := Entry{Seq: st.Seq, Role: role, Day: m.Day, MessageID: m.MessageID, InReplyTo: m.InReplyTo,
+		Subject: m.Subject, Text: m.Text}
+	if t.has(e) {
+		return t, 0, nil // the same mail seen in another mailbox
+	}
+	files := filepath.Join(o.Out, t.Folder, "files")
+	for _, sf := range m.Files {
+		dst, err := reserve(files, sf.Orig)
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := os.Rename(sf.Path, dst); err != nil {
+			return nil, 0, err
+		}
+		os.Chmod(dst, 0o400) // the original is never changed, by us or by mistake
+		e.Files = append(e.Files, File{Name: filepath.Base(dst), Orig: sf.Orig, Type: sf.Type, Size: sf.Size, SHA256: sf.SHA256})
+	}
+	t.add(e)
+	return t, len(e.Files), nil
+}
+
+// threadFor returns the thread of a source address, creating its folder the
+// first time (a second source with the same designation gets name-2).
+func threadFor(out string, st *state, touched map[string]*Thread, addr, designation string) (*Thread, error) {
+	if folder, ok := st.Sources[addr]; ok {
+		if t := touched[folder]; t != nil {
+			return t, nil
+		}
+		t := &Thread{}
+		if err := loadJSON(threadPath(out, folder), t); err != nil {
+			return nil, err
+		}
+		return t, nil
+	}
+	if designation == "" {
+		designation = strings.SplitN(addr, "@", 2)[0]
+	}
+	base := folderName(designation)
+	used := map[string]bool{}
+	for _, f := range st.Sources {
+		used[f] = true
+	}
+	folder := base
+	for n := 2; used[folder]; n++ {
+		folder = fmt.Sprintf("%s-%d", base, n)
+	}
+	for _, sub := range []string{"files", "safe"} {
+		if err := os.MkdirAll(filepath.Join(out, folder, sub), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	st.Sources[addr] = folder
+	return &Thread{Designation: designation, Address: addr, Folder: folder}, nil
+}
+
+// cleanFiles runs the sandboxed cleaner on every file of t not tried yet and
+// returns how many it cleaned.
+func cleanFiles(ctx context.Context, o Options, t *Thread) int {
+	if o.NoClean {
+		return 0
+	}
+	work := filepath.Join(o.Out, stateDir, "clean-"+randomHex())
+	if err := os.Mkdir(work, 0o700); err != nil {
+		return 0
+	}
+	defer os.RemoveAll(work)
+	n := 0
+	for i := range t.Entries {
+		for j := range t.Entries[i].Files {
+			f := &t.Entries[i].Files[j]
+			if f.Status != "" {
+				continue
+			}
+			src := filepath.Join(o.Out, t.Folder, "files", f.Name)
+			dst := filepath.Join(o.Out, t.Folder, "safe", f.Name)
+			res := sandbox.Clean(ctx, o.Clean, src, dst, work)
+			if res.Cleaned {
+				f.Status = "cleaned"
+				n++
+				continue
+			}
+			f.Status = res.Why
+			fmt.Fprintf(o.Report, "%s/files/%s: not cleaned: %s\n", t.Folder, f.Name, res.Why)
+		}
+	}
+	return n
+}
+
+func randomHex() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
