@@ -85,6 +85,8 @@ func Clean(ctx context.Context, o Options, src, dst, work string) Outcome {
 		"--ro-bind", "/usr", "/usr",
 		"--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64",
 		"--symlink", "usr/bin", "/bin", "--symlink", "usr/sbin", "/sbin",
+		// mat2 tells a file's type by its extension, from this table.
+		"--ro-bind-try", "/etc/mime.types", "/etc/mime.types",
 		"--proc", "/proc", "--dev", "/dev",
 		"--size", strconv.FormatInt(o.Tmp, 10), "--tmpfs", "/tmp",
 		"--bind", work, "/w", "--ro-bind", src, inside, "--chdir", "/w",
