@@ -100,17 +100,17 @@ func TestReplyUnknownSource(t *testing.T) {
 
 func TestSafeName(t *testing.T) {
 	for in, want := range map[string]string{
-		"../../etc/passwd": "passwd",
-		"con.txt":          "_con.txt",
-		"CON":              "_CON",
-		"nul.tar.gz":       "_nul.tar.gz",
-		"lpt9.doc":         "_lpt9.doc",
-		"console.txt":      "console.txt",
-		"com10.txt":        "com10.txt",
-		"...":              "file",
-		".bashrc":          "bashrc",
-		"a\x00b\nc.pdf":    "abc.pdf",
-		"report.pdf":       "report.pdf",
+		"../../etc/passwd":                "passwd",
+		"con.txt":                         "_con.txt",
+		"CON":                             "_CON",
+		"nul.tar.gz":                      "_nul.tar.gz",
+		"lpt9.doc":                        "_lpt9.doc",
+		"console.txt":                     "console.txt",
+		"com10.txt":                       "com10.txt",
+		"...":                             "file",
+		".bashrc":                         "bashrc",
+		"a\x00b\nc.pdf":                   "abc.pdf",
+		"report.pdf":                      "report.pdf",
 		strings.Repeat("é", 200) + ".pdf": strings.Repeat("é", 58) + ".pdf",
 	} {
 		if got := airgap.SafeName(in); got != want {
