@@ -22,7 +22,7 @@ func readerOfflineCommands() []command {
 	return []command{
 		{"reader export", "--dir DIR --to TRANSFER_DIR [--json]",
 			"copy the synced messages not exported before onto a transfer device, with a SHA-256 manifest", (*runner).cmdReaderExport},
-		{"reader open", "--from TRANSFER_DIR --key SECRET.asc [--passphrase-file F] --out DIR [--online-ok] [--json]",
+		{"reader open", "--from TRANSFER_DIR --key SECRET.asc [--passphrase-file F] --out DIR [--online-ok] [--no-clean] [--json]",
 			"on the air-gapped machine: verify, decrypt, and write one folder per source (transcript, files, cleaned copies)", (*runner).cmdReaderOpen},
 		{"reader reply", "--out DIR --source DESIGNATION --text FILE [--attach FILE]... [--json]",
 			"on the air-gapped machine: write a reply encrypted to the source's key into DIR/outbox", (*runner).cmdReaderReply},
@@ -66,6 +66,7 @@ func (r *runner) cmdReaderOpen(args []string) error {
 	passFile := f.String("passphrase-file", "", "read the key's passphrase from the first line of this file")
 	out := f.String("out", "", "output folder")
 	onlineOK := f.Bool("online-ok", false, "run even though a network interface is up")
+	noClean := f.Bool("no-clean", false, "make no cleaned copies (mat2) this time; a later run without it makes them")
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
@@ -91,7 +92,7 @@ func (r *runner) cmdReaderOpen(args []string) error {
 	if err := saveSelfKey(*out, keys); err != nil {
 		return err
 	}
-	sum, err := airgap.Open(r.env.Context, airgap.Options{From: *from, Out: *out, Keys: keys, Report: r.env.Stderr})
+	sum, err := airgap.Open(r.env.Context, airgap.Options{From: *from, Out: *out, Keys: keys, Report: r.env.Stderr, NoClean: *noClean})
 	if err != nil {
 		return err
 	}

@@ -8,13 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
-	pgperrors "github.com/ProtonMail/go-crypto/openpgp/errors"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
 
@@ -78,18 +75,18 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string) (*opened
 	if err != nil || block.Type != "PGP MESSAGE" {
 		return nil, fmt.Errorf("%w: no PGP MESSAGE armor", ErrNotEncrypted)
 	}
-	md, err := openpgp.ReadMessage(block.Body, keys, nil, nil)
-	if errors.Is(err, pgperrors.ErrKeyIncorrect) {
-		return nil, ErrWrongKey
-	}
+	plain, err := decryptStream(block.Body, keys)
 	if err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
-	}
-	if !md.IsEncrypted {
-		return nil, ErrNotEncrypted
+		return nil, err
 	}
 	w := walker{m: m, stage: stage}
-	root, err := message.Read(md.UnverifiedBody)
+	ok := false
+	defer func() {
+		if !ok {
+			m.discard()
+		}
+	}()
+	root, err := message.Read(plain)
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("%w (inner MIME: %v)", ErrDamaged, err)
 	}
@@ -101,10 +98,18 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string) (*opened
 		return nil, err
 	}
 	// Read to the end: the integrity check runs there.
-	if _, err := io.Copy(io.Discard, md.UnverifiedBody); err != nil {
+	if _, err := io.Copy(io.Discard, plain); err != nil {
 		return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 	}
+	ok = true
 	return m, nil
+}
+
+// discard removes the staged files still there.
+func (m *opened) discard() {
+	for _, f := range m.Files {
+		os.Remove(f.Path)
+	}
 }
 
 func headerInfo(h mail.Header) *opened {
@@ -223,17 +228,22 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	if name == "" {
 		name = "attachment"
 	}
-	path := filepath.Join(w.stage, strconv.Itoa(len(w.m.Files)))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := os.CreateTemp(w.stage, "file-")
 	if err != nil {
 		return fmt.Errorf("staging a file: %w", err)
 	}
+	path := f.Name()
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), e.Body)
+	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
+	n, err := io.Copy(bw, e.Body)
+	if err == nil {
+		err = bw.Flush()
+	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
+		os.Remove(path)
 		return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
 	}
 	w.m.Files = append(w.m.Files, staged{Orig: pgpmime.SanitizeFilename(name), Path: path, Type: mt,

@@ -1,7 +1,10 @@
 package airgap
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"io"
 	"fmt"
 	"io/fs"
 	"os"
@@ -30,12 +33,13 @@ func SafeName(name string) string {
 // maxNameTries bounds the -2, -3… suffixes tried for one name.
 const maxNameTries = 10000
 
-// reserve creates an empty file in dir named after name (made safe) that did
-// not exist, adding -2, -3… before the extension when the name is taken, and
-// returns its path. O_EXCL: an existing file is never overwritten, and a
-// symbolic link planted in dir is never followed. Names are compared without
-// case, as FAT and Windows do.
-func reserve(dir, name string) (string, error) {
+// place moves the staged file src into dir under name (made safe), adding
+// -2, -3… before the extension when the name is taken, and returns the path.
+// A hard link is made, never a rename over a name: an existing file is never
+// replaced, and a symbolic link planted in dir is never followed. Names are
+// compared without case, as FAT and Windows do. A file of that name with the
+// same content (a run cut short after it placed the file) is taken as is.
+func place(dir, name, src string, size int64, sum string) (string, error) {
 	name = SafeName(name)
 	taken := map[string]bool{}
 	des, err := os.ReadDir(dir)
@@ -54,19 +58,39 @@ func reserve(dir, name string) (string, error) {
 		if n > 1 {
 			cand = fmt.Sprintf("%s-%d%s", stem, n, ext)
 		}
+		p := filepath.Join(dir, cand)
 		if taken[strings.ToLower(cand)] {
+			if sameContent(p, size, sum) {
+				os.Remove(src)
+				return p, nil
+			}
 			continue
 		}
-		p := filepath.Join(dir, cand)
-		f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		err := os.Link(src, p)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return "", err
 		}
-		f.Close()
+		os.Remove(src)
 		return p, nil
 	}
 	return "", fmt.Errorf("no free name for a file in %s", dir)
+}
+
+func sameContent(path string, size int64, sum string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() || fi.Size() != size {
+		return false
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return false
+	}
+	return hex.EncodeToString(h.Sum(nil)) == sum
 }

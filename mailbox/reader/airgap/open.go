@@ -12,6 +12,7 @@
 package airgap
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -64,7 +65,18 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 	if err != nil {
 		return sum, err
 	}
-	touched := map[string]*Thread{}
+	stage, err := os.MkdirTemp(filepath.Join(o.Out, stateDir), "stage-")
+	if err != nil {
+		return sum, err
+	}
+	defer os.RemoveAll(stage)
+	log, err := os.OpenFile(filepath.Join(o.Out, stateDir, logFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return sum, err
+	}
+	defer log.Close()
+	touched, dirty := map[string]*Thread{}, map[string]*Thread{}
+	var done bytes.Buffer // log lines of messages whose threads are not saved yet
 	for _, b := range batches {
 		m, err := transfer.ReadManifest(b)
 		if err != nil {
@@ -86,22 +98,34 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 				sum.Failed++
 				continue
 			}
-			t, n, err := openOne(o, st, touched, filepath.Join(b, e.Name), e.Mailbox)
+			t, n, err := openOne(o, st, touched, filepath.Join(b, e.Name), e.Mailbox, stage)
 			if err != nil {
 				fmt.Fprintf(o.Report, "%s: not opened: %v\n", item, err)
 				sum.Failed++
 				continue
 			}
 			touched[t.Folder] = t
+			dirty[t.Folder] = t
 			st.Done[e.Key()] = e.SHA256
 			sum.Opened++
 			sum.Files += n
-			if err := t.save(o.Out); err != nil {
-				return sum, err
+			fmt.Fprintf(&done, "%s %s %d\n", e.Key(), e.SHA256, st.Seq)
+			if sum.Opened%flushEvery == 0 {
+				if err := flush(o.Out, dirty, &done, log); err != nil {
+					return sum, err
+				}
 			}
-			if err := saveJSON(filepath.Join(o.Out, stateDir, stateFile), st); err != nil {
-				return sum, err
-			}
+		}
+		if err := flush(o.Out, dirty, &done, log); err != nil {
+			return sum, err
+		}
+	}
+	if err := st.save(o.Out); err != nil {
+		return sum, err
+	}
+	if !o.NoClean {
+		if err := addPending(o.Out, st, touched); err != nil {
+			return sum, err
 		}
 	}
 	for _, t := range touched {
@@ -117,14 +141,29 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 	return sum, nil
 }
 
+// flushEvery is how many messages may be opened between two saves of their
+// threads. A run cut short opens those again: their files are found in place
+// (same name, same content) and their entries in the threads.
+const flushEvery = 200
+
+// flush saves the threads changed, then logs their messages as opened.
+func flush(out string, dirty map[string]*Thread, done *bytes.Buffer, log *os.File) error {
+	for k, t := range dirty {
+		if err := t.save(out); err != nil {
+			return err
+		}
+		delete(dirty, k)
+	}
+	if _, err := log.Write(done.Bytes()); err != nil {
+		return err
+	}
+	done.Reset()
+	return nil
+}
+
 // openOne decrypts one message into its source's folder and returns the
 // thread and the number of files saved.
-func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox string) (*Thread, int, error) {
-	stage, err := os.MkdirTemp(filepath.Join(o.Out, stateDir), "stage-")
-	if err != nil {
-		return nil, 0, err
-	}
-	defer os.RemoveAll(stage)
+func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox, stage string) (*Thread, int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, 0, err
@@ -134,6 +173,7 @@ func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox str
 	if err != nil {
 		return nil, 0, err
 	}
+	defer m.discard() // whatever was not moved into place
 	role, addr, name := RoleSource, m.FromAddr, m.FromName
 	if mailbox == "Sent" || strings.HasPrefix(m.FromAddr, "newsroom@") || m.FromAddr == "" {
 		role, addr, name = RoleNewsroom, m.ToAddr, m.ToName
@@ -156,11 +196,8 @@ func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox str
 	}
 	files := filepath.Join(o.Out, t.Folder, "files")
 	for _, sf := range m.Files {
-		dst, err := reserve(files, sf.Orig)
+		dst, err := place(files, sf.Orig, sf.Path, sf.Size, sf.SHA256)
 		if err != nil {
-			return nil, 0, err
-		}
-		if err := os.Rename(sf.Path, dst); err != nil {
 			return nil, 0, err
 		}
 		os.Chmod(dst, 0o400) // the original is never changed, by us or by mistake
@@ -201,7 +238,32 @@ func threadFor(out string, st *state, touched map[string]*Thread, addr, designat
 		}
 	}
 	st.Sources[addr] = folder
+	if err := st.save(out); err != nil {
+		return nil, err
+	}
 	return &Thread{Designation: designation, Address: addr, Folder: folder}, nil
+}
+
+// addPending adds to touched the threads with files an earlier run did not
+// clean (it ran with NoClean, or was interrupted).
+func addPending(out string, st *state, touched map[string]*Thread) error {
+	for _, folder := range st.Sources {
+		if touched[folder] != nil {
+			continue
+		}
+		t := &Thread{}
+		if err := loadJSON(threadPath(out, folder), t); err != nil {
+			return err
+		}
+		for _, e := range t.Entries {
+			for _, f := range e.Files {
+				if f.Status == "" {
+					touched[folder] = t
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // cleanFiles runs the sandboxed cleaner on every file of t not tried yet and

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -15,6 +16,7 @@ import (
 const (
 	stateDir  = ".postern"
 	stateFile = "state.json"
+	logFile   = "opened.log" // one line per message opened: key, sha256, seq
 )
 
 // Roles of a message in a thread.
@@ -57,11 +59,16 @@ type Thread struct {
 	Entries     []Entry `json:"entries"`
 }
 
-// state is OUT/.postern/state.json.
+// state is OUT/.postern/state.json (sources) and opened.log (messages),
+// appended to per message so a run costs no rewrite of a growing file.
 type state struct {
-	Done    map[string]string `json:"done"`    // message key → sha256 of the copy opened
+	Done    map[string]string `json:"-"`       // message key → sha256 of the copy opened
 	Sources map[string]string `json:"sources"` // source address → folder
 	Seq     int               `json:"seq"`
+}
+
+func (st *state) save(out string) error {
+	return saveJSON(filepath.Join(out, stateDir, stateFile), st)
 }
 
 func loadJSON(path string, v any) error {
@@ -77,7 +84,7 @@ func loadJSON(path string, v any) error {
 
 // saveJSON replaces path in one step.
 func saveJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", " ")
+	b, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
@@ -99,6 +106,20 @@ func loadState(out string) (*state, error) {
 	}
 	if st.Sources == nil {
 		st.Sources = map[string]string{}
+	}
+	b, err := os.ReadFile(filepath.Join(out, stateDir, logFile))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) != 3 {
+			continue // a line cut by a crash: that message is opened again
+		}
+		st.Done[f[0]] = f[1]
+		if n, err := strconv.Atoi(f[2]); err == nil && n > st.Seq {
+			st.Seq = n
+		}
 	}
 	return st, nil
 }
