@@ -60,6 +60,7 @@ type Manifest struct {
 // exportState is what was exported already, by Key.
 type exportState struct {
 	Exported map[string]bool `json:"exported"`
+	Batches  int             `json:"batches"` // numbers the batch folders, so they open in order
 }
 
 // maildirName is <UIDVALIDITY>-<UID>:2, (flags may follow the comma).
@@ -110,7 +111,8 @@ func Export(home, to string) (Result, error) {
 	if len(todo) == 0 {
 		return Result{}, nil
 	}
-	batch, err := newBatch(to)
+	st.Batches++
+	batch, err := newBatch(to, st.Batches)
 	if err != nil {
 		return Result{}, err
 	}
@@ -136,14 +138,15 @@ func Export(home, to string) (Result, error) {
 	return res, nil
 }
 
-// newBatch makes a fresh batch folder: a random name, so two exports to the
-// same stick never mix and the name says nothing about time.
-func newBatch(to string) (string, error) {
+// newBatch makes a fresh batch folder: numbered, so that batches open in the
+// order they were made, plus a random part, so that two reader homes
+// exporting to the same stick never mix.
+func newBatch(to string, n int) (string, error) {
 	b := make([]byte, 6)
 	if _, err := rand.Read(b); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
-	dir := filepath.Join(to, Root, "batch-"+hex.EncodeToString(b))
+	dir := filepath.Join(to, Root, fmt.Sprintf("batch-%06d-%s", n, hex.EncodeToString(b)))
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("export: %w", err)
 	}
