@@ -81,18 +81,29 @@ func submission(t testing.TB, to []*openpgp.Entity, s src, id, subject, text str
 // rawMessage wraps a hand-written inner MIME entity (CRLF) as PGP/MIME from
 // the source, for names and shapes pgpmime's writer would never produce.
 func rawMessage(t testing.TB, to []*openpgp.Entity, s src, id, inner string) []byte {
+	return rawMessageMangled(t, to, s, id, inner, nil)
+}
+
+// rawMessageMangled is rawMessage with mangle applied to the binary
+// ciphertext before it is armored.
+func rawMessageMangled(t testing.TB, to []*openpgp.Entity, s src, id, inner string, mangle func([]byte)) []byte {
 	t.Helper()
-	var ct bytes.Buffer
-	aw, err := armor.Encode(&ct, "PGP MESSAGE", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw, err := pgp.Encrypt(aw, to, pgp.EncryptOptions{})
+	var bin bytes.Buffer
+	pw, err := pgp.Encrypt(&bin, to, pgp.EncryptOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	io.WriteString(pw, inner)
 	pw.Close()
+	if mangle != nil {
+		mangle(bin.Bytes())
+	}
+	var ct bytes.Buffer
+	aw, err := armor.Encode(&ct, "PGP MESSAGE", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aw.Write(bin.Bytes())
 	aw.Close()
 	body := strings.ReplaceAll(ct.String(), "\n", "\r\n")
 	return []byte(fmt.Sprintf("From: %q <%s>\r\nTo: <newsroom@%s>\r\nDate: %s\r\nMessage-ID: <%s>\r\n"+

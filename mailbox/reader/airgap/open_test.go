@@ -231,3 +231,22 @@ func TestOpenHostileNames(t *testing.T) {
 		t.Fatalf("something was written beside --out: %v", top)
 	}
 }
+
+// TestOpenRefusesMessageFailingIntegrityCheck: a bit flipped inside the
+// encrypted text still decrypts to readable (wrong) text; only OpenPGP's
+// integrity check (MDC) at the end of the stream tells, and the message must
+// not be opened.
+func TestOpenRefusesMessageFailingIntegrityCheck(t *testing.T) {
+	j := key(t, "jane")
+	a := newSource(t, "quixotic tangerine")
+	text := strings.Repeat("The minutes of the board meeting follow.\r\n", 400)
+	inner := "Content-Type: multipart/mixed; boundary=\"X\"\r\n\r\n--X\r\nContent-Type: text/plain\r\n\r\n" + text + "--X--\r\n"
+	h := newHome(t)
+	h.put("INBOX", 1, rawMessageMangled(t, []*openpgp.Entity{j}, a, "m1@"+domain, inner, func(b []byte) { b[len(b)/2] ^= 0x01 }))
+	stick, out := t.TempDir(), t.TempDir()
+	h.export(stick)
+	sum, lines := open(t, stick, out, j)
+	if sum.Opened != 0 || len(lines) != 1 || !strings.Contains(lines[0], "not opened: damaged") {
+		t.Fatalf("summary %+v, report %q", sum, lines)
+	}
+}
