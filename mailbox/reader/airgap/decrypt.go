@@ -2,6 +2,7 @@ package airgap
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -25,11 +26,15 @@ var (
 	ErrDamaged      = errors.New("damaged: the decryption or its integrity check failed")
 )
 
-// Limits on one decrypted message. Files have none: they stream to disk.
+// Limits on one decrypted message. Files have none: they stream to disk,
+// except the first memBudget bytes of small files (each under memFile), kept
+// in memory until the message is verified, which saves a file each.
 const (
-	maxText  = 4 << 20
-	maxParts = 1000
-	maxDepth = 16
+	memFile   = 256 << 10
+	memBudget = 8 << 20
+	maxText   = 4 << 20
+	maxParts  = 1000
+	maxDepth  = 16
 )
 
 // opened is one decrypted mail, its files still in the staging folder.
@@ -44,11 +49,12 @@ type opened struct {
 	Files                []staged
 }
 
-// staged is a decrypted file waiting in the staging folder until the whole
-// message passed its integrity check.
+// staged is a decrypted file waiting, in memory when small, else in the
+// staging folder, until the whole message passed its integrity check.
 type staged struct {
 	Orig   string // the name in the mail, sanitised
-	Path   string
+	Path   string // in the staging folder, or "" when Data holds it
+	Data   []byte
 	Type   string
 	Size   int64
 	SHA256 string
@@ -108,7 +114,9 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string) (*opened
 // discard removes the staged files still there.
 func (m *opened) discard() {
 	for _, f := range m.Files {
-		os.Remove(f.Path)
+		if f.Path != "" {
+			os.Remove(f.Path)
+		}
 	}
 }
 
@@ -177,6 +185,7 @@ type walker struct {
 	m     *opened
 	stage string
 	text  bool
+	mem   int64 // bytes of files kept in memory
 }
 
 func (w *walker) walk(e *message.Entity, depth int) error {
@@ -228,12 +237,28 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	if name == "" {
 		name = "attachment"
 	}
+	h := sha256.New()
+	sf := staged{Orig: pgpmime.SanitizeFilename(name), Type: mt}
+	if w.mem < memBudget {
+		buf := bytes.NewBuffer(make([]byte, 0, 4096))
+		n, err := io.Copy(buf, io.LimitReader(e.Body, memFile+1))
+		if err != nil {
+			return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
+		}
+		if n <= memFile && w.mem+n <= memBudget {
+			w.mem += n
+			h.Write(buf.Bytes())
+			sf.Data, sf.Size, sf.SHA256 = buf.Bytes(), n, hex.EncodeToString(h.Sum(nil))
+			w.m.Files = append(w.m.Files, sf)
+			return nil
+		}
+		e.Body = io.MultiReader(buf, e.Body)
+	}
 	f, err := os.CreateTemp(w.stage, "file-")
 	if err != nil {
 		return fmt.Errorf("staging a file: %w", err)
 	}
 	path := f.Name()
-	h := sha256.New()
 	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
 	n, err := io.Copy(bw, e.Body)
 	if err == nil {
@@ -246,8 +271,8 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 		os.Remove(path)
 		return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
 	}
-	w.m.Files = append(w.m.Files, staged{Orig: pgpmime.SanitizeFilename(name), Path: path, Type: mt,
-		Size: n, SHA256: hex.EncodeToString(h.Sum(nil))})
+	sf.Path, sf.Size, sf.SHA256 = path, n, hex.EncodeToString(h.Sum(nil))
+	w.m.Files = append(w.m.Files, sf)
 	return nil
 }
 

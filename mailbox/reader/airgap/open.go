@@ -16,6 +16,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -75,7 +76,7 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 		return sum, err
 	}
 	defer log.Close()
-	touched, dirty := map[string]*Thread{}, map[string]*Thread{}
+	touched, dirty, nm := map[string]*Thread{}, map[string]*Thread{}, names{}
 	var done bytes.Buffer // log lines of messages whose threads are not saved yet
 	for _, b := range batches {
 		m, err := transfer.ReadManifest(b)
@@ -93,12 +94,12 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 				continue
 			}
 			item := filepath.Base(b) + "/" + e.Name
-			if err := transfer.Check(b, e); err != nil {
+			t, n, err := openOne(o, st, touched, nm, b, e, stage)
+			if errors.Is(err, transfer.ErrCopy) {
 				fmt.Fprintf(o.Report, "%s: refused: %v\n", item, err)
 				sum.Failed++
 				continue
 			}
-			t, n, err := openOne(o, st, touched, filepath.Join(b, e.Name), e.Mailbox, stage)
 			if err != nil {
 				fmt.Fprintf(o.Report, "%s: not opened: %v\n", item, err)
 				sum.Failed++
@@ -115,9 +116,6 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 					return sum, err
 				}
 			}
-		}
-		if err := flush(o.Out, dirty, &done, log); err != nil {
-			return sum, err
 		}
 	}
 	if err := st.save(o.Out); err != nil {
@@ -137,6 +135,10 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 			return sum, err
 		}
 	}
+	// Every thread is saved: now the log may say their messages are opened.
+	if _, err := log.Write(done.Bytes()); err != nil {
+		return sum, err
+	}
 	sum.Sources = len(touched)
 	return sum, nil
 }
@@ -144,7 +146,7 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 // flushEvery is how many messages may be opened between two saves of their
 // threads. A run cut short opens those again: their files are found in place
 // (same name, same content) and their entries in the threads.
-const flushEvery = 200
+const flushEvery = 500
 
 // flush saves the threads changed, then logs their messages as opened.
 func flush(out string, dirty map[string]*Thread, done *bytes.Buffer, log *os.File) error {
@@ -162,18 +164,27 @@ func flush(out string, dirty map[string]*Thread, done *bytes.Buffer, log *os.Fil
 }
 
 // openOne decrypts one message into its source's folder and returns the
-// thread and the number of files saved.
-func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox, stage string) (*Thread, int, error) {
-	f, err := os.Open(path)
+// thread and the number of files saved. The copy is checked against the
+// manifest as it is decrypted (one read, not two); nothing is placed unless
+// both the manifest's sum and OpenPGP's integrity check hold, and a copy
+// that differs from the manifest is reported as such (transfer.ErrCopy).
+func openOne(o Options, st *state, touched map[string]*Thread, nm names, batch string, te transfer.Entry, stage string) (*Thread, int, error) {
+	c, err := transfer.OpenCopy(batch, te)
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := decryptMessage(f, o.Keys, stage)
-	f.Close()
+	m, err := decryptMessage(c, o.Keys, stage)
+	if verr := c.Close(); verr != nil {
+		if m != nil {
+			m.discard()
+		}
+		return nil, 0, verr
+	}
 	if err != nil {
 		return nil, 0, err
 	}
 	defer m.discard() // whatever was not moved into place
+	mailbox := te.Mailbox
 	role, addr, name := RoleSource, m.FromAddr, m.FromName
 	if mailbox == "Sent" || strings.HasPrefix(m.FromAddr, "newsroom@") || m.FromAddr == "" {
 		role, addr, name = RoleNewsroom, m.ToAddr, m.ToName
@@ -196,7 +207,7 @@ func openOne(o Options, st *state, touched map[string]*Thread, path, mailbox, st
 	}
 	files := filepath.Join(o.Out, t.Folder, "files")
 	for _, sf := range m.Files {
-		dst, err := place(files, sf.Orig, sf.Path, sf.Size, sf.SHA256)
+		dst, err := nm.place(files, sf)
 		if err != nil {
 			return nil, 0, err
 		}

@@ -62,7 +62,7 @@ func decryptStream(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
 // literal finds the literal data packet in the decrypted packet stream
 // (inside a compressed packet or not, after one-pass signatures).
 func literal(rc io.ReadCloser) (io.Reader, error) {
-	var in io.Reader = bufio.NewReaderSize(rc, 64<<10)
+	var in io.Reader = bufio.NewReaderSize(rc, 16<<10)
 	for depth := 0; depth < 4; depth++ {
 		tag, body, err := nextPacket(in)
 		if err != nil {
@@ -78,15 +78,15 @@ func literal(rc io.ReadCloser) (io.Reader, error) {
 			case 0:
 				in = body
 			case 1:
-				in = bufio.NewReaderSize(flate.NewReader(body), 64<<10)
+				in = flate.NewReader(body)
 			case 2:
 				z, err := zlib.NewReader(body)
 				if err != nil {
 					return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 				}
-				in = bufio.NewReaderSize(z, 64<<10)
+				in = z
 			case 3:
-				in = bufio.NewReaderSize(bzip2.NewReader(body), 64<<10)
+				in = bzip2.NewReader(body)
 			default:
 				return nil, fmt.Errorf("%w (compression %d)", ErrDamaged, algo[0])
 			}

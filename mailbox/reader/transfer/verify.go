@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -100,4 +101,46 @@ func clip(s string) string {
 		return s[:60] + "…"
 	}
 	return s
+}
+
+// Copy reads a message's copy while hashing it; Close reads what is left and
+// reports a copy that differs from the manifest (ErrCopy).
+type Copy struct {
+	f    *os.File
+	r    io.Reader
+	h    hash.Hash
+	want string
+}
+
+// OpenCopy opens a message's copy after checking its size.
+func OpenCopy(batch string, e Entry) (*Copy, error) {
+	f, err := os.Open(filepath.Join(batch, e.Name))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCopy, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w: %v", ErrCopy, err)
+	}
+	if fi.Size() != e.Size {
+		f.Close()
+		return nil, fmt.Errorf("%w: %d bytes instead of %d", ErrCopy, fi.Size(), e.Size)
+	}
+	h := sha256.New()
+	return &Copy{f: f, r: io.TeeReader(f, h), h: h, want: e.SHA256}, nil
+}
+
+func (c *Copy) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Close reads the copy to its end and compares its SHA-256.
+func (c *Copy) Close() error {
+	defer c.f.Close()
+	if _, err := io.Copy(io.Discard, c.r); err != nil {
+		return fmt.Errorf("%w: %v", ErrCopy, err)
+	}
+	if hex.EncodeToString(c.h.Sum(nil)) != c.want {
+		return fmt.Errorf("%w: SHA-256 differs", ErrCopy)
+	}
+	return nil
 }
