@@ -107,7 +107,7 @@ func Clean(ctx context.Context, o Options, src, dst, work string) Outcome {
 	case strings.Contains(out.String(), "is not supported"):
 		return Outcome{Why: "unsupported type"}
 	case err != nil:
-		return Outcome{Why: "mat2 failed: " + firstLine(out.String(), err)}
+		return Outcome{Why: "mat2 failed: " + lastLine(out.String(), err)}
 	}
 	cleaned := filepath.Join(work, "input.cleaned"+ext)
 	if _, err := os.Stat(cleaned); err != nil {
@@ -133,11 +133,12 @@ func extension(name string) string {
 	return ext
 }
 
-// firstLine is mat2's first line of output without the sandbox's path, or
-// the exit status.
-func firstLine(out string, err error) string {
-	for _, l := range strings.Split(out, "\n") {
-		l = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(l), "[-]"))
+// lastLine is mat2's last line of output (its error, after any traceback),
+// or the exit status.
+func lastLine(out string, err error) string {
+	lines := strings.Split(out, "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(lines[i]), "[-]"))
 		if l != "" {
 			if len(l) > 160 {
 				l = l[:160] + "…"
