@@ -64,8 +64,9 @@ type staged struct {
 // streaming every attachment into a file under stage. The plaintext is
 // usable only when it returns nil: OpenPGP's integrity check (MDC) runs at
 // the end of the stream, so the caller must not move a staged file before.
-func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string) (*opened, error) {
-	outer, err := message.Read(bufio.NewReaderSize(r, 64<<10))
+func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string, sc *scratch) (*opened, error) {
+	sc.outer.Reset(r)
+	outer, err := message.Read(sc.outer)
 	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
 		return nil, fmt.Errorf("%w: %v", ErrNotEncrypted, err)
 	}
@@ -81,11 +82,11 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string) (*opened
 	if err != nil || block.Type != "PGP MESSAGE" {
 		return nil, fmt.Errorf("%w: no PGP MESSAGE armor", ErrNotEncrypted)
 	}
-	plain, err := decryptStream(block.Body, keys)
+	plain, err := decryptStream(block.Body, keys, sc)
 	if err != nil {
 		return nil, err
 	}
-	w := walker{m: m, stage: stage}
+	w := walker{m: m, stage: stage, sc: sc}
 	ok := false
 	defer func() {
 		if !ok {
@@ -186,6 +187,22 @@ type walker struct {
 	stage string
 	text  bool
 	mem   int64 // bytes of files kept in memory
+	sc    *scratch
+}
+
+// scratch holds the buffers and decompressors one run reuses from message to
+// message, instead of making them anew for each.
+type scratch struct {
+	outer, lit *bufio.Reader
+	file       *bufio.Writer
+	mem        []byte
+	inflate    io.ReadCloser // a klauspost flate reader (flate.Resetter)
+	zlib       io.ReadCloser // a klauspost zlib reader (zlib.Resetter)
+}
+
+func newScratch() *scratch {
+	return &scratch{outer: bufio.NewReaderSize(nil, 64<<10), lit: bufio.NewReaderSize(nil, 16<<10),
+		file: bufio.NewWriterSize(nil, 256<<10), mem: make([]byte, memFile+1)}
 }
 
 func (w *walker) walk(e *message.Entity, depth int) error {
@@ -240,30 +257,32 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	h := sha256.New()
 	sf := staged{Orig: pgpmime.SanitizeFilename(name), Type: mt}
 	if w.mem < memBudget {
-		buf := bytes.NewBuffer(make([]byte, 0, 4096))
-		n, err := io.Copy(buf, io.LimitReader(e.Body, memFile+1))
-		if err != nil {
+		n, err := io.ReadFull(e.Body, w.sc.mem)
+		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
 			return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
 		}
-		if n <= memFile && w.mem+n <= memBudget {
-			w.mem += n
-			h.Write(buf.Bytes())
-			sf.Data, sf.Size, sf.SHA256 = buf.Bytes(), n, hex.EncodeToString(h.Sum(nil))
+		if n <= memFile && w.mem+int64(n) <= memBudget {
+			w.mem += int64(n)
+			data := bytes.Clone(w.sc.mem[:n])
+			h.Write(data)
+			sf.Data, sf.Size, sf.SHA256 = data, int64(n), hex.EncodeToString(h.Sum(nil))
 			w.m.Files = append(w.m.Files, sf)
 			return nil
 		}
-		e.Body = io.MultiReader(buf, e.Body)
+		e.Body = io.MultiReader(bytes.NewReader(bytes.Clone(w.sc.mem[:n])), e.Body)
 	}
 	f, err := os.CreateTemp(w.stage, "file-")
 	if err != nil {
 		return fmt.Errorf("staging a file: %w", err)
 	}
 	path := f.Name()
-	bw := bufio.NewWriterSize(io.MultiWriter(f, h), 256<<10)
+	bw := w.sc.file
+	bw.Reset(io.MultiWriter(f, h))
 	n, err := io.Copy(bw, e.Body)
 	if err == nil {
 		err = bw.Flush()
 	}
+	bw.Reset(nil)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

@@ -76,7 +76,7 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 		return sum, err
 	}
 	defer log.Close()
-	touched, dirty, nm := map[string]*Thread{}, map[string]*Thread{}, names{}
+	touched, dirty, nm, sc := map[string]*Thread{}, map[string]*Thread{}, names{}, newScratch()
 	var done bytes.Buffer // log lines of messages whose threads are not saved yet
 	for _, b := range batches {
 		m, err := transfer.ReadManifest(b)
@@ -94,7 +94,7 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 				continue
 			}
 			item := filepath.Base(b) + "/" + e.Name
-			t, n, err := openOne(o, st, touched, nm, b, e, stage)
+			t, n, err := openOne(o, st, touched, nm, b, e, stage, sc)
 			if errors.Is(err, transfer.ErrCopy) {
 				fmt.Fprintf(o.Report, "%s: refused: %v\n", item, err)
 				sum.Failed++
@@ -168,12 +168,12 @@ func flush(out string, dirty map[string]*Thread, done *bytes.Buffer, log *os.Fil
 // manifest as it is decrypted (one read, not two); nothing is placed unless
 // both the manifest's sum and OpenPGP's integrity check hold, and a copy
 // that differs from the manifest is reported as such (transfer.ErrCopy).
-func openOne(o Options, st *state, touched map[string]*Thread, nm names, batch string, te transfer.Entry, stage string) (*Thread, int, error) {
+func openOne(o Options, st *state, touched map[string]*Thread, nm names, batch string, te transfer.Entry, stage string, sc *scratch) (*Thread, int, error) {
 	c, err := transfer.OpenCopy(batch, te)
 	if err != nil {
 		return nil, 0, err
 	}
-	m, err := decryptMessage(c, o.Keys, stage)
+	m, err := decryptMessage(c, o.Keys, stage, sc)
 	if verr := c.Close(); verr != nil {
 		if m != nil {
 			m.discard()

@@ -1,7 +1,6 @@
 package airgap
 
 import (
-	"bufio"
 	"compress/bzip2"
 	"encoding/binary"
 	"errors"
@@ -21,7 +20,7 @@ import (
 // go-crypto would use: inflating is most of the CPU of opening a transfer.
 // The returned reader fails at its end if the integrity check (MDC) does,
 // so nothing read from it may be trusted before io.EOF.
-func decryptStream(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
+func decryptStream(r io.Reader, keys openpgp.EntityList, sc *scratch) (io.Reader, error) {
 	pr := packet.NewReader(r)
 	var eks []*packet.EncryptedKey
 	for {
@@ -49,7 +48,7 @@ func decryptStream(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
 					if err != nil {
 						return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 					}
-					return literal(rc)
+					return literal(rc, sc)
 				}
 			}
 			return nil, ErrWrongKey
@@ -61,8 +60,9 @@ func decryptStream(r io.Reader, keys openpgp.EntityList) (io.Reader, error) {
 
 // literal finds the literal data packet in the decrypted packet stream
 // (inside a compressed packet or not, after one-pass signatures).
-func literal(rc io.ReadCloser) (io.Reader, error) {
-	var in io.Reader = bufio.NewReaderSize(rc, 16<<10)
+func literal(rc io.ReadCloser, sc *scratch) (io.Reader, error) {
+	sc.lit.Reset(rc)
+	var in io.Reader = sc.lit
 	for depth := 0; depth < 4; depth++ {
 		tag, body, err := nextPacket(in)
 		if err != nil {
@@ -78,13 +78,23 @@ func literal(rc io.ReadCloser) (io.Reader, error) {
 			case 0:
 				in = body
 			case 1:
-				in = flate.NewReader(body)
+				if sc.inflate == nil {
+					sc.inflate = flate.NewReader(body)
+				} else if err := sc.inflate.(flate.Resetter).Reset(body, nil); err != nil {
+					return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
+				}
+				in = sc.inflate
 			case 2:
-				z, err := zlib.NewReader(body)
+				var err error
+				if sc.zlib == nil {
+					sc.zlib, err = zlib.NewReader(body)
+				} else {
+					err = sc.zlib.(zlib.Resetter).Reset(body, nil)
+				}
 				if err != nil {
 					return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 				}
-				in = z
+				in = sc.zlib
 			case 3:
 				in = bzip2.NewReader(body)
 			default:
