@@ -95,7 +95,8 @@ func commands() []command {
 		{"version", "[--json]", "print the version", (*runner).cmdVersion},
 		{"help", "[COMMAND]", "show this help or a command's", (*runner).cmdHelp},
 	}
-	return append(cmds, readerCommands()...)
+	cmds = append(cmds, readerCommands()...)
+	return append(cmds, readerOfflineCommands()...)
 }
 
 type runner struct {
@@ -168,7 +169,7 @@ func (r *runner) dispatch(args []string) error {
 		}
 		if args[0] == "reader" {
 			if len(args) == 1 {
-				return usagef("reader", "reader needs a subcommand: init, sync or send")
+				return usagef("reader", "reader needs a subcommand: init, sync, send (online), export, open or reply (offline)")
 			}
 			return usagef("reader", "unknown reader subcommand %q", clip(args[1]))
 		}

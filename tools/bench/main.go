@@ -4,7 +4,7 @@
 // prints one table of measured values, goals and ratios. The method is in
 // docs/benchmarks.md; `make bench` runs it.
 //
-//	go run ./tools/bench [-only ingest,size,rss,sync,logins,append,flood,conns,mailconns,readersync] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-logins-n 10000] [-append-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000]
+//	go run ./tools/bench [-only ingest,size,padding,rss,sync,logins,append,flood,conns,mailconns,readersync,open] [-profile DIR] [-ingest-mib 100] [-rss-mib 2048] [-sync-n 10000] [-logins-n 10000] [-append-n 10000] [-flood-clients 200] [-flood-time 1m] [-conns 5000] [-open-n 1000]
 //
 // A goal missed is printed as MISSED, never tuned away.
 package main
@@ -32,6 +32,7 @@ type options struct {
 	floodClients int
 	floodTime    time.Duration
 	conns        int
+	openN        int
 	keep         bool
 	profileDir   string
 }
@@ -43,7 +44,7 @@ type row struct {
 
 func main() {
 	var o options
-	only := flag.String("only", "ingest,size,padding,rss,sync,logins,append,flood,conns,mailconns,readersync", "benchmarks to run (comma separated)")
+	only := flag.String("only", "ingest,size,padding,rss,sync,logins,append,flood,conns,mailconns,readersync,open", "benchmarks to run (comma separated)")
 	flag.Int64Var(&o.ingestMiB, "ingest-mib", 100, "size of the file for the CPU and size comparisons, MiB")
 	flag.IntVar(&o.journalists, "journalists", 2, "journalists (recipient keys) of the instance")
 	flag.Int64Var(&o.rssMiB, "rss-mib", 2048, "size of the file streamed for the memory benchmark, MiB")
@@ -53,6 +54,7 @@ func main() {
 	flag.IntVar(&o.floodClients, "flood-clients", 200, "clients flooding codename creation")
 	flag.DurationVar(&o.floodTime, "flood-time", time.Minute, "how long the flood lasts")
 	flag.IntVar(&o.conns, "conns", 5000, "idle visitor connections for the conns benchmark")
+	flag.IntVar(&o.openN, "open-n", 1000, "messages opened by the offline reader for the gpg comparison")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.profileDir, "profile", "", "also profile in-process (relay/serve.Run): the ingest path (DIR/ingest-*.pprof) and, with sync, the sync's CPU and heap (DIR/sync.pprof, DIR/sync-heap.pprof)")
 	flag.Parse()
@@ -245,6 +247,10 @@ func runAll(o options) error {
 				fmt.Sprintf("%.2f (reader %.2fs, %.2fs of its own CPU; mbsync %.2fs)", ratio, r.reader.Seconds(), r.readerCPU.Seconds(), r.mbsync.Seconds()),
 				"≤ 1.00", verdict(ratio <= 1.0)})
 		}
+	}
+	if o.only["open"] {
+		progress("open: the offline reader and gpg decrypting %d messages of the realistic mix", o.openN)
+		rows = append(rows, openRow(e, o.openN, fail)...)
 	}
 	fmt.Println()
 	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
