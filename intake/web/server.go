@@ -233,6 +233,7 @@ func (s *Server) routes() http.Handler {
 	s.route(mux, "/static/style.css", map[string]http.HandlerFunc{get: s.style})
 	s.route(mux, "/metadata", map[string]http.HandlerFunc{get: s.metadata})
 	s.route(mux, "/new", map[string]http.HandlerFunc{get: s.newGet, post: s.newPost})
+	s.route(mux, "/d/{slug}", map[string]http.HandlerFunc{get: s.deskLink})
 	s.route(mux, "/practice", map[string]http.HandlerFunc{get: s.practiceGet, post: s.practicePost})
 	s.route(mux, "/login", map[string]http.HandlerFunc{get: s.loginGet, post: s.loginPost})
 	s.route(mux, "/logout", map[string]http.HandlerFunc{post: s.logout})
