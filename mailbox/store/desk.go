@@ -462,3 +462,35 @@ func migrateDesks(tx *bolt.Tx) error {
 }
 
 const defaultDeskTitle = "Newsroom"
+
+// checkDesks is Check's part about desks: every source is on an existing
+// desk and every desk's journalists exist.
+func checkDesks(tx *bolt.Tx, add func(format string, args ...any)) error {
+	desks := map[string]bool{}
+	err := tx.Bucket(bDesks).ForEach(func(k, _ []byte) error {
+		d, err := getDesk(tx, string(k))
+		if err != nil {
+			return err
+		}
+		desks[d.Slug] = true
+		for _, j := range d.Journalists {
+			if tx.Bucket(bJournalists).Get([]byte(j)) == nil {
+				add("desk %s: journalist %s does not exist", d.Slug, j)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bSources).ForEach(func(k, _ []byte) error {
+		var r sourceRec
+		if err := getJSON(tx.Bucket(bSources), k, &r); err != nil {
+			return err
+		}
+		if !desks[r.Desk] {
+			add("a source is on desk %q, which does not exist", r.Desk)
+		}
+		return nil
+	})
+}

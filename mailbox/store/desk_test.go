@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 func TestNewInstanceHasOneDeskEveryJournalistJoins(t *testing.T) {
@@ -164,4 +166,24 @@ func addSourceOn(t *testing.T, s *Store, designation, desk string) Source {
 		t.Fatal(err)
 	}
 	return src
+}
+
+func TestCheckFindsASourceOnAMissingDesk(t *testing.T) {
+	s, _ := newTestStore(t)
+	src := addSource(t, s, "elder marmot")
+	mustCheck(t, s)
+	err := s.update("test", func(tx *bolt.Tx, st *txState) error {
+		var r sourceRec
+		if err := getJSON(tx.Bucket(bSources), src.ID, &r); err != nil {
+			return err
+		}
+		r.Desk = "gone"
+		return putJSON(tx.Bucket(bSources), src.ID, r)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Check(); err == nil || !strings.Contains(err.Error(), `desk "gone"`) {
+		t.Errorf("check: %v", err)
+	}
 }

@@ -115,6 +115,9 @@ func TestDeskCommands(t *testing.T) {
 		!strings.Contains(out, "no key to re-encrypt") {
 		t.Errorf("move output: %q", out)
 	}
+	if sl := mustRelay(t, nil, "source", "list", "--data", dir); !strings.Contains(sl, "DESK") || !strings.Contains(sl, "partner") {
+		t.Errorf("source list does not show the desk:\n%s", sl)
+	}
 	ds = deskList(t, dir)
 	if ds[2].Slug != "partner" || ds[2].Sources != 1 || ds[0].Sources != 0 {
 		t.Errorf("after the move: %+v", ds)
