@@ -29,9 +29,6 @@ func newDeskEnv(t *testing.T) *deskEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := e.st.RemoveDesk(store.DefaultDesk, false); err != nil {
-		t.Fatal(err)
-	}
 	if err := e.st.AddJournalist(store.Journalist{Name: "bob", PublicKey: pgp.Serialize(bob), Fingerprint: fingerprint(bob)}); err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +41,9 @@ func newDeskEnv(t *testing.T) *deskEnv {
 		if err := e.st.AddDesk(d); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if _, err := e.st.RemoveDesk(store.DefaultDesk, false); err != nil {
+		t.Fatal(err)
 	}
 	return &deskEnv{env: e, bobKey: bob}
 }

@@ -203,7 +203,7 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 // folder per desk: Thunderbird IDLEs on and notifies about INBOX only
 // (mail.check_all_imap_folders_for_new is off by default), so mail in
 // another folder would sit unseen until the journalist opened it, and each
-// extra folder it watched would hold one more of its five cached
+// folder it watched would take one more of its (by default five) cached
 // connections. One INBOX keeps the push and the new-mail alert; the To says
 // the desk. A journalist who wants folders makes a filter on To.
 func deskAddress(desk store.Desk, domain string) string {

@@ -328,6 +328,9 @@ func (s *Store) RemoveDesk(slug string, deleteSources bool) (deleted int, err er
 		if len(ids) > 0 && !deleteSources {
 			return fmt.Errorf("%d source(s) on desk %s: %w", len(ids), slug, ErrDeskInUse)
 		}
+		if tx.Bucket(bDesks).Stats().KeyN == 1 {
+			return fmt.Errorf("%w: the last desk cannot be removed: sources would have nowhere to write", ErrInvalidDesk)
+		}
 		for _, id := range ids {
 			if err := st.deleteSource(tx, id); err != nil {
 				return err
@@ -412,8 +415,8 @@ func sourceDesk(tx *bolt.Tx, want string) (string, error) {
 		return want, nil
 	}
 	b := tx.Bucket(bDesks)
-	if b.Stats().KeyN != 1 {
-		return "", errors.New("a desk is required: the instance has several")
+	if n := b.Stats().KeyN; n != 1 {
+		return "", fmt.Errorf("%w: a source needs a desk, and the instance has %d", ErrInvalidDesk, n)
 	}
 	k, _ := b.Cursor().First()
 	return string(k), nil

@@ -83,15 +83,24 @@ func TestRemoveDeskRefusedWhileItHoldsSources(t *testing.T) {
 	if err := s.Deliver(Delivery{Blob: putBlob(t, s, []byte("x")), SourceID: src.ID, Journalists: []string{"ana"}}); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := s.RemoveDesk(DefaultDesk, false); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.RemoveDesk("tips", false); !errors.Is(err, ErrDeskInUse) {
 		t.Fatalf("remove a desk holding a source: %v", err)
 	}
 	if _, err := s.Source(src.ID); err != nil {
 		t.Fatalf("source gone after a refused removal: %v", err)
 	}
+	if err := s.AddDesk(Desk{Slug: "other", Title: "Other"}); err != nil {
+		t.Fatal(err)
+	}
 	n, err := s.RemoveDesk("tips", true)
 	if err != nil || n != 1 {
 		t.Fatalf("remove with sources: %d %v", n, err)
+	}
+	if _, err := s.RemoveDesk("other", false); !errors.Is(err, ErrInvalidDesk) {
+		t.Errorf("removing the last desk: %v", err)
 	}
 	if _, err := s.Source(src.ID); !errors.Is(err, ErrNotFound) {
 		t.Errorf("source after removal: %v", err)

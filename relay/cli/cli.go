@@ -163,6 +163,12 @@ func (r *runner) dispatch(args []string) error {
 			}
 			return usagef("source", "unknown source subcommand %q", clip(args[1]))
 		}
+		if args[0] == "desk" {
+			if len(args) == 1 {
+				return usagef("desk", "desk needs a subcommand: add, list, edit, remove, assign, unassign or move")
+			}
+			return usagef("desk", "unknown desk subcommand %q", clip(args[1]))
+		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {
 				return usagef("journalist", "journalist needs a subcommand: add, list, remove, passwd or set-key")

@@ -71,6 +71,9 @@ func TestDeskCommands(t *testing.T) {
 	mustRelay(t, nil, "desk", "add", "partner", "--title", "Partner outlet", "--hidden", "--data", dir)
 	mustRelay(t, nil, "desk", "assign", "partner", "bob", "--data", dir)
 
+	if r := relay(t, nil, "desk"); r.code != 2 || !strings.Contains(r.stderr, "desk needs a subcommand") {
+		t.Errorf("relay desk: %d %q", r.code, r.stderr)
+	}
 	// Bad input: a clear error, nothing changed.
 	before := snapshot(t, dir)
 	for _, c := range []struct {
