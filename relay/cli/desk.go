@@ -279,3 +279,14 @@ func printDeskStatus(w io.Writer, desks []admin.DeskInfo) {
 		fmt.Fprintf(w, "  desk %-12s %d sources, %d submissions, retention %s%s; %s\n", d.Slug+":", d.Sources, d.Submissions, deskRetention(d.RetentionDays), hidden, js)
 	}
 }
+
+// desksExpire reports whether a desk has a retention of its own, so that a
+// retention pass runs even when retention_days keeps everything.
+func desksExpire(desks []admin.DeskInfo) bool {
+	for _, d := range desks {
+		if d.RetentionDays > 0 {
+			return true
+		}
+	}
+	return false
+}

@@ -90,7 +90,7 @@ func (r *runner) cmdCompact(args []string) error {
 // printRetention is the retention part of `relay status`.
 func printRetention(w io.Writer, st admin.Status) {
 	rs := st.Retention
-	if rs == nil || rs.Days == 0 {
+	if rs == nil || (rs.Days == 0 && !desksExpire(st.Desks)) {
 		return
 	}
 	fmt.Fprintf(w, "  expiring:        %d messages, %d replies within a day; %d messages, %d replies within a week\n",
