@@ -229,8 +229,11 @@ func (s *Server) receive(rq *req, mr *multipart.Reader, complete func() bool) (e
 			}
 			u.seen[name] = true
 			b, err := readCapped(p, 64)
+			if errors.Is(err, errTooLarge) {
+				return errDeskForged // longer than any slug
+			}
 			if err != nil {
-				return errDeskForged
+				return err
 			}
 			u.desk = string(b)
 		case "subject", "message":
