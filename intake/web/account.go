@@ -36,10 +36,23 @@ func (s *Server) newPost(w http.ResponseWriter, r *http.Request) {
 	}
 	defer done()
 	replaced := false
+	desk := r.PostForm.Get("desk") // from a desk's link (/d/SLUG)
 	_ = rq.withState(func(st *state) error {
 		replaced = st.src == nil
+		if desk == "" && replaced {
+			desk = st.desk // "get another" keeps the link's desk
+		}
 		return nil
 	})
+	if desk != "" {
+		if _, err := s.openDesk(desk); s.deskProblem(w, rq, err) {
+			return
+		} else if err != nil {
+			s.fault("new codename: desk", err)
+			s.internal(w, rq)
+			return
+		}
+	}
 	cn, err := codename.New()
 	if err != nil {
 		s.fault("new codename", err)
@@ -57,7 +70,7 @@ func (s *Server) newPost(w http.ResponseWriter, r *http.Request) {
 		s.kdfFailed(w, rq, err)
 		return
 	}
-	if err := s.startSession(w, rq, &state{lang: -1, id: id}, norm); err != nil {
+	if err := s.startSession(w, rq, &state{lang: -1, id: id, desk: desk}, norm); err != nil {
 		s.sessionFailed(w, rq, err)
 		return
 	}

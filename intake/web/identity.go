@@ -26,6 +26,7 @@ type state struct {
 	id   codename.Identity
 	key  *openpgp.Entity // private reply key; nil until first needed
 	src  *store.Source   // nil until the first submission (or a login)
+	desk string          // desk chosen by a per-desk link, for the first submission (desk.go)
 }
 
 // Wipe zeroes the derived secrets: the source id, the reply seed and the
@@ -37,6 +38,7 @@ func (st *state) Wipe() {
 	wipeEntity(st.key)
 	st.key = nil
 	st.src = nil
+	st.desk = ""
 }
 
 func wipeEntity(e *openpgp.Entity) {
@@ -100,11 +102,11 @@ var errUnknown = errors.New("web: codename not recognised")
 // something else is wrong.
 const designationTries = 20
 
-// ensureSource creates the source record on the first submission: the
-// account exists only once a source has actually sent something, so an
+// ensureSource creates the source record on the first submission, on desk:
+// the account exists only once a source has actually sent something, so an
 // abandoned or replaced codename leaves nothing behind. Call with the
 // session locked.
-func (s *Server) ensureSource(st *state) error {
+func (s *Server) ensureSource(st *state, desk string) error {
 	if st.src != nil {
 		return nil
 	}
@@ -129,6 +131,7 @@ func (s *Server) ensureSource(st *state) error {
 			ThreadID:    "<" + hex.EncodeToString(thread[:]) + "@" + s.o.Domain + ">",
 			Created:     day(s.now()),
 			LastActive:  day(s.now()),
+			Desk:        desk,
 		}
 		key, err := pgp.DeriveKey(st.id.ReplySeed[:], userID(&src))
 		if err != nil {

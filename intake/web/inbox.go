@@ -22,6 +22,7 @@ type inboxPage struct {
 	Used    bool
 	Notice  string // message key of a status line ("deleted")
 	Replies []replyView
+	DeskTo  string // the desk the source writes to, when there are several
 }
 
 type replyView struct {
@@ -80,6 +81,9 @@ func (s *Server) inbox(w http.ResponseWriter, r *http.Request) {
 			s.fault("list replies", err)
 			s.internal(w, rq)
 			return
+		}
+		if p.DeskTo, err = s.deskTitle(src.ID, ""); err != nil {
+			s.fault("inbox: desk", err)
 		}
 		v := s.view(rq, "", nil)
 		for _, rep := range replies {

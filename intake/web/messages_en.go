@@ -131,5 +131,12 @@ var english = map[string]string{
 	"error.utf8.text":       "The text contained characters that could not be read. Nothing was stored.",
 	"error.uploadsoff.text": "This service does not accept files. Nothing was stored; send your message without files.",
 	"error.toomany.text":    "You can send up to %d files at once. Nothing was stored.",
+	"desk.choose":           "Who should receive your message?",
+	"desk.choose.hint":      "Choose one. Only the journalists of that desk can read what you send, now and later.",
+	"desk.to":               "You are writing to: %s",
+	"desk.required.text":    "Choose who should receive your message. Nothing was stored.",
+	"desk.unknown.text":     "That desk does not exist or cannot be chosen. Nothing was stored. Go back to the start and try again.",
+	"desk.closed.title":     "Not available",
+	"desk.closed.text":      "This desk cannot take messages right now. Nothing was stored. Please try again later.",
 	"error.back":            "Back to the start",
 }

@@ -128,5 +128,12 @@ var french = map[string]string{
 	"error.utf8.text":       "Le texte contenait des caractères illisibles. Rien n’a été conservé.",
 	"error.uploadsoff.text": "Ce service n’accepte pas de fichiers. Rien n’a été conservé ; envoyez votre message sans fichier.",
 	"error.toomany.text":    "Vous pouvez envoyer au plus %d fichiers à la fois. Rien n’a été conservé.",
+	"desk.choose":           "Qui doit recevoir votre message ?",
+	"desk.choose.hint":      "Choisissez-en une. Seuls les journalistes de cette rédaction pourront lire ce que vous envoyez, maintenant et plus tard.",
+	"desk.to":               "Vous écrivez à : %s",
+	"desk.required.text":    "Choisissez qui doit recevoir votre message. Rien n’a été conservé.",
+	"desk.unknown.text":     "Cette rédaction n’existe pas ou ne peut pas être choisie. Rien n’a été conservé. Revenez au début et réessayez.",
+	"desk.closed.title":     "Indisponible",
+	"desk.closed.text":      "Cette rédaction ne peut pas recevoir de messages pour le moment. Rien n’a été conservé. Réessayez plus tard.",
 	"error.back":            "Retour au début",
 }

@@ -136,6 +136,8 @@ type metadataDoc struct {
 	MaxMessageChars    int      `json:"max_message_chars"`
 	Languages          []string `json:"languages"`
 	SubmissionKeys     []string `json:"submission_key_fingerprints"`
+	// Desks are the desks a source may choose, never a hidden one (desk.go).
+	Desks []metaDesk `json:"desks"`
 }
 
 func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
@@ -145,12 +147,19 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, s.newReq(r))
 		return
 	}
+	desks, err := s.o.Store.Desks()
+	if err != nil {
+		s.fault("metadata: desks", err)
+		s.internal(w, s.newReq(r))
+		return
+	}
 	doc := metadataDoc{
 		Organisation: s.o.OrgName, Version: s.o.Version, AllowUploads: s.o.AllowUploads,
 		MaxSubmissionBytes: s.o.MaxSubmissionBytes, MaxMessageChars: s.o.MaxMessageChars,
-		Languages: s.i18n.codes, SubmissionKeys: []string{},
+		Languages: s.i18n.codes, SubmissionKeys: []string{}, Desks: []metaDesk{},
 	}
 	now := s.now()
+	fprs := map[string]string{} // journalist → published fingerprint
 	for _, j := range js {
 		if !s.o.PublishKeyFPRs {
 			break
@@ -158,7 +167,28 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 		if !j.KeyExpires.IsZero() && !j.KeyExpires.After(now) {
 			continue
 		}
-		doc.SubmissionKeys = append(doc.SubmissionKeys, j.Fingerprint)
+		fprs[j.Name] = j.Fingerprint
+	}
+	// Only keys of listed desks: a key of a hidden desk's journalist would
+	// tell that the hidden desk exists.
+	published := map[string]bool{}
+	for _, d := range desks {
+		if d.Hidden {
+			continue
+		}
+		md := metaDesk{Slug: d.Slug, Title: d.Title, Description: d.Description}
+		for _, name := range d.Journalists {
+			if fp, ok := fprs[name]; ok {
+				md.Fingerprints = append(md.Fingerprints, fp)
+				published[name] = true
+			}
+		}
+		doc.Desks = append(doc.Desks, md)
+	}
+	for _, j := range js {
+		if published[j.Name] {
+			doc.SubmissionKeys = append(doc.SubmissionKeys, fprs[j.Name])
+		}
 	}
 	b, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {

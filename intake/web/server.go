@@ -239,6 +239,7 @@ func (s *Server) routes() http.Handler {
 	s.route(mux, "/manifest.asc", map[string]http.HandlerFunc{get: s.manifestAsc})
 	s.route(mux, "/verify", map[string]http.HandlerFunc{get: s.verify})
 	s.route(mux, "/new", map[string]http.HandlerFunc{get: s.newGet, post: s.newPost})
+	s.route(mux, "/d/{slug}", map[string]http.HandlerFunc{get: s.deskLink})
 	s.route(mux, "/practice", map[string]http.HandlerFunc{get: s.practiceGet, post: s.practicePost})
 	s.route(mux, "/login", map[string]http.HandlerFunc{get: s.loginGet, post: s.loginPost})
 	s.route(mux, "/logout", map[string]http.HandlerFunc{post: s.logout})

@@ -43,9 +43,16 @@ func (s *Server) submitGet(w http.ResponseWriter, r *http.Request) {
 		s.expired(w, rq)
 		return
 	}
+	desks, deskTo, err := s.deskForm(rq)
+	if err != nil {
+		s.fault("submit page: desks", err)
+		s.internal(w, rq)
+		return
+	}
 	s.render(w, rq, http.StatusOK, "submit", "submit.title", submitPage{
 		MaxSubject: MaxSubjectChars, MaxChars: s.o.MaxMessageChars,
 		MaxSize: humanBytes(s.o.MaxSubmissionBytes), AllowUploads: s.o.AllowUploads,
+		Desks: desks, DeskTo: deskTo,
 	})
 }
 
@@ -53,6 +60,8 @@ type submitPage struct {
 	MaxSubject, MaxChars int
 	MaxSize              string
 	AllowUploads         bool
+	Desks                []deskOption // the choice of a first submission (desk.go)
+	DeskTo               string       // the desk written to, when there are several
 }
 
 // bodyLimit is the most request body bytes an upload may send: the
@@ -142,6 +151,10 @@ func (s *Server) submitPost(w http.ResponseWriter, r *http.Request) {
 		s.badRequest(w, rq, rq.t("error.uploadsoff.text"))
 	case errors.Is(err, errTooMany):
 		s.badRequest(w, rq, rq.t("error.toomany.text", MaxFiles))
+	case s.deskProblem(w, rq, err):
+	case errors.Is(err, delivery.ErrNoRecipients) && s.severalDesks():
+		// The desk lost its last journalist since the form was shown.
+		s.deskProblem(w, rq, errDeskClosed)
 	case errors.Is(err, errBadForm), errors.Is(err, errClient), errors.Is(err, context.Canceled):
 		// A client that went away reads nothing of this; one that sent
 		// garbage gets a plain "not understood".
@@ -174,7 +187,8 @@ type upload struct {
 	files   int
 	content int64 // message and file bytes so far, against MaxSubmissionBytes
 	tx      *delivery.Tx
-	created bool // this request created the source record
+	created bool   // this request created the source record
+	desk    string // the desk chosen in the form, first submission only
 }
 
 // receive reads the whole multipart body into a delivery and commits it.
@@ -208,6 +222,20 @@ func (s *Server) receive(rq *req, mr *multipart.Reader, complete func() bool) (e
 			return err
 		}
 		switch name {
+		case "desk":
+			// Sent first after the token, by the first submission's form.
+			if len(u.seen) > 0 || u.files > 0 || u.tx != nil {
+				return errBadForm
+			}
+			u.seen[name] = true
+			b, err := readCapped(p, 64)
+			if errors.Is(err, errTooLarge) {
+				return errDeskForged // longer than any slug
+			}
+			if err != nil {
+				return err
+			}
+			u.desk = string(b)
 		case "subject", "message":
 			if u.seen[name] || u.files > 0 || u.tx != nil {
 				return errBadForm // the form sends them once, before files
@@ -363,8 +391,15 @@ func (u *upload) file(p io.Reader, filename string, buf []byte) error {
 func (u *upload) start() error {
 	var src store.Source
 	err := u.rq.withState(func(st *state) error {
+		if st.src != nil && u.desk != "" && u.desk != st.src.Desk {
+			return errDeskForged // later submissions keep the codename's desk
+		}
 		if st.src == nil {
-			if err := u.s.ensureSource(st); err != nil {
+			desk, err := u.s.chooseDesk(st.desk, u.desk)
+			if err != nil {
+				return err
+			}
+			if err := u.s.ensureSource(st, desk); err != nil {
 				return err
 			}
 			u.created = true

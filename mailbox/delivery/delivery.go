@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/mail"
 	"strings"
 	"time"
 
@@ -117,7 +118,8 @@ type Tx struct {
 	done      bool  // committed, aborted or failed
 }
 
-// Start prepares a delivery: it loads every journalist's key, adds the
+// Start prepares a delivery: it loads the key of every journalist on the
+// source's desk, and no one else's, adds the
 // archive key, and opens an encrypted stream into a new temp blob. A journalist
 // whose stored key no longer passes the key rules (typically: it expired) is
 // left out: one lapsed key must not stop every source's submissions. Nothing is
@@ -132,7 +134,14 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	if err := checkSubmission(s); err != nil {
 		return nil, err
 	}
-	js, err := d.o.Store.Journalists()
+	// Only the source's desk: its journalists' keys and mailboxes are the
+	// boundary (store/desk.go). The desk is read from the stored record, not
+	// the caller's copy, which may predate `relay desk move`.
+	cur, err := d.o.Store.Source(s.Source.ID)
+	if err != nil {
+		return nil, fmt.Errorf("delivery: %w", err)
+	}
+	desk, js, err := d.o.Store.DeskJournalists(cur.Desk)
 	if err != nil {
 		return nil, fmt.Errorf("delivery: %w", err)
 	}
@@ -168,7 +177,7 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	h := pgpmime.Header{
 		FromName:     designation,
 		FromAddr:     s.Source.Address,
-		To:           `"Newsroom" <newsroom@` + d.o.Domain + `>`,
+		To:           deskAddress(desk, d.o.Domain),
 		Subject:      subject,
 		OuterSubject: outer,
 		MessageID:    msgID,
@@ -194,6 +203,22 @@ func (d *Deliverer) Start(ctx context.Context, s Submission) (*Tx, error) {
 	}
 	t.w = w
 	return t, nil
+}
+
+// deskAddress is the To of a submission: the desk's title and slug, so the
+// journalist's client shows which desk a mail came to (Thunderbird's
+// Recipient column, and a message filter can sort on it). The default desk
+// gives what every submission had before desks: "Newsroom" <newsroom@…>.
+//
+// Every desk of a journalist arrives in their one INBOX rather than in a
+// folder per desk: Thunderbird IDLEs on and notifies about INBOX only
+// (mail.check_all_imap_folders_for_new is off by default), so mail in
+// another folder would sit unseen until the journalist opened it, and each
+// folder it watched would take one more of its (by default five) cached
+// connections. One INBOX keeps the push and the new-mail alert; the To says
+// the desk. A journalist who wants folders makes a filter on To.
+func deskAddress(desk store.Desk, domain string) string {
+	return (&mail.Address{Name: desk.Title, Address: desk.Slug + "@" + domain}).String()
 }
 
 // checkSubmission refuses what would make a broken or injected header. These

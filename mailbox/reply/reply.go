@@ -10,8 +10,8 @@
 // packets of every other recipient, so neither a header nor a key id tells
 // the source (or whoever seizes the server) which journalist wrote it.
 //
-// The other journalists get a copy in the source's thread, encrypted to the
-// team: the reply itself when the relay had the plaintext, else a short
+// The other journalists of the source's desk get a copy in the source's
+// thread, encrypted to the desk: the reply itself when the relay had the plaintext, else a short
 // notice that the source was answered.
 package reply
 
@@ -181,11 +181,16 @@ func (p *Processor) discard(ref store.BlobRef) {
 	}
 }
 
-// deliverCopy writes the team's copy, encrypted to every journalist whose
-// key is usable, into the INBOX of each of them but the sender, threaded
-// under the source's submissions.
+// deliverCopy writes the team's copy, encrypted to every journalist of the
+// source's desk whose key is usable, into the INBOX of each of them but the
+// sender, threaded under the source's submissions. No one off the desk gets
+// it: the desk is the boundary (store/desk.go).
 func (p *Processor) deliverCopy(ctx context.Context, r Reply, write func(io.Writer, []*openpgp.Entity) error) error {
-	js, err := p.o.Store.Journalists()
+	src, err := p.o.Store.Source(r.Source.ID)
+	if err != nil {
+		return err
+	}
+	_, js, err := p.o.Store.DeskJournalists(src.Desk)
 	if err != nil {
 		return err
 	}

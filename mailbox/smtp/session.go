@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/mail"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -36,6 +37,10 @@ var (
 		Message: "Message refused: bare CR or LF; lines must end in CRLF"}
 	errTemporary = &smtp.SMTPError{Code: 451, EnhancedCode: smtp.EnhancedCode{4, 3, 0},
 		Message: "Temporary failure, try again later"}
+	// errNotOnDesk tells a journalist why: the source writes to a desk they
+	// are not on, and only that desk may answer (store/desk.go).
+	errNotOnDesk = &smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 7, 1},
+		Message: "You are not on this source's desk: only its desk's journalists can reply"}
 )
 
 // session is one SMTP connection. go-smtp calls its methods one at a time.
@@ -143,7 +148,7 @@ func (sess *session) Mail(string, *smtp.MailOptions) error {
 }
 
 // Rcpt accepts exactly one recipient: an existing source's address at the
-// relay's own domain. An external domain and an unknown source get the same
+// relay's own domain, when the journalist is on the source's desk. An external domain and an unknown source get the same
 // answer, so RCPT cannot be used to learn which sources exist beyond what a
 // logged-in journalist already sees.
 func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
@@ -172,9 +177,33 @@ func (sess *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 		sess.s.o.Tally.Add(KindLookupFailed, err)
 		return errTemporary
 	}
+	if err := sess.checkDesk(name, src.ID); err != nil {
+		return err
+	}
 	sess.mu.Lock()
 	sess.src = &src
 	sess.mu.Unlock()
+	return nil
+}
+
+// checkDesk refuses a journalist who is not on the source's desk. Rcpt asks
+// first, so the body is never sent; Data asks again, since an admin may have
+// moved the source or unassigned the journalist meanwhile.
+func (sess *session) checkDesk(name string, srcID []byte) error {
+	src, err := sess.s.o.Store.Source(srcID)
+	if err != nil {
+		sess.s.o.Tally.Add(KindLookupFailed, err)
+		return errTemporary
+	}
+	desk, err := sess.s.o.Store.Desk(src.Desk)
+	if err != nil {
+		sess.s.o.Tally.Add(KindLookupFailed, err)
+		return errTemporary
+	}
+	if !slices.Contains(desk.Journalists, name) {
+		sess.s.o.Tally.Add(KindRcptRefused, nil)
+		return errNotOnDesk
+	}
 	return nil
 }
 
@@ -188,6 +217,9 @@ func (sess *session) Data(r io.Reader) error {
 	}
 	if src == nil {
 		return errNoRecipient
+	}
+	if err := sess.checkDesk(name, src.ID); err != nil {
+		return err
 	}
 	// Wait for a slot before reading: the reply waits in the network
 	// buffers meanwhile, not in memory here.

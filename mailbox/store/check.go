@@ -77,6 +77,9 @@ func (s *Store) Check() error {
 			}
 			sizes[id] = size
 		}
+		if err := checkDesks(tx, add); err != nil {
+			return err
+		}
 		byID, err := mailboxesByID(tx)
 		if err != nil {
 			return err

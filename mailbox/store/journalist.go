@@ -66,7 +66,9 @@ func validName(name string) error {
 }
 
 // AddJournalist adds a journalist with the default mailboxes (INBOX, Sent, Drafts,
-// Trash, Archive, Junk, all subscribed). ErrExists if the name is taken.
+// Trash, Archive, Junk, all subscribed). ErrExists if the name is taken. When
+// the instance has exactly one desk, the journalist joins it; with several,
+// the admin assigns them (AssignJournalist).
 func (s *Store) AddJournalist(j Journalist) error {
 	if err := validName(j.Name); err != nil {
 		return fmt.Errorf("store: add journalist: %w", err)
@@ -90,7 +92,7 @@ func (s *Store) AddJournalist(j Journalist) error {
 				return err
 			}
 		}
-		return nil
+		return joinSoleDesk(tx, j.Name)
 	})
 }
 
@@ -183,6 +185,9 @@ func (s *Store) RemoveJournalist(name string) error {
 			if err := tx.Bucket(bMailboxes).DeleteBucket([]byte(name)); err != nil {
 				return err
 			}
+		}
+		if err := leaveDesks(tx, name); err != nil {
+			return err
 		}
 		if err := tx.Bucket(bJournalists).Delete([]byte(name)); err != nil {
 			return err

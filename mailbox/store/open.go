@@ -41,9 +41,10 @@ var (
 	bSrcMsgs     = []byte("srcmsgs")     // source id → {mailbox id + uid → blob id}
 	bReplies     = []byte("replies")     // source id → {seq (8 bytes BE) → replyRec}
 	bRefs        = []byte("refs")        // blob id → refcount (8 BE) + size (8 BE)
+	bDesks       = []byte("desks")       // slug → deskRec (desk.go)
 
 	allBuckets = [][]byte{bMeta, bSettings, bJournalists, bMailboxes, bMsgs, bSources,
-		bSrcAddr, bSrcDesig, bSrcMsgs, bReplies, bRefs}
+		bSrcAddr, bSrcDesig, bSrcMsgs, bReplies, bRefs, bDesks}
 
 	kSchema     = []byte("schema")
 	kMigrations = []byte("migrations")
@@ -61,6 +62,7 @@ type migration struct {
 // marks the initial layout so the mechanism is exercised from day one.
 var migrations = []migration{
 	{name: "0001-initial-layout", run: func(*bolt.Tx) error { return nil }},
+	{name: "0002-desks", run: migrateDesks},
 }
 
 // Store is an open Postern instance. Its methods are safe for concurrent use.
@@ -166,6 +168,11 @@ func Init(dir string, opts Options) (*Store, error) {
 		names := make([]string, len(migrations))
 		for i, m := range migrations {
 			names[i] = m.name
+		}
+		// A new instance has one desk, which every journalist added joins
+		// until there are several (desk.go).
+		if err := putDesk(tx, Desk{Slug: DefaultDesk, Title: defaultDeskTitle, Created: opts.Now()}); err != nil {
+			return err
 		}
 		return putMetaRecord(tx.Bucket(bMeta), schemaVersion, names, salt)
 	})

@@ -26,10 +26,56 @@ type Expired struct {
 // This is how the relay enforces retention_days: the server removes old mail
 // from the journalists' mailboxes itself instead of trusting every client to.
 func (s *Store) Expire(before time.Time) (Expired, error) {
-	cutoff := dayUnix(before)
+	return s.ExpireRetention(Retention{Default: before})
+}
+
+// Retention says before which day mail is removed. Default applies to the
+// mail of sources whose desk has no retention of its own and to mail of no
+// source; Desks holds the cutoff of each desk with its own. A zero time keeps
+// everything.
+type Retention struct {
+	Default time.Time
+	Desks   map[string]time.Time
+}
+
+// cutoffs resolves r into a function from a message's or reply's source id
+// to its cutoff day (0: keep).
+func (r Retention) cutoffs(tx *bolt.Tx) (func(src []byte) int64, error) {
+	def := dayUnix(r.Default)
+	bySource := map[string]int64{}
+	if len(r.Desks) > 0 {
+		err := tx.Bucket(bSources).ForEach(func(k, _ []byte) error {
+			var rec sourceRec
+			if err := getJSON(tx.Bucket(bSources), k, &rec); err != nil {
+				return err
+			}
+			if c, ok := r.Desks[rec.Desk]; ok {
+				bySource[string(k)] = dayUnix(c)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return func(src []byte) int64 {
+		if c, ok := bySource[string(src)]; ok && src != nil {
+			return c
+		}
+		return def
+	}, nil
+}
+
+// ExpireRetention is Expire with a cutoff per desk (a desk's retention
+// overrides the instance's).
+func (s *Store) ExpireRetention(r Retention) (Expired, error) {
 	var n Expired
 	err := s.update("expire", func(tx *bolt.Tx, st *txState) error {
 		n = Expired{}
+		cutoff, err := r.cutoffs(tx)
+		if err != nil {
+			return err
+		}
 		byID, err := mailboxesByID(tx)
 		if err != nil {
 			return err
@@ -56,6 +102,7 @@ func (s *Store) Expire(before time.Time) (Expired, error) {
 		}
 		for _, src := range srcs {
 			rb := reps.Bucket(src)
+			cut := cutoff(src)
 			type dead struct {
 				key  []byte
 				blob string
@@ -66,7 +113,7 @@ func (s *Store) Expire(before time.Time) (Expired, error) {
 				if err := getJSON(rb, k, &r); err != nil {
 					return err
 				}
-				if r.Created != 0 && r.Created < cutoff {
+				if r.Created != 0 && r.Created < cut {
 					old = append(old, dead{append([]byte(nil), k...), r.Blob})
 				}
 				return nil
@@ -100,9 +147,17 @@ func (s *Store) Expire(before time.Time) (Expired, error) {
 // Expiring counts what Expire(before) would remove now, without changing
 // anything (for `relay status`).
 func (s *Store) Expiring(before time.Time) (Expired, error) {
-	cutoff := dayUnix(before)
+	return s.ExpiringRetention(Retention{Default: before})
+}
+
+// ExpiringRetention counts what ExpireRetention(r) would remove now.
+func (s *Store) ExpiringRetention(r Retention) (Expired, error) {
 	var n Expired
 	err := s.view(func(tx *bolt.Tx) error {
+		cutoff, err := r.cutoffs(tx)
+		if err != nil {
+			return err
+		}
 		byID, err := mailboxesByID(tx)
 		if err != nil {
 			return err
@@ -117,12 +172,13 @@ func (s *Store) Expiring(before time.Time) (Expired, error) {
 		reps := tx.Bucket(bReplies)
 		return reps.ForEachBucket(func(k []byte) error {
 			rb := reps.Bucket(k)
+			cut := cutoff(k)
 			return rb.ForEach(func(k, v []byte) error {
 				var r replyRec
 				if err := getJSON(rb, k, &r); err != nil {
 					return err
 				}
-				if r.Created != 0 && r.Created < cutoff {
+				if r.Created != 0 && r.Created < cut {
 					n.Replies++
 				}
 				return nil
@@ -135,8 +191,9 @@ func (s *Store) Expiring(before time.Time) (Expired, error) {
 	return n, nil
 }
 
-// expiringUIDs lists the UIDs of m's messages dated before cutoff (unix day).
-func expiringUIDs(tx *bolt.Tx, m *mbox, cutoff int64) ([]uint32, error) {
+// expiringUIDs lists the UIDs of m's messages dated before the cutoff (unix
+// day) of their source.
+func expiringUIDs(tx *bolt.Tx, m *mbox, cutoff func(src []byte) int64) ([]uint32, error) {
 	b, err := m.msgs(tx)
 	if err != nil {
 		return nil, err
@@ -147,7 +204,7 @@ func expiringUIDs(tx *bolt.Tx, m *mbox, cutoff int64) ([]uint32, error) {
 		if err := getJSON(b, k, &rec); err != nil {
 			return err
 		}
-		if rec.Date != 0 && rec.Date < cutoff {
+		if rec.Date != 0 && rec.Date < cutoff(rec.Source) {
 			out = append(out, beUint32(k))
 		}
 		return nil

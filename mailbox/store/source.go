@@ -20,6 +20,7 @@ type sourceRec struct {
 	ThreadID    string `json:"t,omitempty"`
 	Created     int64  `json:"c,omitempty"`
 	LastActive  int64  `json:"l,omitempty"`
+	Desk        string `json:"w,omitempty"` // slug; empty only before migration 0002
 }
 
 func (r sourceRec) source(id []byte) Source {
@@ -32,13 +33,16 @@ func (r sourceRec) source(id []byte) Source {
 		ThreadID:    r.ThreadID,
 		Created:     unixDay(r.Created),
 		LastActive:  unixDay(r.LastActive),
+		Desk:        r.Desk,
 	}
 }
 
 func indexKey(s string) []byte { return []byte(strings.ToLower(strings.TrimSpace(s))) }
 
 // CreateSource records a new source. ErrExists if its id, designation or address
-// (both compared case-insensitively) is taken. Dates default to today.
+// (both compared case-insensitively) is taken. Dates default to today. Its desk
+// must exist (ErrNotFound); an empty Desk means the instance's only desk, and
+// is refused when there are several.
 func (s *Store) CreateSource(src Source) error {
 	if len(src.ID) != sourceIDLen {
 		return fmt.Errorf("store: create source: id must be %d bytes", sourceIDLen)
@@ -68,6 +72,11 @@ func (s *Store) CreateSource(src Source) error {
 		if sb.Get(src.ID) != nil || ab.Get(addr) != nil || db.Get(desig) != nil {
 			return ErrExists
 		}
+		desk, err := sourceDesk(tx, src.Desk)
+		if err != nil {
+			return err
+		}
+		rec.Desk = desk
 		if err := putJSON(sb, src.ID, rec); err != nil {
 			return err
 		}

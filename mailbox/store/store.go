@@ -83,6 +83,8 @@ type Source struct {
 	ThreadID    string // Message-ID of the thread root
 	Created     time.Time
 	LastActive  time.Time
+	// Desk is the slug of the desk the source writes to (desk.go).
+	Desk string
 }
 
 // SourceSummary is a Source with counts, for admin listings.

@@ -77,6 +77,8 @@ type Ops interface {
 	SourcePrune(ctx context.Context, inactiveDays int) (Pruned, error)
 	Compact(ctx context.Context) (Compacted, error)
 	Backup(ctx context.Context, w io.Writer, plan func(backup.Plan)) error
+	// Desks (desk.go).
+	Desk(ctx context.Context, req DeskRequest) (DeskResult, error)
 }
 
 var _ Ops = (*Admin)(nil)

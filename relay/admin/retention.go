@@ -66,10 +66,11 @@ type Expired struct {
 func (a *Admin) RunRetention(ctx context.Context) (Expired, error) {
 	days := a.cfg.RetentionDays
 	res := Expired{Days: days}
-	if days <= 0 {
-		return res, nil
+	pol, active, err := a.retention(a.now())
+	if err != nil || !active {
+		return res, err
 	}
-	n, err := a.st.Expire(retentionCutoff(a.now(), days))
+	n, err := a.st.ExpireRetention(pol)
 	res.Messages, res.Replies = n.Messages, n.Replies
 	a.ret.mu.Lock()
 	a.ret.last = a.now().UTC()
@@ -97,13 +98,14 @@ func (a *Admin) RunRetention(ctx context.Context) (Expired, error) {
 // run; it never stops the relay.
 func (a *Admin) RetentionLoop(ctx context.Context) {
 	for {
-		if a.cfg.RetentionDays > 0 {
+		_, active, _ := a.retention(a.now())
+		if active {
 			a.RunRetention(ctx)
 		}
 		a.Report()
 		now := a.now()
 		next := utcDay(now).AddDate(0, 0, 1).Add(retentionOffset)
-		if a.cfg.RetentionDays > 0 {
+		if active {
 			a.ret.mu.Lock()
 			a.ret.next = next.UTC()
 			a.ret.mu.Unlock()
@@ -122,13 +124,19 @@ func (a *Admin) RetentionLoop(ctx context.Context) {
 func (a *Admin) RetentionStatus(ctx context.Context) (RetentionStatus, error) {
 	days := a.cfg.RetentionDays
 	rs := RetentionStatus{Days: days}
-	if days > 0 {
-		now := a.now()
+	now := a.now()
+	if _, active, err := a.retention(now); err != nil {
+		return rs, err
+	} else if active {
 		for _, c := range []struct {
 			ahead int
 			into  *Due
 		}{{0, &rs.Overdue}, {1, &rs.DueDay}, {7, &rs.DueWeek}} {
-			n, err := a.st.Expiring(retentionCutoff(now.AddDate(0, 0, c.ahead), days))
+			pol, _, err := a.retention(now.AddDate(0, 0, c.ahead))
+			if err != nil {
+				return rs, err
+			}
+			n, err := a.st.ExpiringRetention(pol)
 			if err != nil {
 				return rs, fail(ErrInternal, "%v", err)
 			}

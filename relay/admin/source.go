@@ -18,6 +18,7 @@ type SourceInfo struct {
 	LastActive  string `json:"last_active"` // UTC day
 	Messages    int    `json:"messages"`    // submissions held (one per submission, however many journalists got it)
 	Replies     int    `json:"replies"`
+	Desk        string `json:"desk"` // the desk it writes to (desk.go)
 }
 
 // SourceDeleted reports a deletion.
@@ -35,7 +36,7 @@ type Pruned struct {
 
 func sourceInfo(s store.SourceSummary) SourceInfo {
 	return SourceInfo{Designation: s.Designation, Created: day(s.Created), LastActive: day(s.LastActive),
-		Messages: s.Messages, Replies: s.Replies}
+		Messages: s.Messages, Replies: s.Replies, Desk: s.Desk}
 }
 
 // SourceList lists every source, sorted by designation.

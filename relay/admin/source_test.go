@@ -138,7 +138,7 @@ func TestSourceDeleteLeavesNoTrace(t *testing.T) {
 		t.Fatalf("list: %+v", list)
 	}
 	for _, s := range list {
-		want := SourceInfo{Designation: s.Designation, Created: "2026-03-03", LastActive: "2026-03-03", Messages: 1, Replies: 1}
+		want := SourceInfo{Designation: s.Designation, Created: "2026-03-03", LastActive: "2026-03-03", Messages: 1, Replies: 1, Desk: "newsroom"}
 		if s.Designation == gone.rec.Designation {
 			want.Messages = 2
 		}

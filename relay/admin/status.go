@@ -54,6 +54,8 @@ type Status struct {
 	// Events are the failures counted instead of logged since the relay
 	// started, with no times (report.go); empty on a stopped instance.
 	Events []tally.Entry `json:"events"`
+	// Desks are the desks with their journalists and counts (desk.go).
+	Desks []DeskInfo `json:"desks"`
 	// Warnings are one-line problems an admin should act on.
 	Warnings []string `json:"warnings"`
 }
@@ -96,6 +98,10 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		s.Retention = &rs
 		s.Warnings = append(s.Warnings, retentionWarnings(rs, a.cfg)...)
 	}
+	if s.Desks, err = a.deskInfos(); err != nil {
+		return Status{}, err
+	}
+	s.Warnings = append(s.Warnings, a.deskWarnings(s.Desks)...)
 	js, err := a.st.Journalists()
 	if err != nil {
 		return Status{}, fail(ErrInternal, "%v", err)

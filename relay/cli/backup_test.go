@@ -85,8 +85,8 @@ func TestSourceAndBackupWhileRunning(t *testing.T) {
 		if s["designation"] == "" || s["messages"] != float64(1) || s["replies"] != float64(0) || s["created"] == "" || s["last_active"] == "" {
 			t.Fatalf("source entry %v", s)
 		}
-		if len(s) != 5 {
-			t.Fatalf("source list shows more than designation, days and counts: %v", s)
+		if len(s) != 6 || s["desk"] != "newsroom" {
+			t.Fatalf("source list shows more than designation, days, counts and desk: %v", s)
 		}
 	}
 	table := mustRelay(t, nil, "source", "list", "--data", dir)

@@ -14,6 +14,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -53,7 +54,7 @@ type command struct {
 // commands returns the command table, in the order help lists it. (A
 // function, not a variable: the commands print help from the table.)
 func commands() []command {
-	cmds := []command{
+	return slices.Concat([]command{
 		{"init", "[--data DIR] [--config FILE] [--json]",
 			"create an instance (database, salt, postern.conf); FILE seeds the settings", (*runner).cmdInit},
 		{"journalist add", "NAME --key FILE|- [--data DIR] [--json]",
@@ -76,6 +77,7 @@ func commands() []command {
 			"delete a source: every submission in every mailbox, every reply; files shredded, database compacted", (*runner).cmdSourceDelete},
 		{"source prune", "--inactive DAYS [--data DIR] [--json]",
 			"delete every source inactive for at least DAYS days", (*runner).cmdSourcePrune},
+	}, deskCommands(), []command{
 		{"compact", "[--data DIR] [--json]",
 			"rewrite the database so deleted records are gone from the file", (*runner).cmdCompact},
 		{"backup", "--out FILE --to ADMINKEY.asc|- [--data DIR] [--json]",
@@ -94,9 +96,7 @@ func commands() []command {
 			"run a NOT ANONYMOUS demo on loopback with a journalist 'demo' (make run)", (*runner).cmdDemo},
 		{"version", "[--json]", "print the version", (*runner).cmdVersion},
 		{"help", "[COMMAND]", "show this help or a command's", (*runner).cmdHelp},
-	}
-	cmds = append(cmds, readerCommands()...)
-	return append(cmds, readerOfflineCommands()...)
+	}, readerCommands(), readerOfflineCommands())
 }
 
 type runner struct {
@@ -178,6 +178,12 @@ func (r *runner) dispatch(args []string) error {
 				return usagef("manifest", "manifest needs a subcommand: export or publish")
 			}
 			return usagef("manifest", "unknown manifest subcommand %q", clip(args[1]))
+		}
+		if args[0] == "desk" {
+			if len(args) == 1 {
+				return usagef("desk", "desk needs a subcommand: add, list, edit, remove, assign, unassign or move")
+			}
+			return usagef("desk", "unknown desk subcommand %q", clip(args[1]))
 		}
 		if args[0] == "journalist" {
 			if len(args) == 1 {

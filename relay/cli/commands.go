@@ -307,6 +307,7 @@ func (r *runner) cmdStatus(args []string) error {
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
 	fmt.Fprintf(w, "  pending:         %s\n", pendingLine(st))
 	printRetention(w, st)
+	printDeskStatus(w, st.Desks)
 	if t := st.Tor; t != nil {
 		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
 			t.Bootstrap, t.Summary, orNone(t.IntakeOnion), orNone(t.JournalistOnion))

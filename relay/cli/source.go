@@ -15,9 +15,9 @@ func (r *runner) cmdSourceList(args []string) error {
 		return err
 	}
 	return listing(r, f, admin.Ops.SourceList, "No sources.", func(w io.Writer, list []admin.SourceInfo) {
-		fmt.Fprintf(w, "%-32s %-10s %-11s %8s %7s\n", "DESIGNATION", "CREATED", "LAST ACTIVE", "MESSAGES", "REPLIES")
+		fmt.Fprintf(w, "%-32s %-10s %-11s %8s %7s  %s\n", "DESIGNATION", "CREATED", "LAST ACTIVE", "MESSAGES", "REPLIES", "DESK")
 		for _, s := range list {
-			fmt.Fprintf(w, "%-32s %-10s %-11s %8d %7d\n", s.Designation, s.Created, s.LastActive, s.Messages, s.Replies)
+			fmt.Fprintf(w, "%-32s %-10s %-11s %8d %7d  %s\n", s.Designation, s.Created, s.LastActive, s.Messages, s.Replies, s.Desk)
 		}
 	})
 }
@@ -90,7 +90,7 @@ func (r *runner) cmdCompact(args []string) error {
 // printRetention is the retention part of `relay status`.
 func printRetention(w io.Writer, st admin.Status) {
 	rs := st.Retention
-	if rs == nil || rs.Days == 0 {
+	if rs == nil || (rs.Days == 0 && !desksExpire(st.Desks)) {
 		return
 	}
 	fmt.Fprintf(w, "  expiring:        %d messages, %d replies within a day; %d messages, %d replies within a week\n",

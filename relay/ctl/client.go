@@ -145,6 +145,12 @@ func (c *Client) SourcePrune(ctx context.Context, inactiveDays int) (r admin.Pru
 	return r, err
 }
 
+// Desk implements admin.Ops.
+func (c *Client) Desk(ctx context.Context, req admin.DeskRequest) (r admin.DeskResult, err error) {
+	err = c.call(ctx, request{Op: "desk", Desk: &req}, &r)
+	return r, err
+}
+
 // Compact implements admin.Ops.
 func (c *Client) Compact(ctx context.Context) (r admin.Compacted, err error) {
 	err = c.call(ctx, request{Op: "compact"}, &r)

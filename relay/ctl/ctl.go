@@ -50,6 +50,8 @@ type request struct {
 	Name string `json:"name,omitempty"`
 	Key  []byte `json:"key,omitempty"`
 	Days int    `json:"days,omitempty"`
+	// Desk is the request of the "desk" operation.
+	Desk *admin.DeskRequest `json:"desk,omitempty"`
 }
 
 type wireError struct {
@@ -213,6 +215,11 @@ func dispatch(ctx context.Context, ops admin.Ops, req request) (any, error) {
 		return ops.SourcePrune(ctx, req.Days)
 	case "compact":
 		return ops.Compact(ctx)
+	case "desk":
+		if req.Desk == nil {
+			return nil, &admin.Error{Kind: admin.ErrInvalid, Msg: "control socket: desk request without a desk"}
+		}
+		return ops.Desk(ctx, *req.Desk)
 	case "status":
 		st, err := ops.Status(ctx)
 		st.Running = err == nil
