@@ -58,26 +58,49 @@ type ManifestDesk struct {
 	SubmissionKeys []string `json:"submission_keys"`
 }
 
-// ManifestDesks lists the desks of the instance. Until desks exist it is
-// one desk, "newsroom", holding every journalist's key: the one place to
-// point at the desk store.
-func ManifestDesks(js []JournalistInfo) []ManifestDesk {
-	d := ManifestDesk{Name: "newsroom", SubmissionKeys: []string{}}
-	for _, j := range js {
-		d.SubmissionKeys = append(d.SubmissionKeys, strings.ToUpper(j.Fingerprint))
+// ManifestDesks lists the desks sources can see, each with the
+// fingerprints of the keys its submissions are encrypted to (its
+// journalists'). A hidden desk is never listed: the manifest is public, and
+// a hidden desk is known only to those given its link. With no desk
+// information (desks nil) it is one desk, "newsroom", holding every
+// journalist's key, as an instance made before desks behaves.
+func ManifestDesks(js []JournalistInfo, desks []DeskInfo) []ManifestDesk {
+	if desks == nil {
+		desks = []DeskInfo{{Slug: "newsroom"}}
+		for _, j := range js {
+			desks[0].Journalists = append(desks[0].Journalists, j.Name)
+		}
 	}
-	slices.Sort(d.SubmissionKeys)
-	return []ManifestDesk{d}
+	fpr := make(map[string]string, len(js))
+	for _, j := range js {
+		fpr[j.Name] = strings.ToUpper(j.Fingerprint)
+	}
+	out := []ManifestDesk{}
+	for _, d := range desks {
+		if d.Hidden {
+			continue
+		}
+		md := ManifestDesk{Name: d.Slug, SubmissionKeys: []string{}}
+		for _, name := range d.Journalists {
+			if f, ok := fpr[name]; ok {
+				md.SubmissionKeys = append(md.SubmissionKeys, f)
+			}
+		}
+		slices.Sort(md.SubmissionKeys)
+		out = append(out, md)
+	}
+	slices.SortFunc(out, func(a, b ManifestDesk) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
-// BuildManifest describes the instance in dataDir with settings cfg and
-// journalists js, dated now.
-func BuildManifest(dataDir string, cfg config.Config, js []JournalistInfo, now time.Time) (Manifest, error) {
+// BuildManifest describes the instance in dataDir with settings cfg,
+// journalists js and desks (see ManifestDesks), dated now.
+func BuildManifest(dataDir string, cfg config.Config, js []JournalistInfo, desks []DeskInfo, now time.Time) (Manifest, error) {
 	m := Manifest{
 		Format:       manifestFormat,
 		Organisation: cfg.Organisation,
 		IntakeOnion:  readHostname(dataDir, "onion/intake.hostname"),
-		Desks:        ManifestDesks(js),
+		Desks:        ManifestDesks(js, desks),
 		Software:     "postern " + Version,
 		Canary:       cfg.CanaryStatement,
 		Date:         day(now),
@@ -177,12 +200,12 @@ func VerifyManifest(signed, orgKey []byte) (Manifest, string, error) {
 // the instance now, it is not dated in the future nor older than
 // manifest_max_age_days) and stores it with the organisation key in the
 // data directory, where the intake serves it.
-func PublishManifest(dataDir string, cfg config.Config, js []JournalistInfo, signed, orgKey []byte, now time.Time) (Manifest, error) {
+func PublishManifest(dataDir string, cfg config.Config, js []JournalistInfo, desks []DeskInfo, signed, orgKey []byte, now time.Time) (Manifest, error) {
 	m, _, err := VerifyManifest(signed, orgKey)
 	if err != nil {
 		return Manifest{}, err
 	}
-	cur, err := BuildManifest(dataDir, cfg, js, now)
+	cur, err := BuildManifest(dataDir, cfg, js, desks, now)
 	if err != nil {
 		return Manifest{}, err
 	}
@@ -220,7 +243,7 @@ type PublishedManifest struct {
 
 // Published reads and checks the published manifest again; ok is false when
 // none is published (or it no longer verifies).
-func Published(dataDir string, cfg config.Config, js []JournalistInfo, now time.Time) (p PublishedManifest, ok bool, err error) {
+func Published(dataDir string, cfg config.Config, js []JournalistInfo, desks []DeskInfo, now time.Time) (p PublishedManifest, ok bool, err error) {
 	signed, err := os.ReadFile(filepath.Join(dataDir, ManifestFile))
 	if errors.Is(err, os.ErrNotExist) {
 		return PublishedManifest{}, false, nil
@@ -238,7 +261,7 @@ func Published(dataDir string, cfg config.Config, js []JournalistInfo, now time.
 	}
 	p = PublishedManifest{Signed: signed, Manifest: m, OrgKey: fpr,
 		Expired: manifestAge(m, now) > cfg.ManifestMaxAgeDays}
-	cur, err := BuildManifest(dataDir, cfg, js, now)
+	cur, err := BuildManifest(dataDir, cfg, js, desks, now)
 	if err != nil {
 		return PublishedManifest{}, false, err
 	}
@@ -247,8 +270,8 @@ func Published(dataDir string, cfg config.Config, js []JournalistInfo, now time.
 }
 
 // manifestWarnings are relay status's lines about the manifest.
-func (a *Admin) manifestWarnings(js []JournalistInfo) []string {
-	p, ok, err := Published(a.st.Dir(), a.cfg, js, a.now())
+func (a *Admin) manifestWarnings(js []JournalistInfo, desks []DeskInfo) []string {
+	p, ok, err := Published(a.st.Dir(), a.cfg, js, desks, a.now())
 	switch {
 	case err != nil:
 		return []string{fmt.Sprintf("the published manifest cannot be checked (%v): publish a new one with 'relay manifest publish'", oneLine(err.Error()))}
@@ -287,6 +310,10 @@ func (a *Admin) PublishedManifest() (PublishedManifest, bool) {
 	for i, j := range js {
 		infos[i] = infoOf(j)
 	}
-	p, ok, err := Published(a.st.Dir(), a.cfg, infos, a.now())
+	desks, err := a.deskInfos()
+	if err != nil {
+		return PublishedManifest{}, false
+	}
+	p, ok, err := Published(a.st.Dir(), a.cfg, infos, desks, a.now())
 	return p, ok && err == nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func TestPublishManifestRefusals(t *testing.T) {
 	cfg.CanaryStatement = "no order"
 	js := []JournalistInfo{{Name: "b", Fingerprint: "bb"}, {Name: "a", Fingerprint: "aa"}}
 	now := time.Date(2026, 12, 5, 13, 0, 0, 0, time.UTC)
-	m, err := BuildManifest(dir, cfg, js, now)
+	m, err := BuildManifest(dir, cfg, js, nil, now)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -72,22 +73,42 @@ func TestPublishManifestRefusals(t *testing.T) {
 		"not signed":       raw,
 	}
 	for what, signed := range cases {
-		if _, err := PublishManifest(dir, cfg, js, signed, orgPub, now); !errors.Is(err, ErrManifest) {
+		if _, err := PublishManifest(dir, cfg, js, nil, signed, orgPub, now); !errors.Is(err, ErrManifest) {
 			t.Errorf("%s: %v, want ErrManifest", what, err)
 		}
 	}
-	if _, ok, err := Published(dir, cfg, js, now); ok || err != nil {
+	if _, ok, err := Published(dir, cfg, js, nil, now); ok || err != nil {
 		t.Fatalf("a refused manifest is published: %v %v", ok, err)
 	}
-	if _, err := PublishManifest(dir, cfg, js, clearsigned(t, org, raw), orgPub, now); err != nil {
+	if _, err := PublishManifest(dir, cfg, js, nil, clearsigned(t, org, raw), orgPub, now); err != nil {
 		t.Fatal(err)
 	}
-	p, ok, err := Published(dir, cfg, js, now.AddDate(0, 0, 31))
+	p, ok, err := Published(dir, cfg, js, nil, now.AddDate(0, 0, 31))
 	if !ok || err != nil || !p.Expired || len(p.Differences) != 0 {
 		t.Fatalf("31 days on: %+v %v %v, want expired and matching", p, ok, err)
 	}
-	p, _, _ = Published(dir, cfg, js[:1], now)
+	p, _, _ = Published(dir, cfg, js[:1], nil, now)
 	if p.Expired || strings.Join(p.Differences, ",") != "desks and their keys" {
 		t.Fatalf("a journalist fewer: %+v", p)
+	}
+}
+
+// TestManifestDesksFollowTheDeskStore: the manifest lists each desk sources
+// can see with its own journalists' keys, and never a hidden desk (the
+// manifest is public; a hidden desk is known only through its link).
+func TestManifestDesksFollowTheDeskStore(t *testing.T) {
+	js := []JournalistInfo{{Name: "ana", Fingerprint: "aa"}, {Name: "bo", Fingerprint: "bb"}, {Name: "cy", Fingerprint: "cc"}}
+	desks := []DeskInfo{
+		{Slug: "politics", Journalists: []string{"bo"}},
+		{Slug: "investigations", Journalists: []string{"cy", "ana"}},
+		{Slug: "partner", Hidden: true, Journalists: []string{"cy"}},
+	}
+	got := ManifestDesks(js, desks)
+	want := []ManifestDesk{{Name: "investigations", SubmissionKeys: []string{"AA", "CC"}}, {Name: "politics", SubmissionKeys: []string{"BB"}}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("desks = %+v, want %+v", got, want)
+	}
+	if got := ManifestDesks(js, nil); len(got) != 1 || got[0].Name != "newsroom" || len(got[0].SubmissionKeys) != 3 {
+		t.Fatalf("without desk information: %+v", got)
 	}
 }

@@ -165,7 +165,7 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	for i, j := range js {
 		infos[i] = infoOf(j)
 	}
-	s.Warnings = append(s.Warnings, a.manifestWarnings(infos)...)
+	s.Warnings = append(s.Warnings, a.manifestWarnings(infos, s.Desks)...)
 	if s.Demo {
 		s.Warnings = append(s.Warnings, "demo instance: not anonymous, not for real sources")
 	}

@@ -11,23 +11,35 @@ import (
 	"postern/relay/config"
 )
 
-// manifestInputs are what a manifest is built from: the settings and the
-// journalists, read through the running relay when there is one.
-func (r *runner) manifestInputs(dir string) (config.Config, []admin.JournalistInfo, error) {
+// manifestInputs are what a manifest is built from: the settings, the
+// journalists and the desks, read through the running relay when there is
+// one.
+type manifestInputs struct {
+	cfg   config.Config
+	js    []admin.JournalistInfo
+	desks []admin.DeskInfo
+}
+
+func (r *runner) manifestInputs(dir string) (manifestInputs, error) {
+	var in manifestInputs
 	cfg, err := config.Load(dir)
 	if err != nil {
-		return config.Config{}, nil, err
+		return in, err
 	}
 	ops, done, err := r.ops(dir)
 	if err != nil {
-		return config.Config{}, nil, err
+		return in, err
 	}
 	defer done()
 	js, err := ops.JournalistList(r.env.Context)
 	if err != nil {
-		return config.Config{}, nil, err
+		return in, err
 	}
-	return cfg, js, nil
+	desks, err := ops.Desk(r.env.Context, admin.DeskRequest{Op: "list"})
+	if err != nil {
+		return in, err
+	}
+	return manifestInputs{cfg: cfg, js: js, desks: desks.Desks}, nil
 }
 
 func (r *runner) cmdManifestExport(args []string) error {
@@ -36,11 +48,11 @@ func (r *runner) cmdManifestExport(args []string) error {
 	if _, err := f.parse(args, 0, ""); err != nil {
 		return err
 	}
-	cfg, js, err := r.manifestInputs(*f.data)
+	in, err := r.manifestInputs(*f.data)
 	if err != nil {
 		return err
 	}
-	m, err := admin.BuildManifest(*f.data, cfg, js, time.Now())
+	m, err := admin.BuildManifest(*f.data, in.cfg, in.js, in.desks, time.Now())
 	if err != nil {
 		return err
 	}
@@ -86,11 +98,11 @@ func (r *runner) cmdManifestPublish(args []string) error {
 	if err != nil {
 		return err
 	}
-	cfg, js, err := r.manifestInputs(*f.data)
+	cur, err := r.manifestInputs(*f.data)
 	if err != nil {
 		return err
 	}
-	m, err := admin.PublishManifest(*f.data, cfg, js, signed, org, time.Now())
+	m, err := admin.PublishManifest(*f.data, cur.cfg, cur.js, cur.desks, signed, org, time.Now())
 	if err != nil {
 		return err
 	}
