@@ -109,6 +109,19 @@ func (s *Store) Check() error {
 				return err
 			}
 		}
+		if err := tx.Bucket(bMsgMeta).ForEach(func(k, _ []byte) error {
+			m, ok := byID[string(k[:min(len(k), 8)])]
+			if len(k) != 12 || !ok {
+				add("message structure without its mailbox")
+				return nil
+			}
+			if b, err := m.msgs(tx); err == nil && b.Get(k[8:]) == nil {
+				add("message structure without its message")
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		if len(byID) != countNested(tx.Bucket(bMsgs)) {
 			add("message buckets without a mailbox: %d buckets, %d mailboxes", countNested(tx.Bucket(bMsgs)), len(byID))
 		}

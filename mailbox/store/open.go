@@ -35,6 +35,7 @@ var (
 	bJournalists = []byte("journalists") // name → journalistRec
 	bMailboxes   = []byte("mailboxes")   // journalist name → {mailbox name → mailboxRec}
 	bMsgs        = []byte("msgs")        // mailbox id (8 bytes BE) → {uid (4 bytes BE) → messageRec}
+	bMsgMeta     = []byte("msgmeta")     // mailbox id (8 BE) + uid (4 BE) → a message's Meta (mbox.go)
 	bSources     = []byte("sources")     // source id → sourceRec
 	bSrcAddr     = []byte("srcaddr")     // lower-cased address → source id
 	bSrcDesig    = []byte("srcdesig")    // lower-cased designation → source id
@@ -42,7 +43,7 @@ var (
 	bReplies     = []byte("replies")     // source id → {seq (8 bytes BE) → replyRec}
 	bRefs        = []byte("refs")        // blob id → refcount (8 BE) + size (8 BE)
 
-	allBuckets = [][]byte{bMeta, bSettings, bJournalists, bMailboxes, bMsgs, bSources,
+	allBuckets = [][]byte{bMeta, bSettings, bJournalists, bMailboxes, bMsgs, bMsgMeta, bSources,
 		bSrcAddr, bSrcDesig, bSrcMsgs, bReplies, bRefs}
 
 	kSchema     = []byte("schema")
@@ -61,6 +62,7 @@ type migration struct {
 // marks the initial layout so the mechanism is exercised from day one.
 var migrations = []migration{
 	{name: "0001-initial-layout", run: func(*bolt.Tx) error { return nil }},
+	{name: "0002-message-meta-own-bucket", run: migrateMetaOut},
 }
 
 // Store is an open Postern instance. Its methods are safe for concurrent use.
