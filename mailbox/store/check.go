@@ -12,6 +12,7 @@ import (
 // Stats counts journalists, sources, messages (copies in all mailboxes), replies and
 // blob files with their total size.
 func (s *Store) Stats() (Stats, error) {
+	defer s.dropMapped()
 	var st Stats
 	err := s.view(func(tx *bolt.Tx) error {
 		st.Journalists = tx.Bucket(bJournalists).Stats().KeyN

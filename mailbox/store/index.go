@@ -21,6 +21,7 @@ type indexRec struct {
 // every message that has it: what an IMAP server keeps for every message of
 // a selected mailbox. Read one message's Meta with MessageMeta.
 func (s *Store) MessageIndex(j, mailbox string) ([]Message, error) {
+	defer s.dropMapped()
 	var out []Message
 	err := s.viewMessages(j, mailbox, func(_ *bolt.Tx, _ *mbox, b *bolt.Bucket) error {
 		n := 0 // sized exactly: the listing is kept for as long as the mailbox is selected

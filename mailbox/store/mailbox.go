@@ -238,6 +238,7 @@ func (s *Store) viewMessages(j, mailbox string, fn func(tx *bolt.Tx, m *mbox, b 
 
 // Messages lists a mailbox's messages in UID order.
 func (s *Store) Messages(j, mailbox string) ([]Message, error) {
+	defer s.dropMapped()
 	var out []Message
 	err := s.viewMessages(j, mailbox, func(tx *bolt.Tx, m *mbox, b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {

@@ -79,6 +79,8 @@ type Store struct {
 	// entries consumed), so a file is never removed while a record that points at it
 	// commits, and Check sees a consistent picture. Order: blobMu, then dbMu.
 	blobMu sync.Mutex
+	// blobBufs holds BlobWriters' write buffers for the next ones.
+	blobBufs sync.Pool
 	// pending holds committed blob files that no record references yet, with their
 	// size. Only these may gain a first reference.
 	pending map[string]int64
@@ -293,6 +295,7 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 	if !upToDate {
 		s.settle(s.dbPath())
 	}
+	s.dropMapped() // the migrations' and collectBlobs' passes
 	return s, nil
 }
 

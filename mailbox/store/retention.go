@@ -26,6 +26,7 @@ type Expired struct {
 // This is how the relay enforces retention_days: the server removes old mail
 // from the journalists' mailboxes itself instead of trusting every client to.
 func (s *Store) Expire(before time.Time) (Expired, error) {
+	defer s.dropMapped()
 	cutoff := dayUnix(before)
 	var n Expired
 	err := s.update("expire", func(tx *bolt.Tx, st *txState) error {
@@ -100,6 +101,7 @@ func (s *Store) Expire(before time.Time) (Expired, error) {
 // Expiring counts what Expire(before) would remove now, without changing
 // anything (for `relay status`).
 func (s *Store) Expiring(before time.Time) (Expired, error) {
+	defer s.dropMapped()
 	cutoff := dayUnix(before)
 	var n Expired
 	err := s.view(func(tx *bolt.Tx) error {
