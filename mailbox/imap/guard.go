@@ -3,7 +3,6 @@ package imapd
 import (
 	"bufio"
 	"bytes"
-	"compress/flate"
 	"errors"
 	"io"
 	"net"
@@ -67,8 +66,10 @@ type guardConn struct {
 	wmu sync.Mutex // guards out, z, fw, cw and every write to Conn
 	out outScan
 	z   *deflaters    // non-nil once COMPRESS DEFLATE is active
-	fw  *flate.Writer // lent by z from a response's first byte to its flush
+	fw  compressor    // lent by z from a response's first byte to its flush
 	cw  *bufio.Writer // fw's output: one socket write per flush
+	// body says fw is the Huffman-only kind, lent for literal bytes.
+	body bool
 	// lender is the server's deflaters (nil in tests: one of its own).
 	lender *deflaters
 }
@@ -290,18 +291,31 @@ func (g *guardConn) say(resp string) error {
 	g.wmu.Lock()
 	defer g.wmu.Unlock()
 	g.Conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-	return g.send([]byte(resp+"\r\n"), true)
+	return g.send([]byte(resp+"\r\n"), true, false)
 }
 
-// send writes b to the client, through the compressor once COMPRESS is
-// active; flush pushes the compressed bytes out. Called with wmu held.
-func (g *guardConn) send(b []byte, flush bool) error {
+// send writes b to the client, through a compressor once COMPRESS is
+// active; flush pushes the compressed bytes out. body says b is mostly
+// literal bytes, for the Huffman-only compressor: a change of kind within
+// a response sync-flushes the one lent into the response's buffer and
+// goes on with the other (deflate.go). Called with wmu held.
+func (g *guardConn) send(b []byte, flush, body bool) error {
 	if g.z == nil {
 		_, err := g.Conn.Write(b)
 		return err
 	}
+	if g.cw == nil {
+		g.cw = g.z.getBuf(g.Conn)
+	}
+	if g.fw != nil && g.body != body {
+		if err := g.fw.Flush(); err != nil {
+			return err
+		}
+		g.z.put(g.fw)
+		g.fw = nil
+	}
 	if g.fw == nil {
-		g.fw, g.cw = g.z.get(g.Conn)
+		g.fw, g.body = g.z.get(g.cw, body), body
 	}
 	if _, err := g.fw.Write(b); err != nil {
 		return err
@@ -315,7 +329,8 @@ func (g *guardConn) send(b []byte, flush bool) error {
 	if err := g.cw.Flush(); err != nil {
 		return err
 	}
-	g.z.put(g.fw, g.cw)
+	g.z.put(g.fw)
+	g.z.putBuf(g.cw)
 	g.fw, g.cw = nil, nil
 	return nil
 }
@@ -337,7 +352,8 @@ func (g *guardConn) Write(p []byte) (int, error) {
 	defer g.wmu.Unlock()
 	var out []byte
 	last := 0
-	for _, l := range g.out.feed(p) {
+	lines, lit := g.out.feed(p)
+	for _, l := range lines {
 		if r, ok := g.rewrite(p[l[0]:l[1]]); ok {
 			out = append(append(out, p[last:l[0]]...), r...)
 			last = l[1]
@@ -352,7 +368,8 @@ func (g *guardConn) Write(p []byte) (int, error) {
 	// buffer, not at the end of a line or inside a literal), so every
 	// response reaches the client at once.
 	flush := len(p) < libraryBuffer || (g.out.start && g.out.lit == 0)
-	if err := g.send(out, flush); err != nil {
+	// Mostly literal bytes (a chunk of a message body) go Huffman-only.
+	if err := g.send(out, flush, lit >= len(p)/2 && lit > 0); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -539,15 +556,15 @@ type outScan struct {
 }
 
 // feed follows p and returns the [start, end) of every status line that
-// begins and ends within p.
-func (o *outScan) feed(p []byte) [][2]int {
-	var whole [][2]int
+// begins and ends within p, and how many bytes of p are literal data.
+func (o *outScan) feed(p []byte) (whole [][2]int, lit int) {
 	lineStart := -1
 	for i := 0; i < len(p); {
 		if o.lit > 0 {
 			n := min(o.lit, int64(len(p)-i))
 			o.lit -= n
 			i += int(n)
+			lit += int(n)
 			continue
 		}
 		if o.start {
@@ -591,7 +608,7 @@ func (o *outScan) feed(p []byte) [][2]int {
 		o.start = true
 		lineStart = -1
 	}
-	return whole
+	return whole, lit
 }
 
 // isUntaggedData reports whether a server line starting with head is an

@@ -112,6 +112,11 @@ func (e *Envelope) Write(b []byte) (int, error) {
 // hint of pgp.Incompressible).
 func (e *Envelope) plaintext() io.Writer { return e.enc }
 
+// SetIncompressible tells the compressor whether what follows holds no
+// repeats (pgp.Incompressible): a large message's attachments are coded
+// Huffman-only, which is faster and smaller on base64.
+func (e *Envelope) SetIncompressible(on bool) error { return e.enc.SetIncompressible(on) }
+
 // Close ends the encryption with the padding that makes the whole
 // message a Padmé length, then the armor and the outer multipart.
 func (e *Envelope) Close() error {

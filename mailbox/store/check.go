@@ -12,6 +12,7 @@ import (
 // Stats counts journalists, sources, messages (copies in all mailboxes), replies and
 // blob files with their total size.
 func (s *Store) Stats() (Stats, error) {
+	defer s.dropMapped()
 	var st Stats
 	err := s.view(func(tx *bolt.Tx) error {
 		st.Journalists = tx.Bucket(bJournalists).Stats().KeyN
@@ -111,6 +112,19 @@ func (s *Store) Check() error {
 			}); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bMsgMeta).ForEach(func(k, _ []byte) error {
+			m, ok := byID[string(k[:min(len(k), 8)])]
+			if len(k) != 12 || !ok {
+				add("message structure without its mailbox")
+				return nil
+			}
+			if b, err := m.msgs(tx); err == nil && b.Get(k[8:]) == nil {
+				add("message structure without its message")
+			}
+			return nil
+		}); err != nil {
+			return err
 		}
 		if len(byID) != countNested(tx.Bucket(bMsgs)) {
 			add("message buckets without a mailbox: %d buckets, %d mailboxes", countNested(tx.Bucket(bMsgs)), len(byID))

@@ -26,7 +26,7 @@ func (s *Store) Deliver(d Delivery) error {
 		return fmt.Errorf("store: deliver: %w", err)
 	}
 	rec := messageRec{Blob: d.Blob.ID, Size: d.Blob.Size, Flags: normFlags(d.Flags),
-		Date: dayUnix(s.opts.Now()), Meta: d.Meta}
+		Date: dayUnix(s.opts.Now())}
 	if d.SourceID != nil {
 		rec.Source = append([]byte(nil), d.SourceID...)
 	}
@@ -55,7 +55,7 @@ func (s *Store) Deliver(d Delivery) error {
 			if err != nil {
 				return err
 			}
-			if _, err := st.addMessage(tx, m, rec); err != nil {
+			if _, err := st.addMessage(tx, m, rec, d.Meta); err != nil {
 				return err
 			}
 			if err := m.save(tx); err != nil {

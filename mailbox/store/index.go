@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,8 +21,9 @@ type indexRec struct {
 // every message that has it: what an IMAP server keeps for every message of
 // a selected mailbox. Read one message's Meta with MessageMeta.
 func (s *Store) MessageIndex(j, mailbox string) ([]Message, error) {
+	defer s.dropMapped()
 	var out []Message
-	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
+	err := s.viewMessages(j, mailbox, func(_ *bolt.Tx, _ *mbox, b *bolt.Bucket) error {
 		n := 0 // sized exactly: the listing is kept for as long as the mailbox is selected
 		c := b.Cursor()
 		for k, _ := c.First(); k != nil; k, _ = c.Next() {
@@ -56,14 +58,11 @@ func (s *Store) MessageIndex(j, mailbox string) ([]Message, error) {
 // none), or ErrNotFound.
 func (s *Store) MessageMeta(j, mailbox string, uid uint32) ([]byte, error) {
 	var meta []byte
-	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
-		var rec struct {
-			Meta []byte `json:"m,omitempty"`
+	err := s.viewMessages(j, mailbox, func(tx *bolt.Tx, m *mbox, b *bolt.Bucket) error {
+		if b.Get(u32(uid)) == nil {
+			return ErrNotFound
 		}
-		if err := getJSON(b, u32(uid), &rec); err != nil {
-			return err
-		}
-		meta = rec.Meta
+		meta = bytes.Clone(getMeta(tx, m.rec.ID, uid))
 		return nil
 	})
 	if err != nil {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strings"
@@ -217,7 +218,7 @@ func (s *Store) SetSubscribed(j, name string, on bool) error {
 
 // viewMessages runs fn in a read transaction on the messages bucket of
 // journalist j's mailbox; ErrNotFound when there is no such mailbox.
-func (s *Store) viewMessages(j, mailbox string, fn func(b *bolt.Bucket) error) error {
+func (s *Store) viewMessages(j, mailbox string, fn func(tx *bolt.Tx, m *mbox, b *bolt.Bucket) error) error {
 	mailbox, err := normMailbox(mailbox)
 	if err != nil {
 		return ErrNotFound
@@ -231,20 +232,22 @@ func (s *Store) viewMessages(j, mailbox string, fn func(b *bolt.Bucket) error) e
 		if err != nil {
 			return err
 		}
-		return fn(b)
+		return fn(tx, m, b)
 	})
 }
 
 // Messages lists a mailbox's messages in UID order.
 func (s *Store) Messages(j, mailbox string) ([]Message, error) {
+	defer s.dropMapped()
 	var out []Message
-	err := s.viewMessages(j, mailbox, func(b *bolt.Bucket) error {
+	err := s.viewMessages(j, mailbox, func(tx *bolt.Tx, m *mbox, b *bolt.Bucket) error {
 		return b.ForEach(func(k, v []byte) error {
 			var rec messageRec
 			if err := getJSON(b, k, &rec); err != nil {
 				return err
 			}
-			out = append(out, rec.message(beUint32(k)))
+			uid := beUint32(k)
+			out = append(out, rec.message(uid, bytes.Clone(getMeta(tx, m.rec.ID, uid))))
 			return nil
 		})
 	})
@@ -401,7 +404,7 @@ func (s *Store) copyMove(op, j, from string, uids []uint32, to string, move bool
 				}
 				return err
 			}
-			nuid, err := st.addMessage(tx, target, rec)
+			nuid, err := st.addMessage(tx, target, rec, bytes.Clone(getMeta(tx, src.rec.ID, uid)))
 			if err != nil {
 				return err
 			}
@@ -433,7 +436,7 @@ func (s *Store) Append(j, mailbox string, blob BlobRef, flags []string, meta []b
 			return err
 		}
 		uid, err = st.addMessage(tx, m, messageRec{Blob: blob.ID, Size: blob.Size,
-			Flags: normFlags(flags), Date: dayUnix(s.opts.Now()), Meta: meta})
+			Flags: normFlags(flags), Date: dayUnix(s.opts.Now())}, meta)
 		if err != nil {
 			return err
 		}

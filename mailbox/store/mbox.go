@@ -28,24 +28,100 @@ type mailboxRec struct {
 }
 
 // messageRec is a message as stored under its UID (4 bytes big-endian).
+//
+// Its Meta (the IMAP structure cache, about a kilobyte: most of a message's
+// record) is not in it but in bMsgMeta, under the mailbox id and UID
+// (metaKey). A pass over a mailbox's records (the IMAP index at SELECT,
+// retention, STATUS) then reads small records only: with Meta inline every
+// such pass paged the whole database into the relay's memory (bbolt maps the
+// file; the pages it touches count in its RSS). Meta is read one message at
+// a time, when a client asks for a structure the cache does not hold.
 type messageRec struct {
 	Blob   string   `json:"b"`
 	Size   int64    `json:"z"`
 	Flags  []string `json:"f,omitempty"`
 	Date   int64    `json:"d,omitempty"`
 	Source []byte   `json:"s,omitempty"`
-	Meta   []byte   `json:"m,omitempty"`
+	// OldMeta is where records written before migration 0002 kept Meta;
+	// the migration moves it out and nothing writes it any more.
+	OldMeta []byte `json:"m,omitempty"`
 }
 
-func (r messageRec) message(uid uint32) Message {
+func (r messageRec) message(uid uint32, meta []byte) Message {
 	return Message{
 		UID:      uid,
 		Blob:     BlobRef{ID: r.Blob, Size: r.Size},
 		Flags:    r.Flags,
 		Date:     unixDay(r.Date),
 		SourceID: r.Source,
-		Meta:     r.Meta,
+		Meta:     meta,
 	}
+}
+
+// metaKey is the key of a message's Meta in bMsgMeta (the source index's
+// key too).
+func metaKey(mailboxID uint64, uid uint32) []byte { return srcMsgKey(mailboxID, uid) }
+
+// getMeta returns a message's Meta as stored (valid for the transaction),
+// or nil.
+func getMeta(tx *bolt.Tx, mailboxID uint64, uid uint32) []byte {
+	return tx.Bucket(bMsgMeta).Get(metaKey(mailboxID, uid))
+}
+
+// migrateMetaOut is migration 0002: every message record's inline Meta
+// moves to bMsgMeta and the record is written again without it, in the
+// migration's one transaction, so an interrupted upgrade leaves the old
+// layout whole and the next Open runs it again.
+func migrateMetaOut(tx *bolt.Tx) error {
+	metas, err := tx.CreateBucketIfNotExists(bMsgMeta)
+	if err != nil {
+		return err
+	}
+	msgs := tx.Bucket(bMsgs)
+	if msgs == nil {
+		return errNoBucket
+	}
+	var ids [][]byte
+	if err := msgs.ForEachBucket(func(k []byte) error {
+		ids = append(ids, append([]byte(nil), k...))
+		return nil
+	}); err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if len(id) != 8 {
+			return errors.New("corrupt mailbox id")
+		}
+		mid := binary.BigEndian.Uint64(id)
+		b := msgs.Bucket(id)
+		type moved struct {
+			uid uint32
+			rec messageRec
+		}
+		var todo []moved
+		if err := b.ForEach(func(k, _ []byte) error {
+			var rec messageRec
+			if err := getJSON(b, k, &rec); err != nil {
+				return err
+			}
+			if rec.OldMeta != nil {
+				todo = append(todo, moved{beUint32(k), rec})
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		for _, m := range todo {
+			if err := metas.Put(metaKey(mid, m.uid), m.rec.OldMeta); err != nil {
+				return err
+			}
+			m.rec.OldMeta = nil
+			if err := putJSON(b, u32(m.uid), m.rec); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // mbox is a mailbox loaded in a write transaction.
@@ -131,9 +207,10 @@ func randomUIDValidity() (uint32, error) {
 	}
 }
 
-// addMessage stores rec under the mailbox's next UID, takes a blob reference and
-// indexes the source. The caller saves m afterwards.
-func (st *txState) addMessage(tx *bolt.Tx, m *mbox, rec messageRec) (uint32, error) {
+// addMessage stores rec under the mailbox's next UID with its meta (none
+// when empty), takes a blob reference and indexes the source. The caller
+// saves m afterwards.
+func (st *txState) addMessage(tx *bolt.Tx, m *mbox, rec messageRec, meta []byte) (uint32, error) {
 	uid := m.rec.UIDNext
 	if uid == 0 || uid == math.MaxUint32 {
 		return 0, errors.New("mailbox UIDs exhausted")
@@ -142,8 +219,14 @@ func (st *txState) addMessage(tx *bolt.Tx, m *mbox, rec messageRec) (uint32, err
 	if err != nil {
 		return 0, err
 	}
+	rec.OldMeta = nil
 	if err := putJSON(b, u32(uid), rec); err != nil {
 		return 0, err
+	}
+	if len(meta) > 0 {
+		if err := tx.Bucket(bMsgMeta).Put(metaKey(m.rec.ID, uid), meta); err != nil {
+			return 0, err
+		}
 	}
 	m.rec.UIDNext++
 	if err := st.ref(tx, rec.Blob, rec.Size, 1); err != nil {
@@ -181,6 +264,9 @@ func (st *txState) removeMessage(tx *bolt.Tx, m *mbox, uid uint32, emit bool) (f
 		return false, err
 	}
 	if err := b.Delete(u32(uid)); err != nil {
+		return false, err
+	}
+	if err := tx.Bucket(bMsgMeta).Delete(metaKey(m.rec.ID, uid)); err != nil {
 		return false, err
 	}
 	if err := st.unref(tx, rec.Blob); err != nil {

@@ -35,6 +35,7 @@ var (
 	bJournalists = []byte("journalists") // name → journalistRec
 	bMailboxes   = []byte("mailboxes")   // journalist name → {mailbox name → mailboxRec}
 	bMsgs        = []byte("msgs")        // mailbox id (8 bytes BE) → {uid (4 bytes BE) → messageRec}
+	bMsgMeta     = []byte("msgmeta")     // mailbox id (8 BE) + uid (4 BE) → a message's Meta (mbox.go)
 	bSources     = []byte("sources")     // source id → sourceRec
 	bSrcAddr     = []byte("srcaddr")     // lower-cased address → source id
 	bSrcDesig    = []byte("srcdesig")    // lower-cased designation → source id
@@ -43,7 +44,7 @@ var (
 	bRefs        = []byte("refs")        // blob id → refcount (8 BE) + size (8 BE)
 	bDesks       = []byte("desks")       // slug → deskRec (desk.go)
 
-	allBuckets = [][]byte{bMeta, bSettings, bJournalists, bMailboxes, bMsgs, bSources,
+	allBuckets = [][]byte{bMeta, bSettings, bJournalists, bMailboxes, bMsgs, bMsgMeta, bSources,
 		bSrcAddr, bSrcDesig, bSrcMsgs, bReplies, bRefs, bDesks}
 
 	kSchema     = []byte("schema")
@@ -63,6 +64,7 @@ type migration struct {
 var migrations = []migration{
 	{name: "0001-initial-layout", run: func(*bolt.Tx) error { return nil }},
 	{name: "0002-desks", run: migrateDesks},
+	{name: "0003-message-meta-own-bucket", run: migrateMetaOut},
 }
 
 // Store is an open Postern instance. Its methods are safe for concurrent use.
@@ -79,6 +81,8 @@ type Store struct {
 	// entries consumed), so a file is never removed while a record that points at it
 	// commits, and Check sees a consistent picture. Order: blobMu, then dbMu.
 	blobMu sync.Mutex
+	// blobBufs holds BlobWriters' write buffers for the next ones.
+	blobBufs sync.Pool
 	// pending holds committed blob files that no record references yet, with their
 	// size. Only these may gain a first reference.
 	pending map[string]int64
@@ -298,6 +302,7 @@ func openWith(dir string, opts Options, migs []migration) (*Store, error) {
 	if !upToDate {
 		s.settle(s.dbPath())
 	}
+	s.dropMapped() // the migrations' and collectBlobs' passes
 	return s, nil
 }
 

@@ -122,7 +122,7 @@ func (st *txState) releaseOne(tx *bolt.Tx, r pendingRec, day int64) error {
 		source = err == nil
 	}
 	if source {
-		rec := messageRec{Blob: r.Blob, Size: r.Size, Date: day, Meta: r.Meta, Source: r.Source}
+		rec := messageRec{Blob: r.Blob, Size: r.Size, Date: day, Source: r.Source}
 		seen := map[string]bool{}
 		for _, j := range r.Journalists {
 			if seen[j] {
@@ -133,7 +133,7 @@ func (st *txState) releaseOne(tx *bolt.Tx, r pendingRec, day int64) error {
 			if err != nil {
 				continue // removed since: the others still get it
 			}
-			if _, err := st.addMessage(tx, m, rec); err != nil {
+			if _, err := st.addMessage(tx, m, rec, r.Meta); err != nil {
 				return err
 			}
 			if err := m.save(tx); err != nil {

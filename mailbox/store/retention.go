@@ -69,6 +69,7 @@ func (r Retention) cutoffs(tx *bolt.Tx) (func(src []byte) int64, error) {
 // ExpireRetention is Expire with a cutoff per desk (a desk's retention
 // overrides the instance's).
 func (s *Store) ExpireRetention(r Retention) (Expired, error) {
+	defer s.dropMapped()
 	var n Expired
 	err := s.update("expire", func(tx *bolt.Tx, st *txState) error {
 		n = Expired{}
@@ -152,6 +153,7 @@ func (s *Store) Expiring(before time.Time) (Expired, error) {
 
 // ExpiringRetention counts what ExpireRetention(r) would remove now.
 func (s *Store) ExpiringRetention(r Retention) (Expired, error) {
+	defer s.dropMapped()
 	var n Expired
 	err := s.view(func(tx *bolt.Tx) error {
 		cutoff, err := r.cutoffs(tx)

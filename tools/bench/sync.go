@@ -66,7 +66,7 @@ const syncRuns = 2
 //
 // With profileDir set, the relay process is then stopped and one more sync
 // runs against relay/serve.Run inside this process under the CPU profiler.
-func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
+func (e *env) benchSync(n int, profileDir string, dovecotZ bool) (syncResult, error) {
 	var r syncResult
 	mbsync, err := need("mbsync")
 	if err != nil {
@@ -116,7 +116,9 @@ func (e *env) benchSync(n int, profileDir string) (syncResult, error) {
 	if err != nil {
 		return r, fmt.Errorf("dovecot: %w", err)
 	}
-	if r.dovecotZ, r.dovecotZCPU, err = syncCompressedDovecot(dovecotBin, mbsync, e.work, dv, n); err != nil {
+	if !dovecotZ {
+		progress("sync: Dovecot with COMPRESS skipped (-sync-dovecot-compress=false)")
+	} else if r.dovecotZ, r.dovecotZCPU, err = syncCompressedDovecot(dovecotBin, mbsync, e.work, dv, n); err != nil {
 		return r, fmt.Errorf("dovecot with COMPRESS: %w", err)
 	}
 	if profileDir == "" {
