@@ -42,7 +42,7 @@ type messageRec struct {
 	Flags  []string `json:"f,omitempty"`
 	Date   int64    `json:"d,omitempty"`
 	Source []byte   `json:"s,omitempty"`
-	// OldMeta is where records written before migration 0002 kept Meta;
+	// OldMeta is where records written before migration 0003 kept Meta;
 	// the migration moves it out and nothing writes it any more.
 	OldMeta []byte `json:"m,omitempty"`
 }
@@ -68,7 +68,7 @@ func getMeta(tx *bolt.Tx, mailboxID uint64, uid uint32) []byte {
 	return tx.Bucket(bMsgMeta).Get(metaKey(mailboxID, uid))
 }
 
-// migrateMetaOut is migration 0002: every message record's inline Meta
+// migrateMetaOut is migration 0003: every message record's inline Meta
 // moves to bMsgMeta and the record is written again without it, in the
 // migration's one transaction, so an interrupted upgrade leaves the old
 // layout whole and the next Open runs it again.

@@ -52,7 +52,7 @@ func TestMessageRecordsHoldNoMeta(t *testing.T) {
 	mustCheck(t, s)
 }
 
-// Migration 0002 moves the inline Meta of a data directory written before
+// Migration 0003 moves the inline Meta of a data directory written before
 // it into its own bucket: every message keeps its Meta, the records lose
 // it, and the store checks clean.
 func TestMigrationMovesMetaOutOfRecords(t *testing.T) {
@@ -72,7 +72,7 @@ func TestMigrationMovesMetaOutOfRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]Message{"INBOX": messages(t, s, "alice", "INBOX"), "Archive": messages(t, s, "alice", "Archive")}
-	// Back to the layout before 0002: Meta inline, no bucket, not recorded.
+	// Back to the layout before 0003: Meta inline, no bucket, not recorded.
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		byID, err := mailboxesByID(tx)
 		if err != nil {
@@ -106,14 +106,14 @@ func TestMigrationMovesMetaOutOfRecords(t *testing.T) {
 		if err := json.Unmarshal(meta.Get(kMigrations), &done); err != nil {
 			return err
 		}
-		done = slices.DeleteFunc(done, func(n string) bool { return n == "0002-message-meta-own-bucket" })
+		done = slices.DeleteFunc(done, func(n string) bool { return n == "0003-message-meta-own-bucket" })
 		return putMetaRecord(meta, schemaVersion, done, nil)
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	s = reopen(t, s)
-	if _, done := s.Schema(); !slices.Contains(done, "0002-message-meta-own-bucket") {
+	if _, done := s.Schema(); !slices.Contains(done, "0003-message-meta-own-bucket") {
 		t.Fatalf("migration not recorded: %v", done)
 	}
 	for mb, ms := range want {
