@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"golang.org/x/text/message"
-
 	"postern/intake/session"
 )
 
@@ -41,9 +39,10 @@ func parseTemplates() (map[string]*template.Template, error) {
 
 // view is what every template sees. Page-specific data is in D.
 type view struct {
-	pr        *message.Printer
+	pr        printer
 	lq        string // "l=xx" when the language was chosen by ?l=, carried on links
-	Lang      string
+	Lang      string // the page's language tag
+	Dir       string // "rtl" or "ltr"
 	Heading   string
 	Org       string
 	NotTor    bool
@@ -56,8 +55,8 @@ type view struct {
 }
 
 type langLink struct {
-	Code, Name, Href string
-	Current          bool
+	Code, Name, Href, Dir string
+	Current               bool
 }
 
 // T translates a message key; the templates never hold words themselves.
@@ -75,7 +74,7 @@ func (v *view) URL(path string) string {
 // session (nil when there is none).
 type req struct {
 	r        *http.Request
-	pr       *message.Printer
+	pr       printer
 	lang     int
 	explicit bool
 	sess     *session.Session
@@ -104,9 +103,11 @@ func (s *Server) newReq(r *http.Request) *req {
 func (rq *req) t(key string, args ...any) string { return rq.pr.Sprintf(key, args...) }
 
 func (s *Server) view(rq *req, heading string, d any) *view {
+	lang := s.i18n.langs[rq.lang]
 	v := &view{
 		pr:      rq.pr,
-		Lang:    s.i18n.codes[rq.lang],
+		Lang:    lang.Code,
+		Dir:     dir(lang),
 		Heading: heading,
 		Org:     s.o.OrgName,
 		NotTor:  !looksLikeTorBrowser(rq.r.UserAgent()),
@@ -130,13 +131,20 @@ func (s *Server) view(rq *req, heading string, d any) *view {
 	if rq.r.Method == http.MethodGet && rq.r.URL.Path != "" {
 		path = rq.r.URL.Path
 	}
-	for i, code := range s.i18n.codes {
+	for i, l := range s.i18n.langs {
 		v.Languages = append(v.Languages, langLink{
-			Code: code, Name: s.i18n.names[i], Current: i == rq.lang,
-			Href: path + "?l=" + url.QueryEscape(code),
+			Code: l.Code, Name: l.Name, Dir: dir(l), Current: i == rq.lang,
+			Href: path + "?l=" + url.QueryEscape(l.Code),
 		})
 	}
 	return v
+}
+
+func dir(l *Language) string {
+	if l.RTL {
+		return "rtl"
+	}
+	return "ltr"
 }
 
 // render executes a page into a buffer first, so a template error becomes a
