@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"postern/intake/codename"
@@ -79,6 +80,7 @@ func (s *Server) newGet(w http.ResponseWriter, r *http.Request) {
 // practicePage is the data of the practice page.
 type practicePage struct {
 	Checked, Match, Used bool
+	Problem              string // what is wrong with what was typed, translated
 }
 
 func (s *Server) practiceGet(w http.ResponseWriter, r *http.Request) {
@@ -111,9 +113,12 @@ func (s *Server) practicePost(w http.ResponseWriter, r *http.Request) {
 		if len(input) > maxCodenameInput {
 			return nil
 		}
-		if norm, err := codename.Normalize(input); err == nil {
-			p.Match = rq.sess.SecretMatches([]byte(norm))
+		norm, err := codename.Normalize(input)
+		if err != nil {
+			p.Problem = codenameProblem(rq, err)
+			return nil
 		}
+		p.Match = rq.sess.SecretMatches([]byte(norm))
 		return nil
 	})
 	if err != nil {
@@ -123,8 +128,24 @@ func (s *Server) practicePost(w http.ResponseWriter, r *http.Request) {
 	s.render(w, rq, http.StatusOK, "practice", "practice.title", p)
 }
 
-// loginPage is the data of the login page.
+// loginPage is the data of the login page: Problem is the text of what
+// went wrong, already translated.
 type loginPage struct{ Problem string }
+
+// codenameProblem says what is wrong with a typed codename that is not one:
+// which word is not on the list, or how many words there are. The list is
+// public, so this tells nothing about whether any codename exists.
+func codenameProblem(rq *req, err error) string {
+	var we *codename.WordError
+	var ce *codename.CountError
+	switch {
+	case errors.As(err, &we):
+		return rq.t(fmt.Sprintf("login.word.%d", we.Position))
+	case errors.As(err, &ce) && ce.Words > 0:
+		return rq.t("login.count", ce.Words)
+	}
+	return rq.t("login.invalid")
+}
 
 func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
 	s.render(w, s.newReq(r), http.StatusOK, "login", "login.title", loginPage{})
@@ -137,14 +158,14 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	input := r.PostForm.Get("codename")
 	if len(input) > maxCodenameInput {
-		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{"login.invalid"})
+		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{rq.t("login.invalid")})
 		return
 	}
 	// The word list is public, so saying "not a codename" early reveals
 	// nothing about any account; a well-formed codename always costs a KDF.
 	norm, err := codename.Normalize(input)
 	if err != nil {
-		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{"login.invalid"})
+		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{codenameProblem(rq, err)})
 		return
 	}
 	done, ok := s.claimForm(w, rq)
@@ -155,7 +176,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	st, err := s.login(r.Context(), norm)
 	switch {
 	case errors.Is(err, errUnknown):
-		s.render(w, rq, http.StatusForbidden, "login", "login.title", loginPage{"login.unknown"})
+		s.render(w, rq, http.StatusForbidden, "login", "login.title", loginPage{rq.t("login.unknown")})
 		return
 	case err != nil:
 		s.kdfFailed(w, rq, err)

@@ -215,7 +215,7 @@ func (b *browser) postRaw(path, ctype string, body []byte) page {
 
 var (
 	csrfRE     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	codenameRE = regexp.MustCompile(`<p aria-labelledby="codename-label" lang="en"><strong>([^<]+)</strong></p>`)
+	codenameRE = regexp.MustCompile(`<p aria-labelledby="codename-label" lang="en" dir="ltr"><strong>([^<]+)</strong></p>`)
 )
 
 func csrfOf(t testing.TB, p page) string {
