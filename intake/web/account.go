@@ -218,7 +218,24 @@ func (s *Server) deleteAccountGet(w http.ResponseWriter, r *http.Request) {
 		s.expired(w, rq)
 		return
 	}
-	s.render(w, rq, http.StatusOK, "account", "account.title", nil)
+	s.render(w, rq, http.StatusOK, "confirm", "account.title",
+		confirmPage{Warning: "account.warning", Action: "/account/delete", Confirm: "account.confirm"})
+}
+
+// confirmPage is the second page a destructive action asks for (deleting
+// every reply, or the account): a plain form, no JavaScript. The fields
+// are message keys and the form's path.
+type confirmPage struct{ Warning, Action, Confirm string }
+
+// deleteAllGet asks before every reply is deleted.
+func (s *Server) deleteAllGet(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	if err := rq.withState(func(*state) error { return nil }); err != nil {
+		s.expired(w, rq)
+		return
+	}
+	s.render(w, rq, http.StatusOK, "confirm", "deleteall.title",
+		confirmPage{Warning: "deleteall.warning", Action: "/inbox/delete-all", Confirm: "deleteall.confirm"})
 }
 
 // deleteAccountPost deletes the source with everything it sent and received

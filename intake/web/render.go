@@ -19,7 +19,7 @@ var templateFS embed.FS
 var styleCSS []byte
 
 // pages are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"landing", "new", "practice", "submit", "done", "login", "inbox", "account", "message"}
+var pageNames = []string{"landing", "new", "practice", "submit", "done", "login", "inbox", "confirm", "message"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	base, err := template.New("layout").ParseFS(templateFS, "templates/layout.html", "templates/partials.html")

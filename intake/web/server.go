@@ -240,7 +240,7 @@ func (s *Server) routes() http.Handler {
 	s.route(mux, "/submitted", map[string]http.HandlerFunc{get: s.submitted})
 	s.route(mux, "/inbox", map[string]http.HandlerFunc{get: s.inbox})
 	s.route(mux, "/inbox/delete", map[string]http.HandlerFunc{post: s.deleteReply})
-	s.route(mux, "/inbox/delete-all", map[string]http.HandlerFunc{post: s.deleteAllReplies})
+	s.route(mux, "/inbox/delete-all", map[string]http.HandlerFunc{get: s.deleteAllGet, post: s.deleteAllReplies})
 	s.route(mux, "/inbox/file/{reply}/{part}", map[string]http.HandlerFunc{get: s.download})
 	s.route(mux, "/account/delete", map[string]http.HandlerFunc{get: s.deleteAccountGet, post: s.deleteAccountPost})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, s.newReq(r)) })
