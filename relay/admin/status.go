@@ -50,6 +50,9 @@ type Status struct {
 	// Events are the failures counted instead of logged since the relay
 	// started, with no times (report.go); empty on a stopped instance.
 	Events []tally.Entry `json:"events"`
+	// Languages are the web form's languages: offered or not, and who
+	// translated each and whether a native speaker reviewed it.
+	Languages []LanguageStatus `json:"languages"`
 	// Warnings are one-line problems an admin should act on.
 	Warnings []string `json:"warnings"`
 }
@@ -82,6 +85,9 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 		Warnings:      []string{},
 	}
 	s.InstanceFingerprint = a.InstanceFingerprint()
+	langs, langWarnings := languages(a.cfg.Languages)
+	s.Languages = langs
+	s.Warnings = append(s.Warnings, langWarnings...)
 	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
 	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
 	if rs, err := a.RetentionStatus(ctx); err == nil {

@@ -306,6 +306,7 @@ func (r *runner) cmdStatus(args []string) error {
 		st.Journalists, st.Sources, st.Messages, st.Replies)
 	fmt.Fprintf(w, "  stored blobs:    %d (%s)\n", st.Blobs, humanBytes(st.BlobBytes))
 	printRetention(w, st)
+	printLanguages(w, st)
 	if t := st.Tor; t != nil {
 		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
 			t.Bootstrap, t.Summary, orNone(t.IntakeOnion), orNone(t.JournalistOnion))

@@ -66,7 +66,7 @@ type Config struct {
 	SourceKDF          KDFParams
 	PasswordKDF        KDFParams
 	ArchiveKeyFile     string
-	Languages          []string
+	Languages          []string // nil: every complete catalogue ("languages = all")
 	LogLevel           string
 	TorExtra           []string
 
@@ -94,7 +94,7 @@ func Default() Config {
 		SourceKDF:          KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		PasswordKDF:        KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		ArchiveKeyFile:     "",
-		Languages:          []string{"en", "fr"},
+		Languages:          nil, // every language with a complete catalogue
 		LogLevel:           "info",
 
 		JournalistKDFWorkers: 2,
