@@ -192,7 +192,7 @@ func TestLanguages(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/", nil)
 	req.Header.Set("Accept-Language", "fr-CH, fr;q=0.9, en;q=0.8")
 	p := b.do(req)
-	if !strings.Contains(p.body, `<html lang="fr">`) || !strings.Contains(p.body, "Comment rester en sécurité") {
+	if !strings.Contains(p.body, `<html lang="fr" dir="ltr">`) || !strings.Contains(p.body, "Comment rester en sécurité") {
 		t.Fatalf("Accept-Language fr:\n%s", p.body)
 	}
 	p = b.get("/login?l=fr")
@@ -201,15 +201,37 @@ func TestLanguages(t *testing.T) {
 	}
 	req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/?l=en", nil)
 	req.Header.Set("Accept-Language", "fr")
-	if p := b.do(req); !strings.Contains(p.body, `<html lang="en">`) {
+	if p := b.do(req); !strings.Contains(p.body, `<html lang="en" dir="ltr">`) {
 		t.Fatal("?l= did not win over Accept-Language")
 	}
-	for _, al := range []string{"de", "", "xx-YY;q=oops", strings.Repeat("a,", 500)} {
+	for _, al := range []string{"xh", "", "en-US,en;q=0.5", "xx-YY;q=oops", strings.Repeat("a,", 500)} {
 		req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/", nil)
 		req.Header.Set("Accept-Language", al)
-		if p := b.do(req); !strings.Contains(p.body, `<html lang="en">`) {
+		if p := b.do(req); !strings.Contains(p.body, `<html lang="en" dir="ltr">`) {
 			t.Fatalf("Accept-Language %q: not English", al)
 		}
+	}
+	req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/login", nil)
+	req.Header.Set("Accept-Language", "fa-IR, fa;q=0.9")
+	if p := b.do(req); !strings.Contains(p.body, `<html lang="fa" dir="rtl">`) {
+		t.Fatal("Accept-Language fa-IR did not give Persian")
+	}
+	// Every page lists every language, each named in itself, with a plain
+	// ?l= link; choosing one sets no cookie.
+	for _, path := range []string{"/", "/login", "/nowhere"} {
+		p := b.get(path + "?l=ar")
+		for _, want := range []string{
+			`<a href="` + path + `?l=fr" lang="fr" dir="ltr" hreflang="fr">Français</a>`,
+			`<a href="` + path + `?l=ar" lang="ar" dir="rtl" hreflang="ar" aria-current="page">العربية</a>`,
+			`<a href="` + path + `?l=en" lang="en" dir="ltr" hreflang="en">English</a>`,
+		} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
+		}
+	}
+	if c := b.c.Jar.Cookies(mustURL(e.ts.URL)); len(c) != 0 {
+		t.Errorf("choosing a language set cookies: %v", c)
 	}
 }
 
@@ -242,7 +264,7 @@ func TestMetadata(t *testing.T) {
 		t.Fatalf("metadata: %d %s", p.status, p.header.Get("Content-Type"))
 	}
 	for _, want := range []string{`"organisation": "The Daily Test"`, `"allow_uploads": true`, `"version": "test"`,
-		`"en"`, `"fr"`, fingerprint(e.jkey)} {
+		`"en"`, `"fr"`, `"ar": "العربية"`, `"fr": "Français"`, fingerprint(e.jkey)} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("metadata lacks %s:\n%s", want, p.body)
 		}

@@ -44,7 +44,8 @@ type view struct {
 	Lang      string // the page's language tag
 	Dir       string // "rtl" or "ltr"
 	Heading   string
-	Org       string
+	Org       string // the newsroom's name in the page's language
+	Intro     string // the newsroom's own paragraph, plain text; may be empty
 	NotTor    bool
 	Demo      bool
 	LoggedIn  bool
@@ -109,7 +110,8 @@ func (s *Server) view(rq *req, heading string, d any) *view {
 		Lang:    lang.Code,
 		Dir:     dir(lang),
 		Heading: heading,
-		Org:     s.o.OrgName,
+		Org:     s.org(lang.Code),
+		Intro:   s.o.Newsroom[lang.Code].Intro,
 		NotTor:  !looksLikeTorBrowser(rq.r.UserAgent()),
 		Demo:    s.o.Demo,
 		D:       d,
@@ -138,6 +140,14 @@ func (s *Server) view(rq *req, heading string, d any) *view {
 		})
 	}
 	return v
+}
+
+// org is the newsroom's name in language code.
+func (s *Server) org(code string) string {
+	if n := s.o.Newsroom[code].Name; n != "" {
+		return n
+	}
+	return s.o.OrgName
 }
 
 func dir(l *Language) string {

@@ -54,6 +54,10 @@ type Options struct {
 
 	Domain  string // mail domain of source addresses, e.g. "postern.local"
 	OrgName string // shown on every page and in /metadata
+	// Newsroom gives, per language tag, the newsroom's name in that
+	// language (instead of OrgName) and an intro paragraph for the landing
+	// page; both optional (ParseNewsroom reads the admin's file).
+	Newsroom map[string]NewsroomText
 
 	MaxSubmissionBytes int64         // total upload; default DefaultMaxSubmissionBytes
 	MaxMessageChars    int           // message text; default DefaultMaxMessageChars

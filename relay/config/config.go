@@ -66,6 +66,7 @@ type Config struct {
 	SourceKDF          KDFParams
 	PasswordKDF        KDFParams
 	ArchiveKeyFile     string
+	NewsroomTextFile   string
 	Languages          []string // nil: every complete catalogue ("languages = all")
 	LogLevel           string
 	TorExtra           []string
@@ -94,6 +95,7 @@ func Default() Config {
 		SourceKDF:          KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		PasswordKDF:        KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		ArchiveKeyFile:     "",
+		NewsroomTextFile:   "",
 		Languages:          nil, // every language with a complete catalogue
 		LogLevel:           "info",
 
@@ -121,6 +123,15 @@ func (c Config) ArchiveKeyPath(dataDir string) string {
 		return c.ArchiveKeyFile
 	}
 	return filepath.Join(dataDir, c.ArchiveKeyFile)
+}
+
+// NewsroomTextPath resolves newsroom_text_file against the data directory;
+// empty when there is none.
+func (c Config) NewsroomTextPath(dataDir string) string {
+	if c.NewsroomTextFile == "" || filepath.IsAbs(c.NewsroomTextFile) {
+		return c.NewsroomTextFile
+	}
+	return filepath.Join(dataDir, c.NewsroomTextFile)
 }
 
 // Load reads and checks DIR/postern.conf.

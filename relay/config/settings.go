@@ -229,6 +229,16 @@ var settings = []setting{
 			"every submission is also encrypted to it. A relative path is read from\n"+
 			"the data directory. Empty = none.",
 		func(c *Config) *string { return &c.ArchiveKeyFile }, printable),
+	stringSetting("newsroom_text_file",
+		"Optional file of the newsroom's own words on the web form, per\n"+
+			"language: its name (instead of organisation) and an intro paragraph\n"+
+			"for the first page. Plain text, shown escaped (markup appears as\n"+
+			"typed). A relative path is read from the data directory. Empty = none.\n"+
+			"Format, one value a line:\n"+
+			"  [fr]\n"+
+			"  name = Le Quotidien\n"+
+			"  intro = Nos journalistes lisent tout ce que vous envoyez.",
+		func(c *Config) *string { return &c.NewsroomTextFile }, printable),
 	{
 		key: "languages",
 		doc: "Languages of the web form, comma separated, the first being the default\n" +
