@@ -112,3 +112,63 @@ func TestPluralForms(t *testing.T) {
 		}
 	}
 }
+
+// TestTwentySixLanguages: the form speaks the 26 languages of issue 16,
+// all complete, three of them right to left.
+func TestTwentySixLanguages(t *testing.T) {
+	all, err := AllLanguages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var codes, rtl []string
+	for _, l := range all {
+		codes = append(codes, l.Code)
+		if l.RTL {
+			rtl = append(rtl, l.Code)
+		}
+	}
+	want := "en ar ca cs de el es fa fr he hi hr is it nb nl pt-BR pt-PT ro ru sk sv tr uk zh-Hans zh-Hant"
+	if got := strings.Join(codes, " "); got != want {
+		t.Errorf("languages:\n got %s\nwant %s", got, want)
+	}
+	if got := strings.Join(rtl, " "); got != "ar fa he" {
+		t.Errorf("right to left: %s", got)
+	}
+	in, err := newI18n(nil)
+	if err != nil || len(in.langs) != 26 {
+		t.Fatalf("offered %d languages, %v", len(in.langs), err)
+	}
+}
+
+// TestPluralRules: each catalogue's Plural-Forms picks the right form for
+// languages with more than two.
+func TestPluralRules(t *testing.T) {
+	in, err := newI18n(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pr := func(code string) printer {
+		for i, l := range in.langs {
+			if l.Code == code {
+				return in.printer(i)
+			}
+		}
+		t.Fatalf("no %s", code)
+		return printer{}
+	}
+	for _, c := range []struct {
+		code string
+		n    int
+		want string
+	}{
+		{"cs", 1, "znak."}, {"cs", 3, "znaky."}, {"cs", 5, "znaků."},
+		{"ru", 21, "символа."}, {"ru", 3, "символов."}, {"ru", 11, "символов."},
+		{"ar", 0, "حتى \u2068٠\u2069 حرف."}, {"ar", 2, "حرفين"}, {"ar", 5, "أحرف"}, {"ar", 11, "حرفًا"}, {"ar", 100, "حرف."},
+		{"ro", 1, "caracter."}, {"ro", 5, "caractere."}, {"ro", 25, "de caractere."},
+		{"zh-Hans", 5, "最多 \u20685\u2069 个字符。"},
+	} {
+		if got := pr(c.code).Sprintf("submit.message.hint", c.n); !strings.HasSuffix(got, c.want) && !strings.Contains(got, c.want) {
+			t.Errorf("%s n=%d: %q, want %q", c.code, c.n, got, c.want)
+		}
+	}
+}
