@@ -172,3 +172,26 @@ func TestPluralRules(t *testing.T) {
 		}
 	}
 }
+
+// TestLanguagesDoc: docs/languages.md lists every catalogue with what its
+// header says about translator and review.
+func TestLanguagesDoc(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "languages.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	all, err := AllLanguages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range all {
+		d := "ltr"
+		if l.RTL {
+			d = "rtl"
+		}
+		row := "| `" + l.Code + "` | " + l.Name + " | " + d + " | " + l.Translator + " | " + l.Review + " |"
+		if !strings.Contains(string(doc), row) {
+			t.Errorf("docs/languages.md lacks the row\n%s", row)
+		}
+	}
+}
