@@ -47,6 +47,12 @@ func TestSourceFlow(t *testing.T) {
 	if !strings.Contains(p.body, "does not match") || !strings.Contains(p.body, "has not been used yet") {
 		t.Fatalf("practice wrong:\n%s", p.body)
 	}
+	// A word not on the list is pointed out, by position.
+	misspelt := strings.Join(append(append(append([]string{}, words[:3]...), words[3]+"qq"), words[4:]...), " ")
+	p = b.post("/practice", url.Values{"csrf": {tok}, "codename": {misspelt}})
+	if !strings.Contains(p.body, "The fourth word is not one of ours") || !strings.Contains(p.body, "does not match") {
+		t.Fatalf("practice misspelt:\n%s", p.body)
+	}
 	if e.stats().Sources != 0 {
 		t.Fatal("a source record before the first submission")
 	}
