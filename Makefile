@@ -7,7 +7,7 @@ FUZZTIME  ?= 30s
 # the first release line that knows Go 1.26.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test check bench fuzz clean
+.PHONY: all build run test check bench fuzz pot clean
 
 all: check test build
 
@@ -45,6 +45,12 @@ bench:
 		echo "$$out" | grep -E 'first sync|headers after|^(ok|FAIL|---)'; \
 		if [ $$st -ne 0 ]; then echo "$$out"; exit $$st; fi
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+## pot: the gettext template of the web form (intake/web/locales/postern.pot)
+## from its English text; then bring each locales/*.po up to date, e.g.
+## msgmerge -U --backup=none intake/web/locales/fr.po intake/web/locales/postern.pot
+pot:
+	$(GO) run ./tools/pot -dir intake/web -o intake/web/locales/postern.pot
 
 ## fuzz: every Fuzz target of every package, FUZZTIME each (default 30s);
 ## a package whose tests do not build fails the run instead of being skipped

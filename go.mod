@@ -10,6 +10,7 @@ require (
 	github.com/emersion/go-sasl v0.0.0-20241020182733-b788ff22d5a6
 	github.com/emersion/go-smtp v0.25.1
 	github.com/klauspost/compress v1.20.4
+	github.com/leonelquinteros/gotext v1.7.2
 	github.com/sethvargo/go-diceware v0.6.0
 	go.etcd.io/bbolt v1.5.0
 	golang.org/x/crypto v0.59.0

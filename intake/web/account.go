@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 
 	"postern/intake/codename"
@@ -92,6 +93,7 @@ func (s *Server) newGet(w http.ResponseWriter, r *http.Request) {
 // practicePage is the data of the practice page.
 type practicePage struct {
 	Checked, Match, Used bool
+	Problem              string // what is wrong with what was typed, translated
 }
 
 func (s *Server) practiceGet(w http.ResponseWriter, r *http.Request) {
@@ -124,9 +126,12 @@ func (s *Server) practicePost(w http.ResponseWriter, r *http.Request) {
 		if len(input) > maxCodenameInput {
 			return nil
 		}
-		if norm, err := codename.Normalize(input); err == nil {
-			p.Match = rq.sess.SecretMatches([]byte(norm))
+		norm, err := codename.Normalize(input)
+		if err != nil {
+			p.Problem = codenameProblem(rq, err)
+			return nil
 		}
+		p.Match = rq.sess.SecretMatches([]byte(norm))
 		return nil
 	})
 	if err != nil {
@@ -136,8 +141,24 @@ func (s *Server) practicePost(w http.ResponseWriter, r *http.Request) {
 	s.render(w, rq, http.StatusOK, "practice", "practice.title", p)
 }
 
-// loginPage is the data of the login page.
+// loginPage is the data of the login page: Problem is the text of what
+// went wrong, already translated.
 type loginPage struct{ Problem string }
+
+// codenameProblem says what is wrong with a typed codename that is not one:
+// which word is not on the list, or how many words there are. The list is
+// public, so this tells nothing about whether any codename exists.
+func codenameProblem(rq *req, err error) string {
+	var we *codename.WordError
+	var ce *codename.CountError
+	switch {
+	case errors.As(err, &we):
+		return rq.t(fmt.Sprintf("login.word.%d", we.Position))
+	case errors.As(err, &ce) && ce.Words > 0:
+		return rq.t("login.count", ce.Words)
+	}
+	return rq.t("login.invalid")
+}
 
 func (s *Server) loginGet(w http.ResponseWriter, r *http.Request) {
 	s.render(w, s.newReq(r), http.StatusOK, "login", "login.title", loginPage{})
@@ -150,14 +171,14 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	input := r.PostForm.Get("codename")
 	if len(input) > maxCodenameInput {
-		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{"login.invalid"})
+		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{rq.t("login.invalid")})
 		return
 	}
 	// The word list is public, so saying "not a codename" early reveals
 	// nothing about any account; a well-formed codename always costs a KDF.
 	norm, err := codename.Normalize(input)
 	if err != nil {
-		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{"login.invalid"})
+		s.render(w, rq, http.StatusBadRequest, "login", "login.title", loginPage{codenameProblem(rq, err)})
 		return
 	}
 	done, ok := s.claimForm(w, rq)
@@ -168,7 +189,7 @@ func (s *Server) loginPost(w http.ResponseWriter, r *http.Request) {
 	st, err := s.login(r.Context(), norm)
 	switch {
 	case errors.Is(err, errUnknown):
-		s.render(w, rq, http.StatusForbidden, "login", "login.title", loginPage{"login.unknown"})
+		s.render(w, rq, http.StatusForbidden, "login", "login.title", loginPage{rq.t("login.unknown")})
 		return
 	case err != nil:
 		s.kdfFailed(w, rq, err)
@@ -210,7 +231,24 @@ func (s *Server) deleteAccountGet(w http.ResponseWriter, r *http.Request) {
 		s.expired(w, rq)
 		return
 	}
-	s.render(w, rq, http.StatusOK, "account", "account.title", nil)
+	s.render(w, rq, http.StatusOK, "confirm", "account.title",
+		confirmPage{Warning: "account.warning", Action: "/account/delete", Confirm: "account.confirm"})
+}
+
+// confirmPage is the second page a destructive action asks for (deleting
+// every reply, or the account): a plain form, no JavaScript. The fields
+// are message keys and the form's path.
+type confirmPage struct{ Warning, Action, Confirm string }
+
+// deleteAllGet asks before every reply is deleted.
+func (s *Server) deleteAllGet(w http.ResponseWriter, r *http.Request) {
+	rq := s.newReq(r)
+	if err := rq.withState(func(*state) error { return nil }); err != nil {
+		s.expired(w, rq)
+		return
+	}
+	s.render(w, rq, http.StatusOK, "confirm", "deleteall.title",
+		confirmPage{Warning: "deleteall.warning", Action: "/inbox/delete-all", Confirm: "deleteall.confirm"})
 }
 
 // deleteAccountPost deletes the source with everything it sent and received

@@ -221,7 +221,7 @@ func (e *env) trickle(b *browser, tok string) <-chan page {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		out <- page{status: resp.StatusCode, header: resp.Header, body: string(body)}
+		out <- page{status: resp.StatusCode, header: resp.Header, body: isolates.Replace(string(body)), raw: string(body)}
 	}()
 	return out
 }

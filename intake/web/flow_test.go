@@ -47,6 +47,12 @@ func TestSourceFlow(t *testing.T) {
 	if !strings.Contains(p.body, "does not match") || !strings.Contains(p.body, "has not been used yet") {
 		t.Fatalf("practice wrong:\n%s", p.body)
 	}
+	// A word not on the list is pointed out, by position.
+	misspelt := strings.Join(append(append(append([]string{}, words[:3]...), words[3]+"qq"), words[4:]...), " ")
+	p = b.post("/practice", url.Values{"csrf": {tok}, "codename": {misspelt}})
+	if !strings.Contains(p.body, "The fourth word is not one of ours") || !strings.Contains(p.body, "does not match") {
+		t.Fatalf("practice misspelt:\n%s", p.body)
+	}
 	if e.stats().Sources != 0 {
 		t.Fatal("a source record before the first submission")
 	}
@@ -192,7 +198,7 @@ func TestLanguages(t *testing.T) {
 	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/", nil)
 	req.Header.Set("Accept-Language", "fr-CH, fr;q=0.9, en;q=0.8")
 	p := b.do(req)
-	if !strings.Contains(p.body, `<html lang="fr">`) || !strings.Contains(p.body, "Comment rester en sécurité") {
+	if !strings.Contains(p.body, `<html lang="fr" dir="ltr">`) || !strings.Contains(p.body, "Comment rester en sécurité") {
 		t.Fatalf("Accept-Language fr:\n%s", p.body)
 	}
 	p = b.get("/login?l=fr")
@@ -201,26 +207,37 @@ func TestLanguages(t *testing.T) {
 	}
 	req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/?l=en", nil)
 	req.Header.Set("Accept-Language", "fr")
-	if p := b.do(req); !strings.Contains(p.body, `<html lang="en">`) {
+	if p := b.do(req); !strings.Contains(p.body, `<html lang="en" dir="ltr">`) {
 		t.Fatal("?l= did not win over Accept-Language")
 	}
-	for _, al := range []string{"de", "", "xx-YY;q=oops", strings.Repeat("a,", 500)} {
+	for _, al := range []string{"xh", "", "en-US,en;q=0.5", "xx-YY;q=oops", strings.Repeat("a,", 500)} {
 		req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/", nil)
 		req.Header.Set("Accept-Language", al)
-		if p := b.do(req); !strings.Contains(p.body, `<html lang="en">`) {
+		if p := b.do(req); !strings.Contains(p.body, `<html lang="en" dir="ltr">`) {
 			t.Fatalf("Accept-Language %q: not English", al)
 		}
 	}
-	// Every key of every translation exists in English, and French is complete.
-	for k := range french {
-		if _, ok := english[k]; !ok {
-			t.Errorf("french key %q not in english", k)
+	req, _ = http.NewRequest(http.MethodGet, e.ts.URL+"/login", nil)
+	req.Header.Set("Accept-Language", "fa-IR, fa;q=0.9")
+	if p := b.do(req); !strings.Contains(p.body, `<html lang="fa" dir="rtl">`) {
+		t.Fatal("Accept-Language fa-IR did not give Persian")
+	}
+	// Every page lists every language, each named in itself, with a plain
+	// ?l= link; choosing one sets no cookie.
+	for _, path := range []string{"/", "/login", "/nowhere"} {
+		p := b.get(path + "?l=ar")
+		for _, want := range []string{
+			`<a href="` + path + `?l=fr" lang="fr" dir="ltr" hreflang="fr">Français</a>`,
+			`<a href="` + path + `?l=ar" lang="ar" dir="rtl" hreflang="ar" aria-current="page">العربية</a>`,
+			`<a href="` + path + `?l=en" lang="en" dir="ltr" hreflang="en">English</a>`,
+		} {
+			if !strings.Contains(p.body, want) {
+				t.Errorf("%s lacks %s", path, want)
+			}
 		}
 	}
-	for k := range english {
-		if _, ok := french[k]; !ok {
-			t.Errorf("french lacks %q", k)
-		}
+	if c := b.c.Jar.Cookies(mustURL(e.ts.URL)); len(c) != 0 {
+		t.Errorf("choosing a language set cookies: %v", c)
 	}
 }
 
@@ -253,7 +270,7 @@ func TestMetadata(t *testing.T) {
 		t.Fatalf("metadata: %d %s", p.status, p.header.Get("Content-Type"))
 	}
 	for _, want := range []string{`"organisation": "The Daily Test"`, `"allow_uploads": true`, `"version": "test"`,
-		`"en"`, `"fr"`, fingerprint(e.jkey)} {
+		`"en"`, `"fr"`, `"ar": "العربية"`, `"fr": "Français"`, fingerprint(e.jkey)} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("metadata lacks %s:\n%s", want, p.body)
 		}

@@ -80,12 +80,13 @@ func FuzzLanguage(f *testing.F) {
 		req.URL.RawQuery = "l=" + l
 		req.Header.Set("Accept-Language", al)
 		idx, explicit := in.pick(req)
-		if idx < 0 || idx >= len(in.tags) {
+		if idx < 0 || idx >= len(in.langs) {
 			t.Fatalf("index %d", idx)
 		}
 		if explicit && in.codes[idx] != req.URL.Query().Get("l") {
 			t.Fatal("explicit choice of an unknown language")
 		}
 		_ = in.printer(idx).Sprintf("landing.title", "x")
+		_ = in.printer(idx).Sprintf("error.toomany.text", 3)
 	})
 }

@@ -117,9 +117,14 @@ func (e *env) browser() *browser {
 type page struct {
 	status int
 	header http.Header
-	body   string
+	body   string // without the Unicode isolates (FSI, PDI) around formatted values
+	raw    string // as served
 	url    string
 }
+
+// isolates strips the bidi isolates that wrap every value formatted into a
+// message, so that tests can look for "up to 100 files".
+var isolates = strings.NewReplacer("\u2068", "", "\u2069", "")
 
 func (b *browser) do(req *http.Request) page {
 	b.e.t.Helper()
@@ -133,7 +138,7 @@ func (b *browser) do(req *http.Request) page {
 	if err != nil {
 		b.e.t.Fatalf("%s %s: read: %v", req.Method, req.URL.Path, err)
 	}
-	p := page{status: resp.StatusCode, header: resp.Header, body: string(body), url: resp.Request.URL.String()}
+	p := page{status: resp.StatusCode, header: resp.Header, body: isolates.Replace(string(body)), raw: string(body), url: resp.Request.URL.String()}
 	checkResponse(b.e.t, resp, p.body)
 	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 		b.all = append(b.all, p.body)
@@ -210,7 +215,7 @@ func (b *browser) postRaw(path, ctype string, body []byte) page {
 
 var (
 	csrfRE     = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
-	codenameRE = regexp.MustCompile(`<p aria-labelledby="codename-label" lang="en"><strong>([^<]+)</strong></p>`)
+	codenameRE = regexp.MustCompile(`<p aria-labelledby="codename-label" lang="en" dir="ltr"><strong>([^<]+)</strong></p>`)
 )
 
 func csrfOf(t testing.TB, p page) string {

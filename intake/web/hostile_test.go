@@ -240,18 +240,37 @@ func TestCodenames(t *testing.T) {
 		text   string
 	}{
 		{seven, 403, "was not recognised"},
-		{"abacus abdomen abdominal abide abiding ability", 400, "seven words"},
-		{"abacus abdomen abdominal abide abiding ability notaword", 400, "seven words"},
-		{"", 400, "seven words"},
-		{strings.Repeat("abacus ", 100), 400, "seven words"},
-		{"abacus\x00abdomen", 400, "seven words"},
-		{"\xff\xfe", 400, "seven words"},
+		{"abacus abdomen abdominal abide abiding ability", 400, "seven words, but you typed 6 words"},
+		{"abacus abdomen abdominal abide abiding ability notaword", 400, "The seventh word is not one of ours"},
+		{"abacus abdomen abdominl abide abiding ability ablaze", 400, "The third word is not one of ours"},
+		{"", 400, "seven words from our list"},
+		{strings.Repeat("abacus ", 100), 400, "seven words from our list"},
+		{"abacus\x00abdomen", 400, "The first word is not one of ours"},
+		{"\xff\xfe", 400, "seven words from our list"},
 	} {
 		p := other.login(c.input)
 		want(t, p, c.status, c.text)
 		if len(other.c.Jar.Cookies(mustURL(e.ts.URL))) != 0 {
 			t.Fatalf("failed login %q set a cookie", c.input)
 		}
+	}
+	// In French, the word pointed out is named in French.
+	fr := e.browser()
+	p = fr.post("/login?l=fr", url.Values{"csrf": {fr.token("/login?l=fr")}, "codename": {"abacus abdomen abdominl abide abiding ability ablaze"}})
+	want(t, p, 400, "Le troisième mot ne fait pas partie de notre liste")
+
+	// A codename copied back from paper however it was written logs in.
+	src := e.browser()
+	cn := src.newCodename()
+	want(t, src.postMultipart("/submit", field("csrf", src.token("/submit")), field("message", "first")), 200, "received")
+	words := strings.Fields(cn)
+	for _, typed := range []string{
+		strings.ToUpper(strings.Join(words, ". ")),
+		strings.Join(words, "\n") + "\n",
+		"  " + strings.Join(words, " - ") + "  ",
+	} {
+		again := e.browser()
+		want(t, again.login(typed), 200, "Replies")
 	}
 	e.check()
 }

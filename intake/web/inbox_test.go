@@ -119,7 +119,23 @@ func TestInboxReplies(t *testing.T) {
 		t.Fatalf("after delete:\n%s", p.body)
 	}
 	e.check()
-	p = b.post("/inbox/delete-all", url.Values{"csrf": {tok}})
+	if !strings.Contains(p.body, `class="danger-quiet">Delete this reply</button>`) {
+		t.Fatalf("Delete this reply is not styled as destructive:\n%s", p.body)
+	}
+	// Deleting everything asks first, on a second page (no JavaScript),
+	// and nothing is gone until the confirmation is posted.
+	if !regexp.MustCompile(`<a class="button danger" href="/inbox/delete-all">`).MatchString(p.body) {
+		t.Fatalf("no link to the confirmation of deleting all replies:\n%s", p.body)
+	}
+	confirm := b.get("/inbox/delete-all")
+	want(t, confirm, 200, "Delete all replies?")
+	if !strings.Contains(confirm.body, `<form method="post" action="/inbox/delete-all">`) || !strings.Contains(confirm.body, `class="danger">Yes, delete all replies</button>`) {
+		t.Fatalf("confirmation page:\n%s", confirm.body)
+	}
+	if st := e.stats(); st.Replies != 1 {
+		t.Fatalf("the confirmation page deleted replies: %+v", st)
+	}
+	p = b.post("/inbox/delete-all", url.Values{"csrf": {csrfOf(t, confirm)}})
 	want(t, p, 200, "All replies were deleted.")
 	if st := e.stats(); st.Replies != 0 {
 		t.Fatalf("stats %+v", st)

@@ -1,9 +1,12 @@
 package web
 
-// english is the source text of every word the form shows. Keys are stable
-// identifiers so that a translation never depends on the English wording;
-// a key missing from a translation falls back to English. Values are
-// fmt-style formats (a literal percent sign is "%%").
+// english is the source text of every word the form shows, and the msgid of
+// every entry of the gettext catalogues under locales/ (the key is the
+// entry's msgctxt). Keys are stable identifiers for the code and the
+// templates; the English text is what translators see. Changing a text
+// makes every catalogue incomplete until it is translated again (make pot,
+// then update locales/*.po), and an incomplete catalogue is not offered.
+// Values are fmt-style formats (a literal percent sign is "%%").
 var english = map[string]string{
 	"lang.name": "English",
 
@@ -54,18 +57,16 @@ var english = map[string]string{
 	"practice.nosession":   "The practice check works while your session is open, right after you get your codename or log in.",
 	"practice.back.submit": "Continue to send a message",
 
-	"submit.title":        "Send a message",
-	"submit.intro":        "Write a message, attach files, or both. Everything is encrypted before it is stored.",
-	"submit.subject":      "Subject (optional)",
-	"submit.subject.hint": "One line, up to %d characters.",
-	"submit.message":      "Message",
-	"submit.message.hint": "Up to %d characters.",
-	"submit.files":        "Files (optional)",
-	"submit.files.hint":   "You can choose several files. Together with your message they can be up to %s.",
-	"submit.files.meta":   "Documents and photos can contain hidden information about you (metadata). Remove it first if you can.",
-	"submit.wait":         "Large files take a long time over Tor. Keep this page open until you see a confirmation.",
-	"submit.button":       "Send",
-	"submit.replies":      "Read replies",
+	"submit.title":      "Send a message",
+	"submit.intro":      "Write a message, attach files, or both. Everything is encrypted before it is stored.",
+	"submit.subject":    "Subject (optional)",
+	"submit.message":    "Message",
+	"submit.files":      "Files (optional)",
+	"submit.files.hint": "You can choose several files. Together with your message they can be up to %s.",
+	"submit.files.meta": "Documents and photos can contain hidden information about you (metadata). Remove it first if you can.",
+	"submit.wait":       "Large files take a long time over Tor. Keep this page open until you see a confirmation.",
+	"submit.button":     "Send",
+	"submit.replies":    "Read replies",
 
 	"done.title": "Received",
 	"done.text":  "Thank you. Your submission was received and encrypted. The journalists will read it as soon as they can.",
@@ -80,6 +81,13 @@ var english = map[string]string{
 	"login.unknown": "That codename was not recognised. Check each word and try again. A codename starts working only after its first message was sent.",
 	"login.invalid": "A codename is seven words from our list, separated by spaces. Check what you typed.",
 	"login.new":     "No codename yet? Get one",
+	"login.word.1":  "The first word is not one of ours. Compare it with what you wrote down.",
+	"login.word.2":  "The second word is not one of ours. Compare it with what you wrote down.",
+	"login.word.3":  "The third word is not one of ours. Compare it with what you wrote down.",
+	"login.word.4":  "The fourth word is not one of ours. Compare it with what you wrote down.",
+	"login.word.5":  "The fifth word is not one of ours. Compare it with what you wrote down.",
+	"login.word.6":  "The sixth word is not one of ours. Compare it with what you wrote down.",
+	"login.word.7":  "The seventh word is not one of ours. Compare it with what you wrote down.",
 
 	"inbox.title":         "Replies",
 	"inbox.none":          "There are no replies yet. Journalists may take days to answer: come back later.",
@@ -95,6 +103,12 @@ var english = map[string]string{
 	"inbox.deletedall":    "All replies were deleted.",
 	"inbox.send":          "Send more",
 	"inbox.deleteaccount": "Delete my account",
+	"inbox.danger.title":  "Delete replies or your account",
+	"inbox.danger.text":   "Deleting cannot be undone.",
+
+	"deleteall.title":   "Delete all replies?",
+	"deleteall.warning": "This deletes every reply you received, for good. You will not be able to read them again. Your codename keeps working.",
+	"deleteall.confirm": "Yes, delete all replies",
 
 	"account.title":        "Delete your account",
 	"account.warning":      "This deletes everything you sent and every reply, for good. The journalists will no longer be able to answer you, and your codename will stop working.",
@@ -126,11 +140,8 @@ var english = map[string]string{
 	"error.internal.title":  "Something went wrong",
 	"error.internal.text":   "Something went wrong on our side. Nothing was stored. Please try again later.",
 	"error.empty.text":      "There was nothing to send: write a message or choose a file.",
-	"error.subject.text":    "The subject must be a single line of up to %d characters. Nothing was stored.",
-	"error.message.text":    "The message is longer than %d characters. Nothing was stored.",
 	"error.utf8.text":       "The text contained characters that could not be read. Nothing was stored.",
 	"error.uploadsoff.text": "This service does not accept files. Nothing was stored; send your message without files.",
-	"error.toomany.text":    "You can send up to %d files at once. Nothing was stored.",
 	"desk.choose":           "Who should receive your message?",
 	"desk.choose.hint":      "Choose one. Only the journalists of that desk can read what you send, now and later.",
 	"desk.to":               "You are writing to: %s",
@@ -139,4 +150,17 @@ var english = map[string]string{
 	"desk.closed.title":     "Not available",
 	"desk.closed.text":      "This desk cannot take messages right now. Nothing was stored. Please try again later.",
 	"error.back":            "Back to the start",
+}
+
+// englishPlural holds the messages that depend on a number: the singular
+// and plural English forms (msgid and msgid_plural). The first argument of
+// such a message is the number that chooses the form, through the
+// catalogue's Plural-Forms rule.
+var englishPlural = map[string][2]string{
+	"submit.subject.hint": {"One line, up to %d character.", "One line, up to %d characters."},
+	"submit.message.hint": {"Up to %d character.", "Up to %d characters."},
+	"error.subject.text":  {"The subject must be a single line of up to %d character. Nothing was stored.", "The subject must be a single line of up to %d characters. Nothing was stored."},
+	"error.message.text":  {"The message is longer than %d character. Nothing was stored.", "The message is longer than %d characters. Nothing was stored."},
+	"login.count":         {"A codename is seven words, but you typed %d word.", "A codename is seven words, but you typed %d words."},
+	"error.toomany.text":  {"You can send up to %d file at once. Nothing was stored.", "You can send up to %d files at once. Nothing was stored."},
 }

@@ -115,7 +115,8 @@ func (s *Server) redirect(w http.ResponseWriter, rq *req, path string) {
 
 func (s *Server) landing(w http.ResponseWriter, r *http.Request) {
 	rq := s.newReq(r)
-	v := s.view(rq, rq.t("landing.title", s.o.OrgName), nil)
+	v := s.view(rq, "", nil)
+	v.Heading = rq.t("landing.title", v.Org)
 	s.renderView(w, http.StatusOK, "landing", v)
 }
 
@@ -135,7 +136,10 @@ type metadataDoc struct {
 	MaxSubmissionBytes int64    `json:"max_submission_bytes"`
 	MaxMessageChars    int      `json:"max_message_chars"`
 	Languages          []string `json:"languages"`
-	SubmissionKeys     []string `json:"submission_key_fingerprints"`
+	// LanguageNames gives each language's name in itself, for a list a
+	// source can read whatever language they speak.
+	LanguageNames  map[string]string `json:"language_names"`
+	SubmissionKeys []string          `json:"submission_key_fingerprints"`
 	// Desks are the desks a source may choose, never a hidden one (desk.go).
 	Desks []metaDesk `json:"desks"`
 }
@@ -156,7 +160,10 @@ func (s *Server) metadata(w http.ResponseWriter, r *http.Request) {
 	doc := metadataDoc{
 		Organisation: s.o.OrgName, Version: s.o.Version, AllowUploads: s.o.AllowUploads,
 		MaxSubmissionBytes: s.o.MaxSubmissionBytes, MaxMessageChars: s.o.MaxMessageChars,
-		Languages: s.i18n.codes, SubmissionKeys: []string{}, Desks: []metaDesk{},
+		Languages: s.i18n.codes, LanguageNames: map[string]string{}, SubmissionKeys: []string{}, Desks: []metaDesk{},
+	}
+	for _, l := range s.i18n.langs {
+		doc.LanguageNames[l.Code] = l.Name
 	}
 	now := s.now()
 	fprs := map[string]string{} // journalist → published fingerprint

@@ -9,8 +9,6 @@ import (
 	"net/url"
 	"strconv"
 
-	"golang.org/x/text/message"
-
 	"postern/intake/session"
 )
 
@@ -21,7 +19,7 @@ var templateFS embed.FS
 var styleCSS []byte
 
 // pages are the templates under templates/, each rendered inside layout.html.
-var pageNames = []string{"landing", "new", "practice", "submit", "done", "login", "inbox", "account", "message"}
+var pageNames = []string{"landing", "new", "practice", "submit", "done", "login", "inbox", "confirm", "message"}
 
 func parseTemplates() (map[string]*template.Template, error) {
 	base, err := template.New("layout").ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
@@ -41,11 +39,13 @@ func parseTemplates() (map[string]*template.Template, error) {
 
 // view is what every template sees. Page-specific data is in D.
 type view struct {
-	pr        *message.Printer
+	pr        printer
 	lq        string // "l=xx" when the language was chosen by ?l=, carried on links
-	Lang      string
+	Lang      string // the page's language tag
+	Dir       string // "rtl" or "ltr"
 	Heading   string
-	Org       string
+	Org       string // the newsroom's name in the page's language
+	Intro     string // the newsroom's own paragraph, plain text; may be empty
 	NotTor    bool
 	Demo      bool
 	LoggedIn  bool
@@ -56,8 +56,8 @@ type view struct {
 }
 
 type langLink struct {
-	Code, Name, Href string
-	Current          bool
+	Code, Name, Href, Dir string
+	Current               bool
 }
 
 // T translates a message key; the templates never hold words themselves.
@@ -75,7 +75,7 @@ func (v *view) URL(path string) string {
 // session (nil when there is none).
 type req struct {
 	r        *http.Request
-	pr       *message.Printer
+	pr       printer
 	lang     int
 	explicit bool
 	sess     *session.Session
@@ -104,11 +104,14 @@ func (s *Server) newReq(r *http.Request) *req {
 func (rq *req) t(key string, args ...any) string { return rq.pr.Sprintf(key, args...) }
 
 func (s *Server) view(rq *req, heading string, d any) *view {
+	lang := s.i18n.langs[rq.lang]
 	v := &view{
 		pr:      rq.pr,
-		Lang:    s.i18n.codes[rq.lang],
+		Lang:    lang.Code,
+		Dir:     dir(lang),
 		Heading: heading,
-		Org:     s.o.OrgName,
+		Org:     s.org(lang.Code),
+		Intro:   s.o.Newsroom[lang.Code].Intro,
 		NotTor:  !looksLikeTorBrowser(rq.r.UserAgent()),
 		Demo:    s.o.Demo,
 		D:       d,
@@ -130,13 +133,28 @@ func (s *Server) view(rq *req, heading string, d any) *view {
 	if rq.r.Method == http.MethodGet && rq.r.URL.Path != "" {
 		path = rq.r.URL.Path
 	}
-	for i, code := range s.i18n.codes {
+	for i, l := range s.i18n.langs {
 		v.Languages = append(v.Languages, langLink{
-			Code: code, Name: s.i18n.names[i], Current: i == rq.lang,
-			Href: path + "?l=" + url.QueryEscape(code),
+			Code: l.Code, Name: l.Name, Dir: dir(l), Current: i == rq.lang,
+			Href: path + "?l=" + url.QueryEscape(l.Code),
 		})
 	}
 	return v
+}
+
+// org is the newsroom's name in language code.
+func (s *Server) org(code string) string {
+	if n := s.o.Newsroom[code].Name; n != "" {
+		return n
+	}
+	return s.o.OrgName
+}
+
+func dir(l *Language) string {
+	if l.RTL {
+		return "rtl"
+	}
+	return "ltr"
 }
 
 // render executes a page into a buffer first, so a template error becomes a

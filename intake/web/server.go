@@ -54,6 +54,10 @@ type Options struct {
 
 	Domain  string // mail domain of source addresses, e.g. "postern.local"
 	OrgName string // shown on every page and in /metadata
+	// Newsroom gives, per language tag, the newsroom's name in that
+	// language (instead of OrgName) and an intro paragraph for the landing
+	// page; both optional (ParseNewsroom reads the admin's file).
+	Newsroom map[string]NewsroomText
 
 	MaxSubmissionBytes int64         // total upload; default DefaultMaxSubmissionBytes
 	MaxMessageChars    int           // message text; default DefaultMaxMessageChars
@@ -247,7 +251,7 @@ func (s *Server) routes() http.Handler {
 	s.route(mux, "/submitted", map[string]http.HandlerFunc{get: s.submitted})
 	s.route(mux, "/inbox", map[string]http.HandlerFunc{get: s.inbox})
 	s.route(mux, "/inbox/delete", map[string]http.HandlerFunc{post: s.deleteReply})
-	s.route(mux, "/inbox/delete-all", map[string]http.HandlerFunc{post: s.deleteAllReplies})
+	s.route(mux, "/inbox/delete-all", map[string]http.HandlerFunc{get: s.deleteAllGet, post: s.deleteAllReplies})
 	s.route(mux, "/inbox/file/{reply}/{part}", map[string]http.HandlerFunc{get: s.download})
 	s.route(mux, "/account/delete", map[string]http.HandlerFunc{get: s.deleteAccountGet, post: s.deleteAccountPost})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { s.notFound(w, s.newReq(r)) })

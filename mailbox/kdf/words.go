@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"math/big"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -59,6 +60,10 @@ func IsWord(w string) bool {
 	_, ok := wordSet()[w]
 	return ok
 }
+
+// WordList returns a copy of the word list, sorted. intake/codename draws
+// codenames from a curated part of it.
+func WordList() []string { return slices.Clone(wordList()) }
 
 // WordCount is the number of words in the list.
 func WordCount() int { return len(wordList()) }

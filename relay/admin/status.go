@@ -56,6 +56,9 @@ type Status struct {
 	Events []tally.Entry `json:"events"`
 	// Desks are the desks with their journalists and counts (desk.go).
 	Desks []DeskInfo `json:"desks"`
+	// Languages are the web form's languages: offered or not, and who
+	// translated each and whether a native speaker reviewed it.
+	Languages []LanguageStatus `json:"languages"`
 	// Warnings are one-line problems an admin should act on.
 	Warnings []string `json:"warnings"`
 }
@@ -92,6 +95,9 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	}
 	s.DeliveryWindowMinutes = a.cfg.DeliveryWindowMinutes
 	s.InstanceFingerprint = a.InstanceFingerprint()
+	langs, langWarnings := languages(a.cfg.Languages)
+	s.Languages = langs
+	s.Warnings = append(s.Warnings, langWarnings...)
 	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
 	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
 	if rs, err := a.RetentionStatus(ctx); err == nil {

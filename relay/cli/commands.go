@@ -308,6 +308,7 @@ func (r *runner) cmdStatus(args []string) error {
 	fmt.Fprintf(w, "  pending:         %s\n", pendingLine(st))
 	printRetention(w, st)
 	printDeskStatus(w, st.Desks)
+	printLanguages(w, st)
 	if t := st.Tor; t != nil {
 		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
 			t.Bootstrap, t.Summary, orNone(t.IntakeOnion), orNone(t.JournalistOnion))

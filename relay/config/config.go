@@ -66,7 +66,8 @@ type Config struct {
 	SourceKDF          KDFParams
 	PasswordKDF        KDFParams
 	ArchiveKeyFile     string
-	Languages          []string
+	NewsroomTextFile   string
+	Languages          []string // nil: every complete catalogue ("languages = all")
 	LogLevel           string
 	TorExtra           []string
 
@@ -103,7 +104,8 @@ func Default() Config {
 		SourceKDF:          KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		PasswordKDF:        KDFParams{Time: 3, MemoryKiB: 64 * 1024, Threads: 1},
 		ArchiveKeyFile:     "",
-		Languages:          []string{"en", "fr"},
+		NewsroomTextFile:   "",
+		Languages:          nil, // every language with a complete catalogue
 		LogLevel:           "info",
 
 		JournalistKDFWorkers: 2,
@@ -138,6 +140,15 @@ func (c Config) ArchiveKeyPath(dataDir string) string {
 		return c.ArchiveKeyFile
 	}
 	return filepath.Join(dataDir, c.ArchiveKeyFile)
+}
+
+// NewsroomTextPath resolves newsroom_text_file against the data directory;
+// empty when there is none.
+func (c Config) NewsroomTextPath(dataDir string) string {
+	if c.NewsroomTextFile == "" || filepath.IsAbs(c.NewsroomTextFile) {
+		return c.NewsroomTextFile
+	}
+	return filepath.Join(dataDir, c.NewsroomTextFile)
 }
 
 // Load reads and checks DIR/postern.conf.

@@ -244,21 +244,42 @@ var settings = []setting{
 			"every submission is also encrypted to it. A relative path is read from\n"+
 			"the data directory. Empty = none.",
 		func(c *Config) *string { return &c.ArchiveKeyFile }, printable),
+	stringSetting("newsroom_text_file",
+		"Optional file of the newsroom's own words on the web form, per\n"+
+			"language: its name (instead of organisation) and an intro paragraph\n"+
+			"for the first page. Plain text, shown escaped (markup appears as\n"+
+			"typed). A relative path is read from the data directory. Empty = none.\n"+
+			"Format, one value a line:\n"+
+			"  [fr]\n"+
+			"  name = Le Quotidien\n"+
+			"  intro = Nos journalistes lisent tout ce que vous envoyez.",
+		func(c *Config) *string { return &c.NewsroomTextFile }, printable),
 	{
 		key: "languages",
-		doc: "Languages of the web form, comma separated, the first is the default.\nAvailable: en, fr.",
+		doc: "Languages of the web form, comma separated, the first being the default\n" +
+			"when a browser asks for none of them; \"all\" offers every language\n" +
+			"whose catalogue is complete, English first. A listed language whose\n" +
+			"catalogue is incomplete is not offered (relay status says so).\n" +
+			"Available: en, ar, ca, cs, de, el, es, fa, fr, he, hi, hr, is, it, nb,\n" +
+			"nl, pt-BR, pt-PT, ro, ru, sk, sv, tr, uk, zh-Hans, zh-Hant\n" +
+			"(docs/languages.md: who translated each).",
 		set: func(c *Config, v string) error {
 			c.Languages = nil
+			if strings.TrimSpace(v) == "all" {
+				return nil
+			}
 			for _, l := range strings.Split(v, ",") {
 				c.Languages = append(c.Languages, strings.TrimSpace(l))
 			}
 			return nil
 		},
-		get: func(c *Config) []string { return []string{strings.Join(c.Languages, ", ")} },
-		check: func(c *Config) error {
+		get: func(c *Config) []string {
 			if len(c.Languages) == 0 {
-				return errors.New("at least one language is needed")
+				return []string{"all"}
 			}
+			return []string{strings.Join(c.Languages, ", ")}
+		},
+		check: func(c *Config) error {
 			seen := map[string]bool{}
 			for _, l := range c.Languages {
 				if !languageRE.MatchString(l) {

@@ -169,7 +169,8 @@ func TestBrowserSourceFlowNoJS(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	shown := b.text(t, b.find(t, "css selector", "article.reply"))
+	// Values in sentences come wrapped in bidi isolates (FSI … PDI).
+	shown := strings.NewReplacer("\u2068", "", "\u2069", "").Replace(b.text(t, b.find(t, "css selector", "article.reply")))
 	for _, want := range []string{reply[0], "Re: " + reply[1], "Download " + reply[2] + ".txt"} {
 		if !strings.Contains(shown, want) {
 			t.Errorf("the reply on the page lacks %q:\n%s", want, shown)
@@ -231,6 +232,17 @@ var driverPortRE = regexp.MustCompile(`started successfully on port (\d+)`)
 // process.
 func startChromium(t *testing.T) *wdSession {
 	t.Helper()
+	return startChromiumScripts(t, false)
+}
+
+// startChromiumScripts is startChromium with page scripts allowed when
+// scripts is true: only for running axe-core on pages that carry none.
+func startChromiumScripts(t *testing.T, scripts bool) *wdSession {
+	t.Helper()
+	js := 2 // blocked
+	if scripts {
+		js = 1
+	}
 	dir := t.TempDir()
 	out, err := os.Create(filepath.Join(dir, "chromedriver.out"))
 	if err != nil {
@@ -285,7 +297,7 @@ func startChromium(t *testing.T) *wdSession {
 				"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
 			},
 			"prefs": map[string]any{
-				"profile.managed_default_content_settings.javascript": 2,
+				"profile.managed_default_content_settings.javascript": js,
 				"intl.accept_languages":                               "en-US,en",
 				"download.default_directory":                          downloads,
 				"download.prompt_for_download":                        false,

@@ -58,7 +58,7 @@ func (b *browser) do(t *testing.T, req *http.Request) page {
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", req.Method, req.URL, err)
 	}
-	return page{status: resp.StatusCode, url: resp.Request.URL.String(), body: string(body), header: resp.Header}
+	return page{status: resp.StatusCode, url: resp.Request.URL.String(), body: isolates.Replace(string(body)), header: resp.Header}
 }
 
 func (b *browser) req(t *testing.T, method, path, ctype string, body []byte) page {
@@ -168,7 +168,7 @@ func (e *hostileNet) raw(t *testing.T, req string) page {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-	return page{status: resp.StatusCode, body: string(body), header: resp.Header}
+	return page{status: resp.StatusCode, body: isolates.Replace(string(body)), header: resp.Header}
 }
 
 // ---- line protocols over raw TCP ----
@@ -326,11 +326,11 @@ func httpCases() []httpCase {
 		{name: "truncated codename (6 words)", do: func(t *testing.T, e *hostileNet) page {
 			w := strings.Fields(e.codeA)
 			return login(strings.Join(w[:6], " "))(t, e)
-		}, status: 400, text: txtInvalid},
+		}, status: 400, text: "A codename is seven words, but you typed 6 words."},
 		{name: "8-word codename", do: func(t *testing.T, e *hostileNet) page {
 			return login(e.codeA+" abacus")(t, e)
-		}, status: 400, text: txtInvalid},
-		{name: "words not on the list", do: login("correct horse battery staple xyzzy plugh frobnicate"), status: 400, text: txtInvalid},
+		}, status: 400, text: "A codename is seven words, but you typed 8 words."},
+		{name: "words not on the list", do: login("correct horse battery staple xyzzy plugh frobnicate"), status: 400, text: "The second word is not one of ours."},
 		{name: "codename of 10 KB", do: login(strings.Repeat("abacus ", 1500)), status: 400, text: txtInvalid},
 		{name: "codename with invalid UTF-8", do: login("abacus\xff abdomen abdominal abide abiding ability ablaze"), status: 400, text: txtInvalid},
 		{name: "header of 40 KB", do: func(t *testing.T, e *hostileNet) page {

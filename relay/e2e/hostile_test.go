@@ -55,6 +55,10 @@ const (
 	txtReceived = "Your submission was received and encrypted."
 )
 
+// isolates strips the Unicode bidi isolates (FSI, PDI) the form puts around
+// every value formatted into a sentence, so rows can look for the text.
+var isolates = strings.NewReplacer("\u2068", "", "\u2069", "")
+
 // hostileNet is the one relay every network row talks to, and what the
 // rows need to know about it.
 type hostileNet struct {

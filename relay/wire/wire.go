@@ -64,6 +64,10 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	if err != nil {
 		return nil, err
 	}
+	newsroom, err := newsroomText(a)
+	if err != nil {
+		return nil, err
+	}
 	deliverer := delivery.New(delivery.Options{
 		Store:      a.Store(),
 		Domain:     cfg.MailDomain,
@@ -79,6 +83,7 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 		Tally:              a.Tally(),
 		Domain:             cfg.MailDomain,
 		OrgName:            cfg.Organisation,
+		Newsroom:           newsroom,
 		MaxSubmissionBytes: cfg.MaxSubmissionBytes(),
 		MaxMessageChars:    cfg.MaxMessageChars,
 		SessionIdle:        cfg.SessionIdle(),
@@ -187,6 +192,24 @@ func archiveKey(a *admin.Admin) (*openpgp.Entity, error) {
 		return nil, fmt.Errorf("archive_key_file %s: %w", path, err)
 	}
 	return e, nil
+}
+
+// newsroomText reads newsroom_text_file, if any.
+func newsroomText(a *admin.Admin) (map[string]web.NewsroomText, error) {
+	path := a.Config().NewsroomTextPath(a.Store().Dir())
+	if path == "" {
+		return nil, nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("newsroom_text_file: %w", err)
+	}
+	defer f.Close()
+	t, err := web.ParseNewsroom(f)
+	if err != nil {
+		return nil, fmt.Errorf("newsroom_text_file %s: %w", path, err)
+	}
+	return t, nil
 }
 
 // Control is the control-socket service on sock: admin commands reach the
