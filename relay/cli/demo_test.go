@@ -163,6 +163,9 @@ func TestDemo(t *testing.T) {
 	// snapshot only once all of them have, so a late start-up line is not
 	// mistaken for a request's.
 	p.waitLog(t, "service started", 4) // intake, imap, smtp, ctl
+	// The retention loop's start-up report is written from its own
+	// goroutine too.
+	p.waitLog(t, "msg=report", 1)
 	logBefore := p.stderr.String()
 	checkServices(t, info)
 	const marker = "the-plaintext-marker-7f3a"
