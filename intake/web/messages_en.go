@@ -150,6 +150,17 @@ var english = map[string]string{
 	"desk.closed.title":     "Not available",
 	"desk.closed.text":      "This desk cannot take messages right now. Nothing was stored. Please try again later.",
 	"error.back":            "Back to the start",
+
+	"verify.title":    "Check that this site is the newsroom’s",
+	"verify.none":     "This newsroom has not published a signed manifest here yet. Ask it, through its public website, for the address of this site.",
+	"verify.intro":    "The newsroom signs a short statement, the manifest, with its organisation key: it names this site’s onion address and the keys your submissions are encrypted to. Check it before you submit anything sensitive.",
+	"verify.step.1":   "1. On the newsroom’s public website (not on this site), find its organisation key and its fingerprint. Its fingerprint must be %s.",
+	"verify.step.2":   "2. Download /manifest.asc from this site and, on a computer you trust, check it with that key: gpg --import org-key.asc, then gpg --verify manifest.asc. gpg must report a good signature by the organisation key.",
+	"verify.step.3":   "3. Read the manifest: intake_onion must be the address in your Tor Browser’s address bar, and organisation the newsroom you mean to reach.",
+	"verify.canary":   "The newsroom’s statement (canary), dated %s: %s",
+	"verify.expired":  "WARNING: this manifest, dated %s, has EXPIRED: the newsroom has not renewed it in time. Do not rely on it or on its canary; ask the newsroom, through its public website, before you submit.",
+	"verify.dated":    "The manifest is dated %s.",
+	"verify.download": "Download the manifest (manifest.asc)",
 }
 
 // englishPlural holds the messages that depend on a number: the singular

@@ -39,33 +39,35 @@ func (s *Server) manifestAsc(w http.ResponseWriter, r *http.Request) {
 	w.Write(m.Signed)
 }
 
-// verify tells a source how to check the manifest. English only for now.
+// verify tells a source, in their language, how to check the manifest.
+// The gpg commands and the manifest's field names stay as they are in
+// every language (they are typed or read literally), and are part of the
+// text rather than arguments, so no bidi isolate ends up in a command a
+// source copies.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request) {
 	rq := s.newReq(r)
-	v := s.view(rq, "Check that this site is the newsroom's", nil)
+	v := s.view(rq, rq.t("verify.title"), nil)
+	back := link{v.URL("/"), rq.t("error.back")}
 	m, ok := s.published()
 	if !ok {
-		v.D = messagePage{
-			Paras: []string{"This newsroom has not published a signed manifest here yet. Ask it, through its public website, for the address of this site."},
-			Links: []link{{v.URL("/"), "Back"}},
-		}
+		v.D = messagePage{Paras: []string{rq.t("verify.none")}, Links: []link{back}}
 		s.renderView(w, http.StatusOK, "message", v)
 		return
 	}
 	paras := []string{
-		"The newsroom signs a short statement, the manifest, with its organisation key: it names this site's onion address and the keys your submissions are encrypted to. Check it before you submit anything sensitive.",
-		"1. On the newsroom's public website (not on this site), find its organisation key and its fingerprint. Its fingerprint must be " + m.OrgKey + ".",
-		"2. Download /manifest.asc from this site and, on a computer you trust, check it with that key: gpg --import org-key.asc, then gpg --verify manifest.asc. gpg must report a good signature by the organisation key.",
-		"3. Read the manifest: intake_onion must be the address in your Tor Browser's address bar, and organisation the newsroom you mean to reach.",
+		rq.t("verify.intro"),
+		rq.t("verify.step.1", m.OrgKey),
+		rq.t("verify.step.2"),
+		rq.t("verify.step.3"),
 	}
 	if m.Canary != "" {
-		paras = append(paras, "The newsroom's statement (canary), dated "+m.Date+": "+m.Canary)
+		paras = append(paras, rq.t("verify.canary", m.Date, m.Canary))
 	}
 	if m.Expired {
-		paras = append(paras, "WARNING: this manifest, dated "+m.Date+", has EXPIRED: the newsroom has not renewed it in time. Do not rely on it or on its canary; ask the newsroom, through its public website, before you submit.")
+		paras = append(paras, rq.t("verify.expired", m.Date))
 	} else {
-		paras = append(paras, "The manifest is dated "+m.Date+".")
+		paras = append(paras, rq.t("verify.dated", m.Date))
 	}
-	v.D = messagePage{Paras: paras, Links: []link{{"/manifest.asc", "Download the manifest (manifest.asc)"}, {v.URL("/"), "Back"}}}
+	v.D = messagePage{Paras: paras, Links: []link{{"/manifest.asc", rq.t("verify.download")}, back}}
 	s.renderView(w, http.StatusOK, "message", v)
 }
