@@ -57,7 +57,7 @@ func commands() []command {
 		{"init", "[--data DIR] [--config FILE] [--json]",
 			"create an instance (database, salt, postern.conf); FILE seeds the settings", (*runner).cmdInit},
 		{"journalist add", "NAME --key FILE|- [--data DIR] [--json]",
-			"add a journalist with their OpenPGP public key; prints a new passphrase and onion key once", (*runner).cmdJournalistAdd},
+			"add a journalist with their OpenPGP public key; then onboard them (onboard prints the passphrase to use; --json also carries a first one)", (*runner).cmdJournalistAdd},
 		{"journalist list", "[--data DIR] [--json]",
 			"list journalists and their keys", (*runner).cmdJournalistList},
 		{"journalist remove", "NAME [--data DIR] [--json]",
