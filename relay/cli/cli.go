@@ -1,6 +1,8 @@
 // Package cli is the `relay` command line. Main parses the arguments,
 // runs one command and returns the exit status: 0 on success, 1 when the
-// operation failed, 2 when the command line itself was wrong.
+// operation failed, 2 when the command line itself was wrong, 78 (EX_CONFIG)
+// when serve cannot start for a reason only the admin can fix (systemd does
+// not restart postern.service on 2 or 78).
 //
 // Admin commands first try the control socket of a running relay (which
 // holds the database lock); without one they open the instance directly.
@@ -15,6 +17,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"postern/relay/serve"
 )
 
 // DefaultDataDir is used when neither --data nor $POSTERN_DATA is given.
@@ -121,8 +125,15 @@ func Main(args []string, env Env) int {
 		return 2
 	}
 	fmt.Fprintf(env.Stderr, "relay: %s\n", oneLine(err.Error()))
+	if errors.Is(err, serve.ErrConfig) {
+		return ExitConfig
+	}
 	return 1
 }
+
+// ExitConfig is the exit status of a configuration error (sysexits'
+// EX_CONFIG): packaging/systemd/postern.service's RestartPreventExitStatus.
+const ExitConfig = 78
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
@@ -185,7 +196,8 @@ func (r *runner) printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  relay %s %s\n      %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintf(w, "\nDIR defaults to $POSTERN_DATA, else %s (demo: %s).\n"+
-		"Flags may come before or after the arguments. Exit status: 0 ok, 1 failed, 2 bad command line.\n",
+		"Flags may come before or after the arguments. Exit status: 0 ok, 1 failed, 2 bad command line,\n"+
+		"78 a configuration error (serve: no instance, bad postern.conf, refused tor_extra, no tor).\n",
 		DefaultDataDir, "./demo-data")
 }
 
