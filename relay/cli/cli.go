@@ -88,6 +88,8 @@ func commands() []command {
 			"restore a backup signed by the instance named into an empty or new data directory, after checking all of it", (*runner).cmdRestore},
 		{"serve", "[--data DIR] [--intake ADDR] [--imap ADDR] [--smtp ADDR] [--tor PATH] [--allow-tor-extra] [--json]",
 			"run the relay: services on loopback, published as onion services through tor", (*runner).cmdServe},
+		{"selftest", "[--socks ADDR] [--imap ADDR] [--timeout DUR] [--data DIR] [--json]",
+			"post a canary through the intake onion via tor, check it arrived encrypted in the hidden selftest mailbox, remove it; exit 0 or 1 with one line", (*runner).cmdSelftest},
 		{"status", "[--data DIR] [--json]",
 			"counts, key expiry warnings, instance fingerprint, tor_extra and version; nothing that identifies a source", (*runner).cmdStatus},
 		{"demo", "[--data DIR] [--intake ADDR] [--imap ADDR] [--smtp ADDR] [--config FILE] [--json]",
@@ -123,6 +125,9 @@ func Main(args []string, env Env) int {
 			fmt.Fprintln(env.Stderr, "Run 'relay help' for usage.")
 		}
 		return 2
+	}
+	if errors.Is(err, errSelftestFailed) {
+		return 1 // its one line is out already
 	}
 	fmt.Fprintf(env.Stderr, "relay: %s\n", oneLine(err.Error()))
 	if errors.Is(err, serve.ErrConfig) {

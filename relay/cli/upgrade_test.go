@@ -60,7 +60,7 @@ func TestUpgradeFromV1(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	p, info := startServe(t, dir)
+	p, info := startServe(t, dir, false)
 	var st admin.Status
 	if err := json.Unmarshal([]byte(mustRelay(t, nil, "status", "--json", "--data", dir)), &st); err != nil {
 		t.Fatal(err)
@@ -138,13 +138,16 @@ func copyFixture(t *testing.T, from, to string) {
 	}
 }
 
-// startServe runs relay serve without tor on free loopback ports and
-// returns once it announces its addresses.
-func startServe(t *testing.T, dir string) (*demoProc, serve.Info) {
+// startServe runs relay serve on free loopback ports (without tor unless
+// withTor) and returns once it announces its addresses.
+func startServe(t *testing.T, dir string, withTor bool) (*demoProc, serve.Info) {
 	t.Helper()
 	p := &demoProc{done: make(chan error, 1)}
-	p.cmd = relayCmd("serve", "--data", dir, "--without-tor-for-tests-only", "--json",
-		"--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
+	args := []string{"serve", "--data", dir, "--json", "--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0"}
+	if !withTor {
+		args = append(args, "--without-tor-for-tests-only")
+	}
+	p.cmd = relayCmd(args...)
 	out, err := p.cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +182,7 @@ func startServe(t *testing.T, dir string) (*demoProc, serve.Info) {
 			t.Fatalf("serve --json: %v: %q", err, l)
 		}
 		return p, info
-	case <-time.After(2 * time.Minute):
+	case <-time.After(4 * time.Minute):
 		t.Fatalf("relay serve did not start:\n%s", p.stderr.String())
 	}
 	return nil, serve.Info{}
@@ -251,7 +254,7 @@ func writeUpgradeFixture(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	p, info := startServe(t, dir)
+	p, info := startServe(t, dir, false)
 	submitThroughForm(t, demo.Info{IntakeURL: "http://" + info.IntakeAddr + "/", IMAPAddr: info.IMAPAddr, Password: added.Passphrase}, "upgrade fixture submission")
 	c, err := imapclient.DialInsecure(info.IMAPAddr, nil)
 	if err != nil {
