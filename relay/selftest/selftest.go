@@ -21,6 +21,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,7 @@ func (s Secret) Passphrase() string { return s.derive("postern selftest imap pas
 
 // Load reads the secret and the canary key from dataDir.
 func Load(dataDir string) (Secret, *openpgp.Entity, error) {
-	b, err := os.ReadFile(filepath.Join(dataDir, secretFile))
+	b, err := readNoAtime(filepath.Join(dataDir, secretFile))
 	if err != nil {
 		return Secret{}, nil, fmt.Errorf("cannot read the selftest secret (run as the relay's user or root; relay serve makes it at start): %v", err)
 	}
@@ -73,7 +74,7 @@ func Load(dataDir string) (Secret, *openpgp.Entity, error) {
 	if err != nil || len(raw) != 32 {
 		return Secret{}, nil, errors.New("the selftest secret is damaged; remove DATA/selftest and restart relay serve")
 	}
-	kb, err := os.ReadFile(filepath.Join(dataDir, keyFile))
+	kb, err := readNoAtime(filepath.Join(dataDir, keyFile))
 	if err != nil {
 		return Secret{}, nil, fmt.Errorf("cannot read the selftest key: %v", err)
 	}
@@ -82,6 +83,17 @@ func Load(dataDir string) (Secret, *openpgp.Entity, error) {
 		return Secret{}, nil, errors.New("the selftest key is damaged; remove DATA/selftest and restart relay serve")
 	}
 	return Secret{raw: raw}, ents[0], nil
+}
+
+// readNoAtime reads a file without dating it by its access time (file
+// times in the data directory are the day's: docs/admin.md).
+func readNoAtime(path string) ([]byte, error) {
+	f, err := store.OpenNoAtime(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return io.ReadAll(io.LimitReader(f, 1<<20))
 }
 
 // Ensure prepares the selftest when relay serve starts: the secret and key
@@ -94,6 +106,7 @@ func Ensure(ctx context.Context, a *admin.Admin) error {
 		if sec, key, err = create(dir); err != nil {
 			return fmt.Errorf("selftest: %w", err)
 		}
+		a.DayTimes(filepath.Join(dir, secretFile), filepath.Join(dir, keyFile), filepath.Join(dir, dirName), dir)
 	}
 	var pub bytes.Buffer
 	if err := key.Serialize(&pub); err != nil {
