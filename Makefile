@@ -7,13 +7,20 @@ FUZZTIME  ?= 30s
 # the first release line that knows Go 1.26.
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
-.PHONY: all build run test check bench fuzz pot clean
+.PHONY: all build run test check bench fuzz pot clean deb
 
 all: check test build
 
 ## build: the relay binary in bin/relay
 build:
 	$(GO) build -trimpath -o bin/relay ./relay/cmd/relay
+
+## deb: the Debian package bin/postern_VERSION_amd64.deb (packaging/build-deb.sh:
+## dpkg-deb; the relay, postern.service, sysusers/tmpfiles, AppArmor, docs).
+## make test checks it (packaging/deb_test.go: contents, lintian, the unit's
+## systemd-analyze rating, an install into a throwaway root).
+deb:
+	GO=$(GO) sh packaging/build-deb.sh bin
 
 ## run: a NOT ANONYMOUS demo on loopback in ./demo-data (relay demo)
 run:

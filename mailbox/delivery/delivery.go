@@ -116,6 +116,9 @@ type Tx struct {
 	w         *pgpmime.Writer
 	err       error // first failure; the blob is gone
 	done      bool  // committed, aborted or failed
+	// immediate skips the release window (StartCanary): it is no source's
+	// submission.
+	immediate bool
 }
 
 // Start prepares a delivery: it loads the key of every journalist on the
@@ -300,7 +303,7 @@ func (t *Tx) Commit(ctx context.Context) error {
 		return t.err
 	}
 	record := t.deliver
-	if t.d.o.Window > 0 {
+	if t.d.o.Window > 0 && !t.immediate {
 		record = t.hold
 	}
 	if err := record(ref); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"postern/mailbox/pgp"
 	"postern/mailbox/store"
 )
 
@@ -166,4 +167,35 @@ func TestPendingSurvivesRestartAndSourceDeletion(t *testing.T) {
 		t.Errorf("pending %d after deleting the source", p)
 	}
 	e.assertEmpty(t)
+}
+
+// TestCanaryIgnoresWindow: relay selftest's canary is delivered at once even
+// while submissions wait for the window (a monitor cannot wait ten minutes),
+// and only to the account it is for.
+func TestCanaryIgnoresWindow(t *testing.T) {
+	e := newEnv(t, "alice")
+	d, _, _ := e.windowed(t)
+	key := deriveKey(t, "selftest canary", "selftest <selftest@"+domain+">")
+	if err := e.st.AddJournalist(store.Journalist{Name: "_selftest", System: true, PublicKey: pgp.Serialize(key)}); err != nil {
+		t.Fatal(err)
+	}
+	tx, err := d.StartCanary(context.Background(), "_selftest", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Text("canary\n"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if msgs := e.inbox(t, "_selftest"); len(msgs) != 1 {
+		t.Fatalf("the canary account holds %d messages during the window, want 1", len(msgs))
+	}
+	if p, err := e.st.PendingCount(); err != nil || p != 0 {
+		t.Fatalf("pending %d (%v), want 0", p, err)
+	}
+	if msgs := e.inbox(t, "alice"); len(msgs) != 0 {
+		t.Fatalf("alice got %d messages from the canary", len(msgs))
+	}
 }

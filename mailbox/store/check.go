@@ -15,7 +15,19 @@ func (s *Store) Stats() (Stats, error) {
 	defer s.dropMapped()
 	var st Stats
 	err := s.view(func(tx *bolt.Tx) error {
-		st.Journalists = tx.Bucket(bJournalists).Stats().KeyN
+		jb := tx.Bucket(bJournalists)
+		if err := jb.ForEach(func(k, _ []byte) error {
+			var r journalistRec
+			if err := getJSON(jb, k, &r); err != nil {
+				return err
+			}
+			if !r.System {
+				st.Journalists++
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
 		st.Sources = tx.Bucket(bSources).Stats().KeyN
 		msgs := tx.Bucket(bMsgs)
 		if err := msgs.ForEachBucket(func(k []byte) error {

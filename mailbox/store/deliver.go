@@ -38,8 +38,15 @@ func (s *Store) Deliver(d Delivery) error {
 		}
 		names := d.Journalists
 		if names == nil {
-			if err := tx.Bucket(bJournalists).ForEach(func(k, _ []byte) error {
-				names = append(names, string(k))
+			jb := tx.Bucket(bJournalists)
+			if err := jb.ForEach(func(k, _ []byte) error {
+				var r journalistRec
+				if err := getJSON(jb, k, &r); err != nil {
+					return err
+				}
+				if !r.System { // never the hidden selftest account
+					names = append(names, string(k))
+				}
 				return nil
 			}); err != nil {
 				return err

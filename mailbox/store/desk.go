@@ -431,7 +431,13 @@ func migrateDesks(tx *bolt.Tx) error {
 	if tx.Bucket(bDesks).Get([]byte(DefaultDesk)) == nil {
 		var names []string
 		if err := tx.Bucket(bJournalists).ForEach(func(k, _ []byte) error {
-			names = append(names, string(k))
+			var r journalistRec
+			if err := getJSON(tx.Bucket(bJournalists), k, &r); err != nil {
+				return err
+			}
+			if !r.System { // a system account (selftest) sits on no desk
+				names = append(names, string(k))
+			}
 			return nil
 		}); err != nil {
 			return err

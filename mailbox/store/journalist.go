@@ -17,6 +17,7 @@ type journalistRec struct {
 	KeyExpires      int64  `json:"e,omitempty"`
 	OnionAuthPublic string `json:"o,omitempty"`
 	Created         int64  `json:"c,omitempty"`
+	System          bool   `json:"s,omitempty"`
 }
 
 func (r journalistRec) journalist(name string) Journalist {
@@ -28,6 +29,7 @@ func (r journalistRec) journalist(name string) Journalist {
 		KeyExpires:      unixDay(r.KeyExpires),
 		OnionAuthPublic: r.OnionAuthPublic,
 		Created:         unixDay(r.Created),
+		System:          r.System,
 	}
 }
 
@@ -39,6 +41,7 @@ func journalistRecord(j Journalist) journalistRec {
 		KeyExpires:      dayUnix(j.KeyExpires),
 		OnionAuthPublic: j.OnionAuthPublic,
 		Created:         dayUnix(j.Created),
+		System:          j.System,
 	}
 }
 
@@ -92,6 +95,9 @@ func (s *Store) AddJournalist(j Journalist) error {
 				return err
 			}
 		}
+		if j.System {
+			return nil // a system account (selftest) sits on no desk
+		}
 		return joinSoleDesk(tx, j.Name)
 	})
 }
@@ -113,7 +119,8 @@ func (s *Store) Journalist(name string) (Journalist, error) {
 	return j, nil
 }
 
-// Journalists returns all journalists sorted by name.
+// Journalists returns all journalists sorted by name, without the system
+// account (Journalist.System).
 func (s *Store) Journalists() ([]Journalist, error) {
 	var out []Journalist
 	err := s.view(func(tx *bolt.Tx) error {
@@ -122,7 +129,9 @@ func (s *Store) Journalists() ([]Journalist, error) {
 			if err := getJSON(tx.Bucket(bJournalists), k, &r); err != nil {
 				return err
 			}
-			out = append(out, r.journalist(string(k)))
+			if !r.System {
+				out = append(out, r.journalist(string(k)))
+			}
 			return nil
 		})
 	})

@@ -70,6 +70,10 @@ type Journalist struct {
 	KeyExpires      time.Time // zero = never; stored to the day
 	OnionAuthPublic string
 	Created         time.Time // day
+	// System marks the relay's own hidden account (relay selftest's
+	// mailbox): it can log in to IMAP, but Journalists, Stats and a delivery
+	// to everyone leave it out, so no submission is encrypted to its key.
+	System bool
 }
 
 // Source is a pseudonymous sender. Its ID comes from the codename KDF; the codename

@@ -8,6 +8,7 @@ import (
 
 	"postern/mailbox/tally"
 	"postern/relay/logging"
+	"postern/relay/tor"
 )
 
 // KeyWarnDays is how far ahead an expiring journalist key is reported.
@@ -46,6 +47,11 @@ type Status struct {
 	TorExtraBeyondTestNetwork []string `json:"tor_extra_beyond_test_network"`
 	// Retention says what expires next and when the pass runs (retention.go).
 	Retention *RetentionStatus `json:"retention,omitempty"`
+	// IntakeOnion and JournalistOnion are the onion addresses, read from the
+	// service keys in DATA/onion (fixed by them, so known while the relay is
+	// stopped); "" for a service never published yet.
+	IntakeOnion     string `json:"intake_onion"`
+	JournalistOnion string `json:"journalist_onion"`
 	// Tor is set when a running relay answers and runs tor.
 	Tor *TorStatus `json:"tor,omitempty"`
 	// LapsedKeys are journalists whose key no longer passes the key rules:
@@ -98,6 +104,16 @@ func (a *Admin) Status(ctx context.Context) (Status, error) {
 	langs, langWarnings := languages(a.cfg.Languages)
 	s.Languages = langs
 	s.Warnings = append(s.Warnings, langWarnings...)
+	for _, o := range []struct {
+		name string
+		addr *string
+	}{{tor.Intake, &s.IntakeOnion}, {tor.Journalist, &s.JournalistOnion}} {
+		addr, err := tor.KeyAddress(a.st.Dir(), o.name)
+		if err != nil {
+			s.Warnings = append(s.Warnings, err.Error())
+		}
+		*o.addr = addr
+	}
 	s.TorExtra = append([]string{}, a.cfg.TorExtra...)
 	s.TorExtraBeyondTestNetwork = append([]string{}, a.cfg.TorExtraBeyondTestNetwork(a.st.Dir())...)
 	if rs, err := a.RetentionStatus(ctx); err == nil {

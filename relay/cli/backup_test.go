@@ -73,7 +73,7 @@ func TestSourceAndBackupWhileRunning(t *testing.T) {
 	conf := filepath.Join(base, "small.conf")
 	os.WriteFile(conf, []byte(smallConf), 0o600)
 	dir := filepath.Join(base, "demo-data")
-	p, info := startDemo(t, dir, conf, "")
+	p, info := startDemo(t, dir, conf)
 	submitThroughForm(t, info, "the source's secret")
 
 	var list []map[string]any

@@ -1,6 +1,8 @@
 // Package cli is the `relay` command line. Main parses the arguments,
 // runs one command and returns the exit status: 0 on success, 1 when the
-// operation failed, 2 when the command line itself was wrong.
+// operation failed, 2 when the command line itself was wrong, 78 (EX_CONFIG)
+// when serve cannot start for a reason only the admin can fix (systemd does
+// not restart postern.service on 2 or 78).
 //
 // Admin commands first try the control socket of a running relay (which
 // holds the database lock); without one they open the instance directly.
@@ -16,6 +18,8 @@ import (
 	"io"
 	"slices"
 	"strings"
+
+	"postern/relay/serve"
 )
 
 // DefaultDataDir is used when neither --data nor $POSTERN_DATA is given.
@@ -58,7 +62,7 @@ func commands() []command {
 		{"init", "[--data DIR] [--config FILE] [--json]",
 			"create an instance (database, salt, postern.conf); FILE seeds the settings", (*runner).cmdInit},
 		{"journalist add", "NAME --key FILE|- [--data DIR] [--json]",
-			"add a journalist with their OpenPGP public key; prints a new passphrase and onion key once", (*runner).cmdJournalistAdd},
+			"add a journalist with their OpenPGP public key; then onboard them (onboard prints the passphrase to use; --json also carries a first one)", (*runner).cmdJournalistAdd},
 		{"journalist list", "[--data DIR] [--json]",
 			"list journalists and their keys", (*runner).cmdJournalistList},
 		{"journalist remove", "NAME [--data DIR] [--json]",
@@ -86,6 +90,8 @@ func commands() []command {
 			"restore a backup signed by the instance named into an empty or new data directory, after checking all of it", (*runner).cmdRestore},
 		{"serve", "[--data DIR] [--intake ADDR] [--imap ADDR] [--smtp ADDR] [--tor PATH] [--allow-tor-extra] [--json]",
 			"run the relay: services on loopback, published as onion services through tor", (*runner).cmdServe},
+		{"selftest", "[--socks ADDR] [--imap ADDR] [--timeout DUR] [--data DIR] [--json]",
+			"post a canary through the intake onion via tor, check it arrived encrypted in the hidden selftest mailbox, remove it; exit 0 or 1 with one line", (*runner).cmdSelftest},
 		{"status", "[--data DIR] [--json]",
 			"counts, key expiry warnings, instance fingerprint, tor_extra and version; nothing that identifies a source", (*runner).cmdStatus},
 		{"manifest export", "[--out FILE] [--data DIR]",
@@ -126,9 +132,19 @@ func Main(args []string, env Env) int {
 		}
 		return 2
 	}
+	if errors.Is(err, errSelftestFailed) {
+		return 1 // its one line is out already
+	}
 	fmt.Fprintf(env.Stderr, "relay: %s\n", oneLine(err.Error()))
+	if errors.Is(err, serve.ErrConfig) {
+		return ExitConfig
+	}
 	return 1
 }
+
+// ExitConfig is the exit status of a configuration error (sysexits'
+// EX_CONFIG): packaging/systemd/postern.service's RestartPreventExitStatus.
+const ExitConfig = 78
 
 func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
@@ -209,7 +225,8 @@ func (r *runner) printUsage(w io.Writer) {
 		fmt.Fprintf(w, "  relay %s %s\n      %s\n", c.name, c.args, c.summary)
 	}
 	fmt.Fprintf(w, "\nDIR defaults to $POSTERN_DATA, else %s (demo: %s).\n"+
-		"Flags may come before or after the arguments. Exit status: 0 ok, 1 failed, 2 bad command line.\n",
+		"Flags may come before or after the arguments. Exit status: 0 ok, 1 failed, 2 bad command line,\n"+
+		"78 a configuration error (serve: no instance, bad postern.conf, refused tor_extra, no tor).\n",
 		DefaultDataDir, "./demo-data")
 }
 

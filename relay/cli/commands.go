@@ -131,14 +131,18 @@ func (r *runner) cmdJournalistAdd(args []string) error {
 	return perform(r, f, func(ctx context.Context, ops admin.Ops) (admin.JournalistAdded, error) {
 		return ops.JournalistAdd(ctx, name, kb)
 	}, func(w io.Writer, res admin.JournalistAdded) {
+		// The passphrase and onion key made here are not printed: the next
+		// step, onboard, replaces both, and a newcomer handed two sets
+		// gives the journalist the wrong one. --json still carries them
+		// for scripts that set up a client without onboarding.
 		j := res.Journalist
 		fmt.Fprintf(w, "Journalist %s added.\n"+
 			"  key:         %s (%s)\n"+
-			"  passphrase:  %s\n"+
-			"  onion key:   %s\n"+
-			"The passphrase and the onion client key are shown only now; the relay keeps\n"+
-			"a hash of one and the public half of the other. Hand them to %s safely.\n",
-			j.Name, j.Fingerprint, expiry(j.KeyExpires), res.Passphrase, res.OnionAuthPrivate, j.Name)
+			"Next: 'relay journalist onboard %s --out DIR' writes %s's setup folder and prints\n"+
+			"the passphrase to use (relay serve must have published the journalist onion\n"+
+			"once: start it now if it is not running). No passphrase or onion key is shown\n"+
+			"here: onboard makes the ones %s will use.\n",
+			j.Name, j.Fingerprint, expiry(j.KeyExpires), j.Name, j.Name, j.Name)
 	})
 }
 
@@ -310,9 +314,13 @@ func (r *runner) cmdStatus(args []string) error {
 	printDeskStatus(w, st.Desks)
 	printLanguages(w, st)
 	if t := st.Tor; t != nil {
-		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n  intake onion:    %s\n  journalist onion: %s\n",
-			t.Bootstrap, t.Summary, orNone(t.IntakeOnion), orNone(t.JournalistOnion))
+		fmt.Fprintf(w, "  tor:             %d%% bootstrapped (%s)\n", t.Bootstrap, t.Summary)
+	} else {
+		fmt.Fprintln(w, "  tor:             not running (relay serve is stopped, or runs without tor); the addresses are fixed by the keys in DATA/onion")
 	}
+	fmt.Fprintf(w, "  intake onion:    %s\n  journalist onion: %s\n",
+		onionOr(st.IntakeOnion, "(none yet: relay serve creates it at its first start)"),
+		onionOr(st.JournalistOnion, "(none yet: relay serve publishes it once a journalist exists)"))
 	for _, warn := range st.Warnings {
 		fmt.Fprintf(w, "WARNING: %s\n", warn)
 	}
@@ -338,9 +346,9 @@ func torExtraLine(st admin.Status) string {
 	return s
 }
 
-func orNone(s string) string {
+func onionOr(s, none string) string {
 	if s == "" {
-		return "(none)"
+		return none
 	}
 	return s
 }

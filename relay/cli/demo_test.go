@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp"
 
 	"postern/relay/admin"
+	"postern/relay/config"
 	"postern/relay/demo"
 )
 
@@ -49,10 +51,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startDemo runs relay demo on free loopback ports and waits until its
-// demo.json names this run's password (it is rewritten on every start).
-func startDemo(t *testing.T, dir, conf string, previous string) (*demoProc, demo.Info) {
+// startDemo runs relay demo on free loopback ports and waits until it has
+// written this run's demo.json (removed first: every start rewrites it).
+func startDemo(t *testing.T, dir, conf string) (*demoProc, demo.Info) {
 	t.Helper()
+	if err := os.Remove(filepath.Join(dir, demo.InfoFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
 	p := &demoProc{done: make(chan error, 1)}
 	p.cmd = relayCmd("demo", "--data", dir, "--config", conf,
 		"--intake", "127.0.0.1:0", "--imap", "127.0.0.1:0", "--smtp", "127.0.0.1:0")
@@ -80,10 +85,8 @@ func startDemo(t *testing.T, dir, conf string, previous string) (*demoProc, demo
 			if err := json.Unmarshal(b, &info); err != nil {
 				t.Fatalf("demo.json: %v", err)
 			}
-			if info.Password != previous {
-				if _, err := os.Stat(filepath.Join(dir, "relay.sock")); err == nil {
-					return p, info
-				}
+			if _, err := os.Stat(filepath.Join(dir, "relay.sock")); err == nil {
+				return p, info
 			}
 		}
 		if time.Now().After(deadline) {
@@ -126,7 +129,7 @@ func TestDemo(t *testing.T) {
 	os.WriteFile(conf, []byte(smallConf), 0o600)
 	dir := filepath.Join(base, "demo-data")
 
-	p, info := startDemo(t, dir, conf, "")
+	p, info := startDemo(t, dir, conf)
 	if info.DataDir != dir || info.Journalist != "demo" || len(strings.Fields(info.Password)) != admin.PassphraseWords ||
 		!strings.HasPrefix(info.IntakeURL, "http://127.0.0.1:") || info.IMAPAddr == "" || info.SMTPAddr == "" ||
 		info.SecretKeyFile != filepath.Join(dir, demo.SecretKeyFile) || info.PublicKeyFile != filepath.Join(dir, demo.PublicKeyFile) {
@@ -143,12 +146,13 @@ func TestDemo(t *testing.T) {
 	if !strings.Contains(p.stdout.String(), "DEMO MODE — NOT ANONYMOUS") || !strings.Contains(p.stdout.String(), info.Password) {
 		t.Fatalf("banner: %q", p.stdout.String())
 	}
-	for name, mode := range map[string]os.FileMode{demo.InfoFile: 0o600, demo.SecretKeyFile: 0o600, "relay.sock": 0o600} {
+	for name, mode := range map[string]os.FileMode{demo.InfoFile: 0o600, demo.SecretKeyFile: 0o600, demo.PassphraseFile: 0o600, "relay.sock": 0o600} {
 		fi, err := os.Stat(filepath.Join(dir, name))
 		if err != nil || fi.Mode().Perm() != mode {
 			t.Errorf("%s: %v %v", name, fi, err)
 		}
 	}
+	confListens(t, dir, info)
 	sec, _ := os.ReadFile(info.SecretKeyFile)
 	ents, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(sec))
 	if err != nil || len(ents) != 1 || ents[0].PrivateKey == nil {
@@ -223,18 +227,36 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("socket left after shutdown: %v", err)
 	}
 
-	// Reuse: same key, new password, demo.json rewritten.
-	_, info2 := startDemo(t, dir, conf, info.Password)
-	if info2.Password == info.Password {
-		t.Fatal("password not renewed on reuse")
+	// Reuse: same key, same passphrase (a Thunderbird set up against the
+	// demo keeps working), demo.json rewritten, postern.conf naming the
+	// ports this run listens on.
+	_, info2 := startDemo(t, dir, conf)
+	if info2.Password != info.Password {
+		t.Fatal("the demo journalist's passphrase changed on reuse")
 	}
 	checkServices(t, info2)
+	confListens(t, dir, info2)
 	sec2, _ := os.ReadFile(info.SecretKeyFile)
 	if !bytes.Equal(sec, sec2) {
 		t.Fatal("secret key replaced on reuse")
 	}
 	if h := storedHashViaDemo(t, dir); h == "" {
 		t.Fatal("no hash")
+	}
+}
+
+// confListens checks that the demo's postern.conf lists the addresses the
+// demo really listens on.
+func confListens(t *testing.T, dir string, info demo.Info) {
+	t.Helper()
+	cfg, err := config.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	intake := strings.TrimSuffix(strings.TrimPrefix(info.IntakeURL, "http://"), "/")
+	if cfg.IntakeListen != intake || cfg.IMAPListen != info.IMAPAddr || cfg.SMTPListen != info.SMTPAddr {
+		t.Fatalf("postern.conf listens on %s, %s, %s; the demo on %s, %s, %s",
+			cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen, intake, info.IMAPAddr, info.SMTPAddr)
 	}
 }
 

@@ -43,19 +43,23 @@ func TestJournalistCommands(t *testing.T) {
 	dir := newInstance(t)
 	keyPath, key := writeKey(t, t.TempDir())
 
-	// Flags after the positional argument, human output.
+	// Flags after the positional argument, human output: no passphrase or
+	// onion key (onboard replaces both), but the step that makes them.
 	out := mustRelay(t, nil, "journalist", "add", "jane", "--key", keyPath, "--data", dir)
-	if !strings.Contains(out, "Journalist jane added.") || !strings.Contains(out, key.Fingerprint) {
+	if !strings.Contains(out, "Journalist jane added.") || !strings.Contains(out, key.Fingerprint) ||
+		!strings.Contains(out, "relay journalist onboard jane --out DIR") {
 		t.Fatalf("add output: %q", out)
 	}
-	var pass string
-	for _, l := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(l), "passphrase:"); ok {
-			pass = strings.TrimSpace(v)
-		}
+	if strings.Contains(out, "passphrase:") || strings.Contains(out, "onion key:") {
+		t.Fatalf("add printed secrets that onboard replaces: %q", out)
 	}
+	var pw0 admin.NewPassphrase
+	if err := json.Unmarshal([]byte(mustRelay(t, nil, "journalist", "passwd", "jane", "--data", dir, "--json")), &pw0); err != nil {
+		t.Fatal(err)
+	}
+	pass := pw0.Passphrase
 	if len(strings.Fields(pass)) != admin.PassphraseWords {
-		t.Fatalf("passphrase %q in %q", pass, out)
+		t.Fatalf("passphrase %q", pass)
 	}
 	hash := storedHash(t, dir, "jane")
 	if !verify(t, pass, hash) {

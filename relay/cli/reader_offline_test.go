@@ -43,7 +43,7 @@ func TestReaderOfflineEndToEnd(t *testing.T) {
 	base := t.TempDir()
 	conf := filepath.Join(base, "small.conf")
 	os.WriteFile(conf, []byte(smallConf), 0o600)
-	_, info := startDemo(t, filepath.Join(base, "demo-data"), conf, "")
+	_, info := startDemo(t, filepath.Join(base, "demo-data"), conf)
 
 	files := t.TempDir()
 	originals := map[string]string{ // name in files/ → path of what the source sent

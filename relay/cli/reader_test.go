@@ -35,7 +35,7 @@ func newReaderDemo(t *testing.T) *readerDemo {
 	base := t.TempDir()
 	conf := filepath.Join(base, "small.conf")
 	os.WriteFile(conf, []byte(smallConf), 0o600)
-	p, info := startDemo(t, filepath.Join(base, "demo-data"), conf, "")
+	p, info := startDemo(t, filepath.Join(base, "demo-data"), conf)
 	rd := &readerDemo{p: p, info: info, home: filepath.Join(base, "reader"), passFile: filepath.Join(base, "pass")}
 	os.WriteFile(rd.passFile, []byte(info.Password+"\n"), 0o600)
 	mustRelay(t, nil, "reader", "init", "--dir", rd.home, "--user", info.Journalist)

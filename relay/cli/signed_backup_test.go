@@ -95,7 +95,7 @@ func TestRestoredTorExtraIsNotAppliedSilently(t *testing.T) {
 	}
 	missingTor := filepath.Join(base, "no-such-tor")
 	r = relay(t, nil, "serve", "--data", target, "--tor", missingTor)
-	if r.code != 1 || !strings.Contains(r.stderr, "tor_extra") || !strings.Contains(r.stderr, "--allow-tor-extra") {
+	if r.code != 78 || !strings.Contains(r.stderr, "tor_extra") || !strings.Contains(r.stderr, "--allow-tor-extra") {
 		t.Fatalf("serve with a restored tor_extra: %+v", r)
 	}
 	if _, err := os.Stat(filepath.Join(target, "tor", "torrc")); !os.IsNotExist(err) {
@@ -103,7 +103,7 @@ func TestRestoredTorExtraIsNotAppliedSilently(t *testing.T) {
 	}
 	// With the flag, serve goes past the check (and stops at the missing tor).
 	r = relay(t, nil, "serve", "--data", target, "--tor", missingTor, "--allow-tor-extra")
-	if r.code != 1 || !strings.Contains(r.stdout, "WARNING: --allow-tor-extra") || !strings.Contains(r.stderr, "tor program was not found") {
+	if r.code != 78 || !strings.Contains(r.stdout, "WARNING: --allow-tor-extra") || !strings.Contains(r.stderr, "tor program was not found") {
 		t.Fatalf("serve --allow-tor-extra: %+v", r)
 	}
 }

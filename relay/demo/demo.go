@@ -9,6 +9,7 @@
 package demo
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -17,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"postern/mailbox/pgp"
 	"postern/relay/admin"
@@ -32,7 +34,11 @@ const (
 	InfoFile      = "demo.json"
 	SecretKeyFile = "demo-journalist.sec.asc"
 	PublicKeyFile = "demo-journalist.pub.asc"
-	Journalist    = "demo"
+	// PassphraseFile keeps the demo journalist's passphrase (0600), written
+	// once and reused by every later start, so a Thunderbird set up against
+	// the demo keeps working across `make run`s.
+	PassphraseFile = "demo-journalist.passphrase"
+	Journalist     = "demo"
 )
 
 // Defaults of the listen flags.
@@ -137,7 +143,11 @@ func Run(ctx context.Context, o Options) error {
 		SecretKeyFile: filepath.Join(dir, SecretKeyFile),
 		PublicKeyFile: filepath.Join(dir, PublicKeyFile),
 	}
-	if err := writeInfo(dir, info); err != nil {
+	err = recordListen(a, dir, info)
+	if err == nil {
+		err = writeInfo(dir, info)
+	}
+	if err != nil {
 		for _, s := range svcs {
 			s.Listener.Close()
 		}
@@ -173,19 +183,18 @@ func openOrInit(dir string, cfg config.Config, log *slog.Logger) (*admin.Admin, 
 }
 
 // ensureJournalist makes sure the demo journalist exists with the key on
-// disk, and gives them a new passphrase (the old one cannot be recovered
-// from its hash).
+// disk and returns their passphrase: the one kept in PassphraseFile while it
+// still verifies against the stored hash, else a new one, written there.
 func ensureJournalist(ctx context.Context, a *admin.Admin, dir string) (string, error) {
 	secPath := filepath.Join(dir, SecretKeyFile)
 	pubPath := filepath.Join(dir, PublicKeyFile)
 	existing, err := a.Store().Journalist(Journalist)
 	exists := err == nil
 	if exists && keyFilesMatch(secPath, pubPath, existing.Fingerprint) {
-		pw, err := a.JournalistPasswd(ctx, Journalist)
-		if err != nil {
-			return "", fmt.Errorf("demo: %w", err)
+		if pass := keptPassphrase(ctx, a, dir, existing.PasswordHash); pass != "" {
+			return pass, nil
 		}
-		return pw.Passphrase, nil
+		return renewPassphrase(ctx, a, dir)
 	}
 	k, err := demokey.New("Demo Journalist", Journalist+"@"+a.Config().MailDomain)
 	if err != nil {
@@ -202,16 +211,35 @@ func ensureJournalist(ctx context.Context, a *admin.Admin, dir string) (string, 
 		if err != nil {
 			return "", fmt.Errorf("demo: %w", err)
 		}
-		return added.Passphrase, nil
+		return added.Passphrase, writeFileAtomic(filepath.Join(dir, PassphraseFile), []byte(added.Passphrase+"\n"), 0o600)
 	}
 	if _, err := a.JournalistSetKey(ctx, Journalist, k.Public); err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
+	return renewPassphrase(ctx, a, dir)
+}
+
+// keptPassphrase returns the passphrase in PassphraseFile if it still
+// opens the demo journalist's account (no one ran `relay journalist
+// passwd demo` meanwhile), else "".
+func keptPassphrase(ctx context.Context, a *admin.Admin, dir, hash string) string {
+	b, err := os.ReadFile(filepath.Join(dir, PassphraseFile))
+	if err != nil {
+		return ""
+	}
+	pass := strings.TrimSpace(string(b))
+	if ok, err := a.JournalistPool().VerifyPassword(ctx, pass, hash); err != nil || !ok {
+		return ""
+	}
+	return pass
+}
+
+func renewPassphrase(ctx context.Context, a *admin.Admin, dir string) (string, error) {
 	pw, err := a.JournalistPasswd(ctx, Journalist)
 	if err != nil {
 		return "", fmt.Errorf("demo: %w", err)
 	}
-	return pw.Passphrase, nil
+	return pw.Passphrase, writeFileAtomic(filepath.Join(dir, PassphraseFile), []byte(pw.Passphrase+"\n"), 0o600)
 }
 
 func keyFilesMatch(secPath, pubPath, fingerprint string) bool {
@@ -224,6 +252,28 @@ func keyFilesMatch(secPath, pubPath, fingerprint string) bool {
 	}
 	_, info, err := pgp.ParsePublicKey(pub)
 	return err == nil && info.Fingerprint == fingerprint
+}
+
+// recordListen makes the demo's postern.conf name the addresses it really
+// listens on (the flags', or the ports port 0 picked), so the file read by
+// whoever looks at the demo is not a default the demo does not use.
+func recordListen(a *admin.Admin, dir string, info Info) error {
+	cfg := a.Config()
+	intake := strings.TrimSuffix(strings.TrimPrefix(info.IntakeURL, "http://"), "/")
+	if cfg.IntakeListen == intake && cfg.IMAPListen == info.IMAPAddr && cfg.SMTPListen == info.SMTPAddr {
+		return nil
+	}
+	cfg.IntakeListen, cfg.IMAPListen, cfg.SMTPListen = intake, info.IMAPAddr, info.SMTPAddr
+	var b bytes.Buffer
+	if err := cfg.Write(&b); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	path := filepath.Join(dir, config.FileName)
+	if err := writeFileAtomic(path, b.Bytes(), 0o600); err != nil {
+		return err
+	}
+	a.DayTimes(path, dir)
+	return nil
 }
 
 func writeInfo(dir string, info Info) error {

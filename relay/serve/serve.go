@@ -67,6 +67,20 @@ type Options struct {
 	Started func(Info)
 }
 
+// ErrConfig marks a failure only the admin can fix: no usable instance, a
+// bad postern.conf or flag, refused tor_extra lines, no tor program. A
+// supervisor should not restart on it (relay exits 78, EX_CONFIG, and
+// postern.service has RestartPreventExitStatus=78).
+var ErrConfig = errors.New("configuration error")
+
+type configError struct{ err error }
+
+func (e configError) Error() string   { return e.err.Error() }
+func (e configError) Unwrap() []error { return []error{e.err, ErrConfig} }
+
+// configErr marks err as a configuration error (ErrConfig).
+func configErr(err error) error { return configError{err} }
+
 // Info says where the relay can be reached.
 type Info struct {
 	DataDir         string `json:"data_dir"`
@@ -91,21 +105,24 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("serve: %w", err)
 	}
 	a, err := admin.Open(dir, admin.Options{Logger: log})
+	if errors.Is(err, admin.ErrInstance) {
+		return configErr(err)
+	}
 	if err != nil {
 		return err
 	}
 	defer a.Close()
 	if a.IsDemo() {
-		return fmt.Errorf("serve: %s is a demo instance (its journalist's secret key lies in it); create a real one with relay init", dir)
+		return configErr(fmt.Errorf("serve: %s is a demo instance (its journalist's secret key lies in it); create a real one with relay init", dir))
 	}
 	cfg := a.Config()
 	if err := checkTorExtra(cfg, dir, o, log); err != nil {
-		return err
+		return configErr(err)
 	}
 	if o.Level != nil {
 		l, err := logging.ParseLevel(cfg.LogLevel)
 		if err != nil {
-			return fmt.Errorf("serve: %w", err)
+			return configErr(fmt.Errorf("serve: %w", err))
 		}
 		o.Level.Set(l)
 	}
@@ -117,7 +134,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		if err := config.CheckListen(*p); err != nil {
 			if !o.AllowNonLoopback {
-				return fmt.Errorf("serve: --%s %v; pass --dangerously-listen-beyond-loopback only if you really mean to expose it", name, err)
+				return configErr(fmt.Errorf("serve: --%s %v; pass --dangerously-listen-beyond-loopback only if you really mean to expose it", name, err))
 			}
 			log.Warn("listening beyond loopback: this service is reachable without Tor", "service", name)
 		}
@@ -219,7 +236,7 @@ func startOnions(ctx context.Context, a *admin.Admin, o Options, info Info, log 
 	tr, err := tor.Start(ctx, tor.Options{DataDir: info.DataDir, ExePath: o.TorPath, Extra: a.Config().TorExtra, Logger: log})
 	if err != nil {
 		if errors.Is(err, tor.ErrNoTor) {
-			return nil, fmt.Errorf("serve: %w; relay serve never runs without its onions (tests may pass --without-tor-for-tests-only)", err)
+			return nil, configErr(fmt.Errorf("serve: %w; relay serve never runs without its onions (tests may pass --without-tor-for-tests-only)", err))
 		}
 		return nil, fmt.Errorf("serve: %w", err)
 	}

@@ -85,6 +85,13 @@ func TestOnionServices(t *testing.T) {
 	if fi, err := os.Stat(data + "/onion/intake.key"); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("intake key file: %v %v", fi, err)
 	}
+	// The addresses follow from the keys on disk alone (relay status
+	// shows them while the relay is stopped).
+	for name, want := range map[string]string{Intake: in, Journalist: jo} {
+		if got, err := KeyAddress(data, name); err != nil || got != want {
+			t.Fatalf("KeyAddress(%s) = %q, %v; tor published %s", name, got, err, want)
+		}
+	}
 	tr.Close()
 	<-tr.Exited()
 

@@ -23,6 +23,7 @@ import (
 	"postern/relay/admin"
 	"postern/relay/ctl"
 	"postern/relay/daemon"
+	"postern/relay/selftest"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 )
@@ -134,7 +135,16 @@ func Services(a *admin.Admin, o Options) ([]daemon.Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("wire: smtp: %w", err)
 	}
-	httpServe := daemon.HTTP(form.HTTPServer(o.Intake))
+	httpSrv := form.HTTPServer(o.Intake)
+	if !o.Demo {
+		// relay selftest's canary: the hidden account, and the endpoint
+		// that only the selftest secret opens (relay/selftest).
+		if err := selftest.Ensure(context.Background(), a); err != nil {
+			return nil, fmt.Errorf("wire: %w", err)
+		}
+		httpSrv.Handler = selftest.Handler(httpSrv.Handler, a.Store().Dir(), deliverer, a.Store())
+	}
+	httpServe := daemon.HTTP(httpSrv)
 	return []daemon.Service{
 		{Name: "intake", Addr: o.Intake, Serve: func(ctx context.Context, ln net.Listener) error {
 			stop := sweep(ctx, form)

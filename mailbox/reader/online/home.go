@@ -69,11 +69,18 @@ var (
 	authRE  = regexp.MustCompile(`^([a-z2-7]{56}):descriptor:x25519:[A-Z2-7]{52}$`)
 )
 
-// ReadOnboarding reads an onboarding folder: config-v1.1.xml for the onion,
-// the ports and the user name, NAME.auth_private for the onion client key.
+// ReadOnboarding reads an onboarding folder: its Thunderbird account file
+// (MAIL_DOMAIN.xml, or config-v1.1.xml in folders made before) for the
+// onion, the ports and the user name, NAME.auth_private for the onion
+// client key.
 func ReadOnboarding(dir string) (Onboarding, error) {
 	var ob Onboarding
-	raw, err := os.ReadFile(filepath.Join(dir, "config-v1.1.xml"))
+	xmls, err := filepath.Glob(filepath.Join(dir, "*.xml"))
+	if err != nil || len(xmls) != 1 {
+		return ob, fmt.Errorf("%s is not an onboarding folder of `relay journalist onboard` (it must hold one Thunderbird account file, MAIL_DOMAIN.xml)", dir)
+	}
+	accountFile := filepath.Base(xmls[0])
+	raw, err := os.ReadFile(xmls[0])
 	if err != nil {
 		return ob, fmt.Errorf("%s is not an onboarding folder of `relay journalist onboard`: %w", dir, err)
 	}
@@ -89,11 +96,11 @@ func ReadOnboarding(dir string) (Onboarding, error) {
 		} `xml:"emailProvider"`
 	}
 	if err := xml.Unmarshal(raw, &c); err != nil {
-		return ob, fmt.Errorf("%s/config-v1.1.xml: %w", dir, err)
+		return ob, fmt.Errorf("%s/%s: %w", dir, accountFile, err)
 	}
 	in, out := c.Provider.Incoming, c.Provider.Outgoing
 	if !onionRE.MatchString(in.Hostname) || in.Port <= 0 || in.Port > 65535 || out.Port <= 0 || out.Port > 65535 || !nameRE.MatchString(in.Username) {
-		return ob, fmt.Errorf("%s/config-v1.1.xml does not name a journalist onion, ports and user", dir)
+		return ob, fmt.Errorf("%s/%s does not name a journalist onion, ports and user", dir, accountFile)
 	}
 	authPath := filepath.Join(dir, in.Username+".auth_private")
 	key, err := os.ReadFile(authPath)
