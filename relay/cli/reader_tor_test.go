@@ -14,7 +14,6 @@ import (
 
 	"postern/relay/serve"
 	"postern/tools/sourceclient"
-	"postern/tools/tornet"
 )
 
 // TestReaderOverTor runs the real relay behind its onions on the private Tor
@@ -23,21 +22,9 @@ import (
 // tor has the client key from it, then sync and send (twice, stored once)
 // through the journalist onion.
 func TestReaderOverTor(t *testing.T) {
-	tornet.Need(t)
+	tn, base, dir := instanceOnTornet(t, "intake_listen = 127.0.0.1:0\nimap_listen = 127.0.0.1:0\nsmtp_listen = 127.0.0.1:0\n")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	tn, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.Stop)
-
-	base := t.TempDir()
-	conf := filepath.Join(base, "tor.conf")
-	os.WriteFile(conf, []byte(smallConf+"intake_listen = 127.0.0.1:0\nimap_listen = 127.0.0.1:0\nsmtp_listen = 127.0.0.1:0\n"+
-		"tor_extra = %include "+tn.JoinTorrc+"\n"), 0o600)
-	dir := filepath.Join(base, "inst")
-	mustRelay(t, nil, "init", "--data", dir, "--config", conf)
 	keyFile, _ := writeKey(t, base)
 	mustRelay(t, nil, "journalist", "add", "alice", "--key", keyFile, "--data", dir)
 

@@ -24,22 +24,7 @@ type selftestResult struct {
 // message or log line is left. With the IMAP side unreachable it fails with
 // that reason, and the relay removes the canary itself.
 func TestSelftestOverTor(t *testing.T) {
-	tornet.Need(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	tn, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(tn.Stop)
-
-	base := t.TempDir()
-	conf := filepath.Join(base, "seed.conf")
-	if err := os.WriteFile(conf, []byte(smallConf+"tor_extra = %include "+tn.JoinTorrc+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(base, "data")
-	mustRelay(t, nil, "init", "--data", dir, "--config", conf)
+	tn, base, dir := instanceOnTornet(t, "")
 	keyPath, _ := writeKey(t, base)
 	mustRelay(t, nil, "journalist", "add", "jane", "--key", keyPath, "--data", dir)
 
@@ -97,4 +82,27 @@ func TestSelftestOverTor(t *testing.T) {
 		t.Errorf("the selftest left lines in the relay's log:\n%s", strings.TrimPrefix(after, logBefore))
 	}
 	p.stop(t)
+}
+
+// instanceOnTornet starts the private Tor network and makes an instance
+// (in base/data) whose relay serve joins it; extra is added to the seed
+// postern.conf. The network stops when the test ends.
+func instanceOnTornet(t *testing.T, extra string) (tn *tornet.Network, base, dir string) {
+	t.Helper()
+	tornet.Need(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tn, err := tornet.Start(ctx, tornet.Options{Dir: t.TempDir(), Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(tn.Stop)
+	base = t.TempDir()
+	conf := filepath.Join(base, "seed.conf")
+	if err := os.WriteFile(conf, []byte(smallConf+extra+"tor_extra = %include "+tn.JoinTorrc+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir = filepath.Join(base, "data")
+	mustRelay(t, nil, "init", "--data", dir, "--config", conf)
+	return tn, base, dir
 }
