@@ -28,11 +28,13 @@ run:
 
 ## test: every test, integration tests included (they are plain Go tests
 ## that drive the real binary and real tools: gpg, rnp, sq, curl, tor...).
+## relay/e2e alone runs more than go test's default 10 minutes under -race
+## on 2 cores, hence the timeout.
 ## TestLarge* tests (hundreds of MiB streamed) run in a second pass without
 ## -race, which slows streaming about fifteenfold; they skip under -race.
 test:
-	$(GO) test -race -shuffle=on ./...
-	$(GO) test -shuffle=on -run '^TestLarge' ./...
+	$(GO) test -race -shuffle=on -timeout 45m ./...
+	$(GO) test -shuffle=on -timeout 45m -run '^TestLarge' ./...
 
 ## check: formatting, vet (also for 32-bit), staticcheck
 check:
