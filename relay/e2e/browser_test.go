@@ -449,7 +449,9 @@ func (b *wdSession) waitFor(t *testing.T, using, value string) string {
 // waitText waits until the main content of the page shows text.
 func (b *wdSession) waitText(t *testing.T, text string) {
 	t.Helper()
-	b.waitFor(t, "xpath", `//main[contains(normalize-space(), "`+text+`")]`)
+	// The form wraps values in sentences in bidi isolates (FSI … PDI):
+	// match the text as a reader sees it, without them.
+	b.waitFor(t, "xpath", `//main[contains(translate(normalize-space(), "`+"\u2068\u2069"+`", ""), "`+text+`")]`)
 }
 
 // count is how many elements the CSS selector matches now.
