@@ -310,7 +310,7 @@ func (a *Admin) PublishedManifest() (PublishedManifest, bool) {
 	for i, j := range js {
 		infos[i] = infoOf(j)
 	}
-	desks, err := a.deskInfos()
+	desks, err := a.deskRoster()
 	if err != nil {
 		return PublishedManifest{}, false
 	}
