@@ -166,18 +166,17 @@ const sealHuffmanOnly = 32 << 10
 
 // seal writes the message (raw header, then body; size bytes in all) to w
 // as PGP/MIME encrypted to key, padded to a Padmé length (pgpmime.Envelope).
-func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte, body io.Reader, size int64) error {
+func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte, body io.Reader, size int64, bufs *pgp.Buffers) error {
 	oh := outerHeader(h)
 	oh.Set("MIME-Version", "1.0")
 	to := []*openpgp.Entity{key}
-	env, err := pgpmime.NewEnvelope(w, oh, to, pgp.EncryptOptions{Compress: pgp.CompressionApplies(to)})
+	env, err := pgpmime.NewEnvelope(w, oh, to, pgp.EncryptOptions{
+		Compress:       pgp.CompressionApplies(to),
+		Incompressible: size >= sealHuffmanOnly,
+		Buffers:        bufs,
+	})
 	if err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)
-	}
-	if size >= sealHuffmanOnly {
-		if err := pgp.Incompressible(env, true); err != nil {
-			return fmt.Errorf("imapd: seal: %w", err)
-		}
 	}
 	if _, err := env.Write(rawHeader); err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)

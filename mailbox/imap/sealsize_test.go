@@ -31,7 +31,7 @@ func TestSealLargeAppendHuffmanOnly(t *testing.T) {
 			t.Fatal(err)
 		}
 		var out bytes.Buffer
-		if err := seal(&out, key, parseHeader(raw), raw, br, int64(len(msg))); err != nil {
+		if err := seal(&out, key, parseHeader(raw), raw, br, int64(len(msg)), nil); err != nil {
 			t.Fatal(err)
 		}
 		if ratio := float64(out.Len()) / float64(len(msg)); size > sealHuffmanOnly && ratio > 1.10 {

@@ -31,6 +31,7 @@ import (
 	"postern/mailbox/authn"
 	"postern/mailbox/kdf"
 	"postern/mailbox/netlimit"
+	"postern/mailbox/pgp"
 	"postern/mailbox/store"
 	"postern/mailbox/tally"
 )
@@ -86,6 +87,8 @@ type Server struct {
 	// appendBufs lends APPEND's 64 KiB read buffers: made and cleared for
 	// every message they were a tenth of an APPEND's allocation work.
 	appendBufs sync.Pool
+	// sealBufs lends the sealing's packet buffers and compressors.
+	sealBufs pgp.Buffers
 
 	unsubscribe func()
 	dirty       chan struct{} // wakes the worker; capacity 1

@@ -474,7 +474,7 @@ func (sess *session) writeAppended(w io.Writer, r io.Reader, size int64, key *op
 		return &imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeCannot,
 			Text: "Only encrypted messages can be stored (no usable key to seal this one)"}
 	}
-	return seal(w, key, h, raw, br, size)
+	return seal(w, key, h, raw, br, size, &sess.s.sealBufs)
 }
 
 // journalistKey is the journalist's public key for sealing, or nil when it

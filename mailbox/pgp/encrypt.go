@@ -18,7 +18,13 @@ type EncryptOptions struct {
 	// preferences, so compression silently does not happen when one
 	// recipient's key omits ZLIB; CompressionApplies tells in advance.
 	Compress bool
-	pad      bool // EncryptPadded
+	// Incompressible: the data starts incompressible (base64 of files),
+	// so the first segment is Huffman-only (as if Incompressible(w, true)
+	// were called first, without making a level-1 compressor for nothing).
+	Incompressible bool
+	// Buffers, when set, lends the large per-message allocations.
+	Buffers *Buffers
+	pad     bool // EncryptPadded
 }
 
 // sessionCipher is the one cipher Postern encrypts with. It is not
@@ -89,7 +95,7 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
 	}
-	seipd, err := newSEIPD(w, session, config.Random())
+	seipd, err := newSEIPD(w, session, config.Random(), opts.Buffers)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
@@ -101,7 +107,7 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 		}
 		return lit, nil
 	}
-	z, err := newZlibPacket(seipd, !compress)
+	z, err := newZlibPacket(seipd, !compress, opts.Incompressible, opts.Buffers)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}

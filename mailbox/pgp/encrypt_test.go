@@ -129,8 +129,8 @@ func TestPartialWriter(t *testing.T) {
 		data := make([]byte, n)
 		rand.Read(data)
 		var buf bytes.Buffer
-		pw := newPartialWriter(nopCloser{&buf}, 11) // literal data
-		pw.Write([]byte{'b', 0, 0, 0, 0, 0})        // binary, no name, no date
+		pw := newPartialWriter(nopCloser{&buf}, 11, nil) // literal data
+		pw.Write([]byte{'b', 0, 0, 0, 0, 0})             // binary, no name, no date
 		for rest := data; len(rest) > 0; {
 			k := min(len(rest), 1+len(rest)/3)
 			if _, err := pw.Write(rest[:k]); err != nil {

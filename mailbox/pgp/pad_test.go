@@ -36,7 +36,7 @@ func TestFrameLen(t *testing.T) {
 	for _, pre := range []int64{0, 3, 65536} {
 		for _, n := range sizes {
 			var out bytes.Buffer
-			pw := newPartialWriter(nopCloser{&out}, 8)
+			pw := newPartialWriter(nopCloser{&out}, 8, nil)
 			pw.Write(make([]byte, pre))
 			before, hdr, buffered := out.Len(), pw.hdr, int64(len(pw.buf))
 			pw.Write(make([]byte, n))

@@ -2,13 +2,10 @@ package pgp
 
 import (
 	"crypto/aes"
-	"crypto/cipher"
 	"crypto/sha1"
 	"fmt"
 	"hash"
 	"io"
-
-	"github.com/ProtonMail/go-crypto/openpgp/packet"
 )
 
 // seipdWriter writes a version 1 symmetrically encrypted and integrity
@@ -20,7 +17,7 @@ import (
 // advance how many bytes its end will take (see Padded.Pending).
 type seipdWriter struct {
 	pw *partialWriter
-	s  cipher.StreamWriter
+	s  *cfbStream
 	h  hash.Hash
 }
 
@@ -30,7 +27,7 @@ const (
 	mdcTrailer   = 22 // the MDC packet: tag 0xD3, length 20, SHA-1
 )
 
-func newSEIPD(w io.Writer, session []byte, rand io.Reader) (*seipdWriter, error) {
+func newSEIPD(w io.Writer, session []byte, rand io.Reader, bufs *Buffers) (*seipdWriter, error) {
 	block, err := aes.NewCipher(session)
 	if err != nil {
 		return nil, fmt.Errorf("seipd: %w", err)
@@ -39,8 +36,12 @@ func newSEIPD(w io.Writer, session []byte, rand io.Reader) (*seipdWriter, error)
 	if _, err := io.ReadFull(rand, iv); err != nil {
 		return nil, fmt.Errorf("seipd: %w", err)
 	}
-	stream, prefix := packet.NewOCFBEncrypter(block, iv, packet.OCFBNoResync)
-	pw := newPartialWriter(nopCloser{w}, tagSEIPD)
+	// The prefix: the random block and a repeat of its last two bytes,
+	// encrypted first in the same CFB stream as the data.
+	prefix := append(iv[:len(iv):len(iv)], iv[len(iv)-2:]...)
+	stream := newCFB(block, false)
+	stream.XORKeyStream(prefix, prefix)
+	pw := newPartialWriter(nopCloser{w}, tagSEIPD, bufs)
 	if _, err := pw.Write([]byte{seipdVersion}); err != nil {
 		return nil, err
 	}
@@ -50,12 +51,13 @@ func newSEIPD(w io.Writer, session []byte, rand io.Reader) (*seipdWriter, error)
 	h := sha1.New()
 	h.Write(iv)
 	h.Write(iv[len(iv)-2:])
-	return &seipdWriter{pw: pw, s: cipher.StreamWriter{S: stream, W: pw}, h: h}, nil
+	return &seipdWriter{pw: pw, s: stream, h: h}, nil
 }
 
+// Write encrypts b straight into the packet's chunk buffer.
 func (w *seipdWriter) Write(b []byte) (int, error) {
 	w.h.Write(b)
-	return w.s.Write(b)
+	return w.pw.write(b, w.s.XORKeyStream)
 }
 
 // Close writes the MDC and ends the packet.
@@ -64,7 +66,7 @@ func (w *seipdWriter) Close() error {
 	mdc[0], mdc[1] = 0xD3, sha1.Size
 	w.h.Write(mdc)
 	mdc = w.h.Sum(mdc)
-	if _, err := w.s.Write(mdc); err != nil {
+	if _, err := w.pw.write(mdc, w.s.XORKeyStream); err != nil {
 		return err
 	}
 	return w.pw.Close()

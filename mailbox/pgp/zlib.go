@@ -31,6 +31,8 @@ type zlibPacket struct {
 	// stored: every segment is stored blocks (no compression: the packet
 	// is there only to carry padding, see Padded).
 	stored bool
+	level  int          // fw's
+	bufs   *Buffers     // where fw and the chunk buffers come from
 	seipd  *seipdWriter // the packet below, for Padded.Pending
 }
 
@@ -44,20 +46,26 @@ const (
 	algoZLIB            = 2
 )
 
-func newZlibPacket(w io.WriteCloser, stored bool) (*zlibPacket, error) {
-	pw := newPartialWriter(w, packetTagCompressed)
+// newZlibPacket starts the packet; with stored every segment is stored
+// blocks, else the first segment is Huffman-only when huff (the data
+// starts incompressible).
+func newZlibPacket(w io.WriteCloser, stored, huff bool, bufs *Buffers) (*zlibPacket, error) {
+	pw := newPartialWriter(w, packetTagCompressed, bufs)
 	if _, err := pw.Write([]byte{algoZLIB, zlibHeader0, zlibH1}); err != nil {
 		return nil, err
 	}
 	level := segmentLevel
-	if stored {
-		level = flate.NoCompression
+	switch {
+	case stored:
+		level, huff = flate.NoCompression, false
+	case huff:
+		level = segmentLevelRandom
 	}
-	fw, err := flate.NewWriter(pw, level)
+	fw, err := bufs.compressor(pw, level)
 	if err != nil {
 		return nil, err
 	}
-	return &zlibPacket{pw: pw, fw: fw, sum: adler32.New(), stored: stored}, nil
+	return &zlibPacket{pw: pw, fw: fw, sum: adler32.New(), stored: stored, huff: huff, level: level, bufs: bufs}, nil
 }
 
 func (z *zlibPacket) Write(p []byte) (int, error) {
@@ -78,15 +86,17 @@ func (z *zlibPacket) SetIncompressible(on bool) error {
 	if err := z.fw.Flush(); err != nil {
 		return err
 	}
+	z.bufs.putCompressor(z.fw, z.level)
 	level := segmentLevel
 	if on {
 		level = segmentLevelRandom
 	}
-	fw, err := flate.NewWriter(z.pw, level)
+	fw, err := z.bufs.compressor(z.pw, level)
 	if err != nil {
+		z.fw = nil
 		return err
 	}
-	z.fw, z.huff = fw, on
+	z.fw, z.huff, z.level = fw, on, level
 	return nil
 }
 
@@ -107,6 +117,8 @@ func (z *zlibPacket) Close() error {
 // already ended, ends the packet and closes the writer below.
 func (z *zlibPacket) closeRaw() error {
 	z.closed = true
+	z.bufs.putCompressor(z.fw, z.level) // its stream has ended
+	z.fw = nil
 	if _, err := z.pw.Write(binary.BigEndian.AppendUint32(nil, z.sum.Sum32())); err != nil {
 		return err
 	}
@@ -117,22 +129,33 @@ func (z *zlibPacket) closeRaw() error {
 // chunks of 64 KiB with partial body lengths, then the rest with a
 // definite length (RFC 4880 4.2.2.4). Close closes the writer below.
 type partialWriter struct {
-	w   io.WriteCloser
-	buf []byte
-	hdr bool // the packet tag is written
-	tag byte
+	w    io.WriteCloser
+	buf  []byte
+	hdr  bool // the packet tag is written
+	tag  byte
+	bufs *Buffers // where buf came from and goes back on Close; nil: made here
 }
 
 const partialChunk = 1 << 16
 
-func newPartialWriter(w io.WriteCloser, tag byte) *partialWriter {
-	return &partialWriter{w: w, buf: make([]byte, 0, partialChunk), tag: tag}
+func newPartialWriter(w io.WriteCloser, tag byte, bufs *Buffers) *partialWriter {
+	return &partialWriter{w: w, buf: bufs.chunk(), tag: tag, bufs: bufs}
 }
 
-func (p *partialWriter) Write(b []byte) (int, error) {
+func (p *partialWriter) Write(b []byte) (int, error) { return p.write(b, nil) }
+
+// write copies b into the chunk buffer, through xor (dst, src) when it is
+// not nil: the encryption writes its ciphertext there without a copy.
+func (p *partialWriter) write(b []byte, xor func(dst, src []byte)) (int, error) {
 	n := 0
 	for len(b) > 0 {
-		k := copy(p.buf[len(p.buf):cap(p.buf)], b)
+		free := p.buf[len(p.buf):cap(p.buf)]
+		k := min(len(free), len(b))
+		if xor != nil {
+			xor(free[:k], b[:k])
+		} else {
+			copy(free, b[:k])
+		}
 		p.buf = p.buf[:len(p.buf)+k]
 		b = b[k:]
 		n += k
@@ -180,5 +203,7 @@ func (p *partialWriter) Close() error {
 	if err := p.emit(false); err != nil {
 		return err
 	}
+	p.bufs.putChunk(p.buf)
+	p.buf = nil
 	return p.w.Close()
 }
