@@ -78,29 +78,30 @@ type BlobWriter struct {
 	done    bool
 }
 
-// NewBlob starts a blob and the fsync of its directory entry.
+// NewBlob starts a blob: a spare file when one is ready (spare.go), else
+// a new file whose directory entry is fsynced in the background.
 func (s *Store) NewBlob() (*BlobWriter, error) {
-	id, err := newBlobID()
-	if err != nil {
-		return nil, fmt.Errorf("store: new blob: %w", err)
-	}
 	s.blobMu.Lock()
-	defer s.blobMu.Unlock()
-	f, err := os.OpenFile(filepath.Join(s.blobs, id), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: new blob: %w", err)
+	sp, ok := s.takeSpare()
+	s.blobMu.Unlock()
+	dirSync := make(chan error, 1)
+	if ok {
+		dirSync <- nil // made durable before it became a spare
+	} else {
+		var err error
+		if sp, err = s.createBlobFile(false); err != nil {
+			return nil, fmt.Errorf("store: new blob: %w", err)
+		}
+		s.settle(s.blobs) // the directory's times move with every file
+		go func() { dirSync <- syncDir(s.blobs) }()
 	}
-	s.temps[id] = struct{}{}
-	s.settle(s.blobs) // the directory's times move with every file
 	buf, ok := s.blobBufs.Get().(*bufio.Writer)
 	if ok {
-		buf.Reset(f)
+		buf.Reset(sp.f)
 	} else {
-		buf = bufio.NewWriterSize(f, blobBufSize)
+		buf = bufio.NewWriterSize(sp.f, blobBufSize)
 	}
-	w := &BlobWriter{s: s, f: f, buf: buf, id: id, dirSync: make(chan error, 1)}
-	go func() { w.dirSync <- syncDir(s.blobs) }()
-	return w, nil
+	return &BlobWriter{s: s, f: sp.f, buf: buf, id: sp.id, dirSync: dirSync}, nil
 }
 
 // Write appends to the blob.

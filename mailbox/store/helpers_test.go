@@ -133,6 +133,7 @@ func blobExists(t testing.TB, s *Store, id string) bool {
 	return false
 }
 
+// blobFiles lists the files in blobs/ but for spares (spare.go).
 func blobFiles(t testing.TB, s *Store) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join(s.Dir(), blobDir))
@@ -141,7 +142,9 @@ func blobFiles(t testing.TB, s *Store) []string {
 	}
 	var names []string
 	for _, e := range entries {
-		names = append(names, e.Name())
+		if !s.Spare(e.Name()) {
+			names = append(names, e.Name())
+		}
 	}
 	return names
 }

@@ -86,8 +86,11 @@ type Store struct {
 	// pending holds committed blob files that no record references yet, with their
 	// size. Only these may gain a first reference.
 	pending map[string]int64
-	// temps holds names of files in blobs/ that are being written or shredded.
+	// temps holds names of files in blobs/ that are being written or shredded,
+	// and the spare ones (spare.go).
 	temps map[string]struct{}
+	// spare holds empty blob files made ahead of need (spare.go).
+	spare spares
 	// pins counts open Snapshots. While it is above zero, blob files that lose
 	// their last reference are renamed away as usual but not shredded: their
 	// names wait in deferred until the last Snapshot closes, so a backup can
@@ -375,6 +378,7 @@ func newStore(dir string, opts Options, db *bolt.DB, salt []byte) *Store {
 
 // Close closes the database. In-flight BlobWriters should be finished first.
 func (s *Store) Close() error {
+	s.stopSpares()
 	s.blobMu.Lock()
 	defer s.blobMu.Unlock()
 	s.dbMu.Lock()
