@@ -473,35 +473,22 @@ func (c ctxWriter) Write(p []byte) (int, error) {
 // from the ciphertext stream as it goes to the blob, so the whole file is not
 // read a second time. A failure only loses the cache: IMAP then walks the file
 // itself at the first fetch.
-type metaTap struct {
-	pw   *io.PipeWriter
-	done chan []byte
-}
+type metaTap struct{ *structure.Tap }
 
-func newMetaTap() *metaTap {
-	pr, pw := io.Pipe()
-	m := &metaTap{pw: pw, done: make(chan []byte, 1)}
-	go func() {
-		meta, err := structure.Meta(pr)
-		io.Copy(io.Discard, pr) // the walker may stop early; never block the writer
-		if err != nil {
-			meta = nil
-		}
-		m.done <- meta
-	}()
-	return m
-}
+func newMetaTap() *metaTap { return &metaTap{structure.NewTap()} }
 
-func (m *metaTap) Write(p []byte) (int, error) { return m.pw.Write(p) }
-
-// finish ends the stream and returns the structure (nil if it failed).
+// finish ends the stream and returns the encoded structure (nil if it failed).
 func (m *metaTap) finish() []byte {
-	m.pw.Close()
-	return <-m.done
+	st, err := m.Finish()
+	if err != nil {
+		return nil
+	}
+	meta, err := st.Encode()
+	if err != nil {
+		return nil
+	}
+	return meta
 }
 
 // abort ends the stream and lets the walker go.
-func (m *metaTap) abort() {
-	m.pw.CloseWithError(ErrFinished)
-	<-m.done
-}
+func (m *metaTap) abort() { m.Abort() }

@@ -25,6 +25,7 @@ import (
 	"postern/mailbox/pgp"
 	"postern/mailbox/pgp/pgptest"
 	"postern/mailbox/store"
+	"postern/tools/corpus"
 )
 
 const plainReply = "From: alice <alice@newsroom.example>\r\nTo: \"quixotic tangerine\" <qt@relay.example>\r\n" +
@@ -480,4 +481,39 @@ func (c crlfWriter) Write(p []byte) (int, error) {
 		p = p[i+1:]
 	}
 	return n, nil
+}
+
+// TestAppendMetaIsTheStoredFiles: the structure APPEND stores (walked from
+// the stream on its way to the file, not read back) is the one a walk of
+// the stored file gives, for sealed messages of realistic sizes and for a
+// message kept as it came.
+func TestAppendMetaIsTheStoredFiles(t *testing.T) {
+	e := newEnv(t, "alice")
+	c := e.login(t, "alice", nil)
+	for _, n := range []int{3 << 10, 18 << 10, 300 << 10} {
+		mustAppend(t, c, "INBOX", string(corpus.PlainMessage(n, n)), nil)
+	}
+	mustAppend(t, c, "INBOX", "Subject: inline\r\n\r\n"+armoredCiphertext(t, []byte("inline reply"), e.keys["alice"]), nil)
+	msgs, err := e.st.Messages("alice", "INBOX")
+	if err != nil || len(msgs) != 4 {
+		t.Fatalf("INBOX: %v, %d messages", err, len(msgs))
+	}
+	for _, m := range msgs {
+		meta, err := e.st.MessageMeta("alice", "INBOX", m.UID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := e.st.OpenBlob(m.Blob.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := structure.Meta(f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(meta, want) {
+			t.Errorf("UID %d (%d bytes): stored structure differs from the file's:\n%s\n%s", m.UID, m.Blob.Size, meta, want)
+		}
+	}
 }

@@ -404,7 +404,11 @@ func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOpt
 		return nil, sess.storeErr("append", err, errInternal)
 	}
 	cr := &countReader{r: r}
-	if err := sess.writeAppended(bw, cr, r.Size(), key); err != nil || cr.n != r.Size() {
+	// The structure is walked from the stream as it goes to the file, not
+	// read back from the file afterwards.
+	tap := structure.NewTap()
+	if err := sess.writeAppended(io.MultiWriter(bw, tap), cr, r.Size(), key); err != nil || cr.n != r.Size() {
+		tap.Abort()
 		bw.Abort()
 		var ierr *imap.Error
 		if errors.As(err, &ierr) {
@@ -417,15 +421,21 @@ func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOpt
 		// reports it.
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Message not stored"}
 	}
+	stc, err := tap.Finish()
+	if err != nil {
+		bw.Abort()
+		return nil, sess.storeErr("append", err, errInternal)
+	}
 	ref, err := bw.Commit()
 	if err != nil {
 		return nil, sess.storeErr("append", err, errInternal)
 	}
-	meta, err := sess.s.computeMeta(ref)
+	meta, err := stc.Encode()
 	if err != nil {
 		st.DiscardBlob(ref.ID)
 		return nil, sess.storeErr("append", err, errInternal)
 	}
+	sess.s.cache.put(ref.ID, stc)
 	uid, err := st.Append(j, mb.Name, ref, fromFlags(o.Flags), meta)
 	if err != nil {
 		st.DiscardBlob(ref.ID)
@@ -508,19 +518,4 @@ func (c *countReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n += int64(n)
 	return n, err
-}
-
-// computeMeta walks a committed blob for its structure.
-func (s *Server) computeMeta(ref store.BlobRef) ([]byte, error) {
-	f, err := s.o.Store.OpenBlob(ref.ID)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := structure.Compute(f)
-	if err != nil {
-		return nil, err
-	}
-	s.cache.put(ref.ID, st)
-	return st.Encode()
 }
