@@ -35,9 +35,9 @@ type spares struct {
 	closed bool                // the Store closed: no more spares
 	ids    map[string]struct{} // every spare file in blobs/ not yet taken
 	ready  chan spareFile      // made and durable; capacity spareBlobs
-	wake  chan struct{}  // capacity 1: a spare was taken
-	stop  chan struct{}
-	done  chan struct{}
+	wake   chan struct{}       // capacity 1: a spare was taken
+	stop   chan struct{}
+	done   chan struct{}
 }
 
 // takeSpare returns a spare file, or false when none is ready. blobMu held.
