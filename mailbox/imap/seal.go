@@ -173,15 +173,18 @@ func seal(w io.Writer, key *openpgp.Entity, h textproto.Header, rawHeader []byte
 	env, err := pgpmime.NewEnvelope(w, oh, to, pgp.EncryptOptions{
 		Compress:       pgp.CompressionApplies(to),
 		Incompressible: size >= sealHuffmanOnly,
+		Parallel:       size >= sealHuffmanOnly,
 		Buffers:        bufs,
 	})
 	if err != nil {
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
 	if _, err := env.Write(rawHeader); err != nil {
+		env.Abort()
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
 	if _, err := io.Copy(env, body); err != nil {
+		env.Abort()
 		return fmt.Errorf("imapd: seal: %w", err)
 	}
 	if err := env.Close(); err != nil {

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
@@ -104,14 +107,14 @@ func roundTrip(to []*openpgp.Entity, bufs *Buffers, i int) error {
 			plain[j] = "postern "[j%8]
 		}
 	}
-	opts := EncryptOptions{Compress: i%3 != 0, Incompressible: i%4 == 1, Buffers: bufs}
+	opts := EncryptOptions{Compress: i%3 != 0, Incompressible: i%4 == 1, Parallel: i%2 == 1, Buffers: bufs}
 	var ct bytes.Buffer
 	var w io.WriteCloser
 	var err error
+	var p *Padded
 	if i%5 == 0 {
 		w, err = Encrypt(&ct, to, opts)
 	} else {
-		var p *Padded
 		p, err = EncryptPadded(&ct, to, opts)
 		w = p
 	}
@@ -128,7 +131,20 @@ func roundTrip(to []*openpgp.Entity, bufs *Buffers, i int) error {
 	if _, err := w.Write(plain[half:]); err != nil {
 		return err
 	}
-	if err := w.Close(); err != nil {
+	if p != nil {
+		// After EndData every byte but what Pending counts reached the
+		// output, with Parallel too: padding is planned from that.
+		if err := p.EndData(); err != nil {
+			return err
+		}
+		before, want := int64(ct.Len()), p.Pending(40)
+		if err := p.ClosePadded(40); err != nil {
+			return err
+		}
+		if got := int64(ct.Len()) - before; got != want {
+			return fmt.Errorf("message %d (%+v): %d bytes after EndData, Pending said %d", i, opts, got, want)
+		}
+	} else if err := w.Close(); err != nil {
 		return err
 	}
 	md, err := openpgp.ReadMessage(&ct, openpgp.EntityList(to), nil, nil)
@@ -143,4 +159,52 @@ func roundTrip(to []*openpgp.Entity, bufs *Buffers, i int) error {
 		return fmt.Errorf("message %d (%d bytes, %+v): decrypted something else", i, size, opts)
 	}
 	return nil
+}
+
+// TestParallelAbortAndWriteErrors: an abandoned parallel message lets its
+// writing goroutine go, and a failing output is reported by Write or
+// Close, never lost.
+func TestParallelAbortAndWriteErrors(t *testing.T) {
+	key, err := DeriveKey(vectorSeed(), vectorUserID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	to := []*openpgp.Entity{key}
+	before := runtime.NumGoroutine()
+	for range 20 {
+		p, err := EncryptPadded(io.Discard, to, EncryptOptions{Compress: true, Parallel: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := p.Write(make([]byte, 200_000)); err != nil {
+			t.Fatal(err)
+		}
+		p.Abort()
+	}
+	for deadline := time.Now().Add(time.Minute); runtime.NumGoroutine() > before; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left behind by aborted messages", runtime.NumGoroutine()-before)
+		}
+	}
+	p, err := EncryptPadded(&failingWriter{left: 100_000}, to, EncryptOptions{Parallel: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := make([]byte, 1<<20)
+	rand.Read(data)
+	_, werr := p.Write(data)
+	cerr := p.Close()
+	if werr == nil && cerr == nil {
+		t.Fatal("a failing output was not reported")
+	}
+}
+
+type failingWriter struct{ left int }
+
+func (f *failingWriter) Write(b []byte) (int, error) {
+	if len(b) > f.left {
+		return 0, errors.New("disk full")
+	}
+	f.left -= len(b)
+	return len(b), nil
 }

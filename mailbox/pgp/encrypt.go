@@ -24,7 +24,11 @@ type EncryptOptions struct {
 	Incompressible bool
 	// Buffers, when set, lends the large per-message allocations.
 	Buffers *Buffers
-	pad     bool // EncryptPadded
+	// Parallel: what follows the encryption (armor, files) is written on
+	// a goroutine of its own (asyncWriter), for large messages: two cores
+	// then share the work. Close waits for it.
+	Parallel bool
+	pad      bool // EncryptPadded
 }
 
 // sessionCipher is the one cipher Postern encrypts with. It is not
@@ -95,7 +99,19 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
 	}
-	seipd, err := newSEIPD(w, session, config.Random(), opts.Buffers)
+	var out io.WriteCloser = nopCloser{w}
+	var async *asyncWriter
+	if opts.Parallel {
+		async = newAsyncWriter(w, opts.Buffers)
+		out = async
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			out.Close() // lets the goroutine go
+		}
+	}()
+	seipd, err := newSEIPD(out, session, config.Random(), opts.Buffers)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
@@ -105,6 +121,7 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 		if err != nil {
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
+		ok = true
 		return lit, nil
 	}
 	z, err := newZlibPacket(seipd, !compress, opts.Incompressible, opts.Buffers)
@@ -119,12 +136,14 @@ func Encrypt(w io.Writer, to []*openpgp.Entity, opts EncryptOptions) (io.WriteCl
 		if err != nil {
 			return nil, fmt.Errorf("pgp: encrypt: %w", err)
 		}
-		return &Padded{lit: lit, z: z}, nil
+		ok = true
+		return &Padded{lit: lit, z: z, async: async}, nil
 	}
 	lit, err := packet.SerializeLiteral(z, true, "", 0)
 	if err != nil {
 		return nil, fmt.Errorf("pgp: encrypt: %w", err)
 	}
+	ok = true
 	return &compressing{WriteCloser: lit, z: z}, nil
 }
 

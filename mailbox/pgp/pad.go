@@ -34,9 +34,10 @@ const MinPad = 2
 // framed by partialWriter, the number of bytes still to come is a function
 // of the padding alone (Pending), and a caller can hit an exact total.
 type Padded struct {
-	lit  io.WriteCloser // the literal data packet, inside z
-	z    *zlibPacket
-	done bool // EndData ran
+	lit   io.WriteCloser // the literal data packet, inside z
+	z     *zlibPacket
+	async *asyncWriter // between the encryption and w (EncryptOptions.Parallel), or nil
+	done  bool         // EndData ran
 }
 
 // Write writes plaintext.
@@ -60,7 +61,23 @@ func (p *Padded) EndData() error {
 	if err := p.lit.Close(); err != nil {
 		return err
 	}
-	return p.z.fw.Flush()
+	if err := p.z.fw.Flush(); err != nil {
+		return err
+	}
+	if p.async != nil {
+		// What is still in flight must have reached w: a caller counts
+		// it there to plan the padding.
+		return p.async.Flush()
+	}
+	return nil
+}
+
+// Abort gives up a message that will not be closed (its output is to be
+// discarded): with Parallel, it lets the writing goroutine go.
+func (p *Padded) Abort() {
+	if p.async != nil {
+		p.async.Close()
+	}
 }
 
 // Pending returns how many bytes of binary OpenPGP ClosePadded(pad) will

@@ -27,7 +27,8 @@ const (
 	mdcTrailer   = 22 // the MDC packet: tag 0xD3, length 20, SHA-1
 )
 
-func newSEIPD(w io.Writer, session []byte, rand io.Reader, bufs *Buffers) (*seipdWriter, error) {
+// newSEIPD starts the packet on w; the packet's end closes w.
+func newSEIPD(w io.WriteCloser, session []byte, rand io.Reader, bufs *Buffers) (*seipdWriter, error) {
 	block, err := aes.NewCipher(session)
 	if err != nil {
 		return nil, fmt.Errorf("seipd: %w", err)
@@ -41,7 +42,7 @@ func newSEIPD(w io.Writer, session []byte, rand io.Reader, bufs *Buffers) (*seip
 	prefix := append(iv[:len(iv):len(iv)], iv[len(iv)-2:]...)
 	stream := newCFB(block, false)
 	stream.XORKeyStream(prefix, prefix)
-	pw := newPartialWriter(nopCloser{w}, tagSEIPD, bufs)
+	pw := newPartialWriter(w, tagSEIPD, bufs)
 	if _, err := pw.Write([]byte{seipdVersion}); err != nil {
 		return nil, err
 	}

@@ -117,6 +117,15 @@ func (e *Envelope) plaintext() io.Writer { return e.enc }
 // Huffman-only, which is faster and smaller on base64.
 func (e *Envelope) SetIncompressible(on bool) error { return e.enc.SetIncompressible(on) }
 
+// Abort gives up a message that will not be closed; what reached w is to
+// be discarded. It releases what the encryption holds (pgp.Padded.Abort).
+func (e *Envelope) Abort() {
+	if e.err != ErrClosed {
+		e.enc.Abort()
+	}
+	e.err = ErrClosed
+}
+
 // Close ends the encryption with the padding that makes the whole
 // message a Padmé length, then the armor and the outer multipart.
 func (e *Envelope) Close() error {
@@ -125,6 +134,7 @@ func (e *Envelope) Close() error {
 	}
 	e.err = ErrClosed
 	if err := e.enc.EndData(); err != nil {
+		e.enc.Abort()
 		return fmt.Errorf("pgpmime: close encryption: %w", err)
 	}
 	pad, spaces, total := e.plan()
@@ -139,6 +149,7 @@ func (e *Envelope) Close() error {
 	}
 	for _, s := range steps {
 		if err := s.f(); err != nil {
+			e.enc.Abort()
 			return fmt.Errorf("pgpmime: close %s: %w", s.what, err)
 		}
 	}
