@@ -201,6 +201,7 @@ type walker struct {
 // message, instead of making them anew for each.
 type scratch struct {
 	outer, lit *bufio.Reader
+	zin        *bufio.Reader // the compressed packet's body
 	inner      *bufio.Reader // the decrypted MIME
 	armor      *bufio.Reader // the armored ciphertext
 	lines      armorLines
@@ -214,6 +215,7 @@ type scratch struct {
 
 func newScratch() *scratch {
 	return &scratch{outer: bufio.NewReaderSize(nil, 64<<10), lit: bufio.NewReaderSize(nil, 16<<10),
+		zin:   bufio.NewReaderSize(nil, 32<<10),
 		inner: bufio.NewReaderSize(nil, 64<<10), b64: newB64Reader(),
 		armor: bufio.NewReaderSize(nil, 64<<10), armorB64: newB64Reader(),
 		file: bufio.NewWriterSize(nil, 256<<10), mem: make([]byte, memFile+1)}

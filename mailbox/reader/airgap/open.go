@@ -128,8 +128,12 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 	}
 	for _, t := range touched {
 		sum.Cleaned += cleanFiles(ctx, o, t)
-		if err := t.save(o.Out); err != nil {
-			return sum, err
+		// A thread flushed since its last change, and not cleaned now,
+		// is saved already.
+		if _, changed := dirty[t.Folder]; changed || !o.NoClean {
+			if err := t.save(o.Out); err != nil {
+				return sum, err
+			}
 		}
 		if err := t.render(o.Out); err != nil {
 			return sum, err

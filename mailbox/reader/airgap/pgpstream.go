@@ -74,22 +74,26 @@ func literal(rc io.ReadCloser, sc *scratch) (io.Reader, error) {
 			if _, err := io.ReadFull(body, algo[:]); err != nil {
 				return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 			}
+			// klauspost's inflater reads a *bufio.Reader as is, else wraps
+			// it in one of 4 KiB: a larger one halves the calls down the
+			// decryption chain.
+			sc.zin.Reset(body)
 			switch algo[0] {
 			case 0:
 				in = body
 			case 1:
 				if sc.inflate == nil {
-					sc.inflate = flate.NewReader(body)
-				} else if err := sc.inflate.(flate.Resetter).Reset(body, nil); err != nil {
+					sc.inflate = flate.NewReader(sc.zin)
+				} else if err := sc.inflate.(flate.Resetter).Reset(sc.zin, nil); err != nil {
 					return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 				}
 				in = sc.inflate
 			case 2:
 				var err error
 				if sc.zlib == nil {
-					sc.zlib, err = zlib.NewReader(body)
+					sc.zlib, err = zlib.NewReader(sc.zin)
 				} else {
-					err = sc.zlib.(zlib.Resetter).Reset(body, nil)
+					err = sc.zlib.(zlib.Resetter).Reset(sc.zin, nil)
 				}
 				if err != nil {
 					return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
