@@ -42,6 +42,26 @@ func TestArmorDecodedAsGoCrypto(t *testing.T) {
 	cases["cut quantum"] = "-----BEGIN PGP MESSAGE-----\n\nQUJDRA\n-----END PGP MESSAGE-----\n"
 	cases["bad header"] = "-----BEGIN PGP MESSAGE-----\nQUJD\n\nQUJD\n-----END PGP MESSAGE-----\n"
 	cases["bad character"] = "-----BEGIN PGP MESSAGE-----\n\nQU*D\n-----END PGP MESSAGE-----\n"
+	// What go-crypto does on odd input, which FuzzArmorAsGoCrypto found or
+	// which its reading through a bufio.Reader of 100 bytes implies.
+	const begin, end = "-----BEGIN PGP MESSAGE-----", "-----END PGP MESSAGE-----\n"
+	b64line := strings.Repeat("QUJD", 24)
+	cases["space inside a line"] = begin + "\n\nQU JD\n" + end
+	cases["tab inside a line"] = begin + "\n\nQUJD\tQUJD\n" + end
+	cases["unicode space ends a line"] = begin + "\n\nQUJD\u00a0\n\u2003QUJD\n" + end
+	cases["dashes not END"] = begin + "\n\nQUJD\n-----ENDX\n"
+	cases["BEGIN without its dashes"] = "-----BEGIN PGP MESSAGE00000\n\nQUJD\n" + end + begin + "\n\nRUZH\n" + end
+	cases["BEGIN line past 100 bytes"] = begin + strings.Repeat(" ", 80) + "\n\nQUJD\n" + end
+	cases["BEGIN after a long line"] = strings.Repeat("x", 100) + begin + "\n\nQUJD\n" + end
+	cases["header without colon: next block"] = begin + "\nbad\n" + begin + "\n\nQUJD\n" + end
+	cases["long header continued"] = begin + "\nComment: " + strings.Repeat("x:", 100) + "\n\nQUJD\n" + end
+	cases["long header straddles CRLF"] = begin + "\r\nComment: " + strings.Repeat("x", 90) + "\r\n\r\nQUJD\r\n" + end
+	cases["body line of 96"] = begin + "\n\n" + b64line + "\n" + end
+	cases["body line of 100"] = begin + "\n\n" + b64line + "QUJD\n" + end
+	cases["body line of 99 and spaces"] = begin + "\n\n" + b64line + "   \n" + end
+	cases["body line of 96 and 3 spaces, CRLF"] = begin + "\r\n\r\n" + b64line + "   \r\n" + end
+	cases["last line long, no line break"] = begin + "\n\n" + b64line + "    "
+	cases["checksum only"] = begin + "\n\n=QUJD\nQUJD\n" + end
 	for name, in := range cases {
 		var want []byte
 		var wantErr error

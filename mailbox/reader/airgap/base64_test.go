@@ -59,7 +59,7 @@ func TestBase64BodyDecodedAsGoMessage(t *testing.T) {
 			case "half":
 				r = iotest.HalfReader(r)
 			}
-			d := newB64Reader()
+			d := newB64Reader(false)
 			d.Reset(r)
 			got, gotErr := io.ReadAll(d)
 			if (gotErr != nil) != (wantErr != nil) {

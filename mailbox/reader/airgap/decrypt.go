@@ -216,8 +216,8 @@ type scratch struct {
 func newScratch() *scratch {
 	return &scratch{outer: bufio.NewReaderSize(nil, 64<<10), lit: bufio.NewReaderSize(nil, 16<<10),
 		zin:   bufio.NewReaderSize(nil, 32<<10),
-		inner: bufio.NewReaderSize(nil, 64<<10), b64: newB64Reader(),
-		armor: bufio.NewReaderSize(nil, 64<<10), armorB64: newB64Reader(),
+		inner: bufio.NewReaderSize(nil, 64<<10), b64: newB64Reader(false),
+		armor: bufio.NewReaderSize(nil, 64<<10), armorB64: newB64Reader(true),
 		file: bufio.NewWriterSize(nil, 256<<10), mem: make([]byte, memFile+1)}
 }
 
