@@ -209,6 +209,7 @@ type scratch struct {
 	armorB64   *b64Reader
 	file       *bufio.Writer
 	mem        []byte
+	seipd      *seipdReader
 	inflate    io.ReadCloser // a klauspost flate reader (flate.Resetter)
 	zlib       io.ReadCloser // a klauspost zlib reader (zlib.Resetter)
 }

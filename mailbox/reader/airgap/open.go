@@ -96,12 +96,13 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 			item := filepath.Base(b) + "/" + e.Name
 			t, n, err := openOne(o, st, touched, nm, b, e, stage, sc)
 			if errors.Is(err, transfer.ErrCopy) {
-				fmt.Fprintf(o.Report, "%s: refused: %v\n", item, err)
+				fmt.Fprintf(o.Report, "%s: refused: %s\n", item, oneLine(err.Error()))
 				sum.Failed++
 				continue
 			}
 			if err != nil {
-				fmt.Fprintf(o.Report, "%s: not opened: %v\n", item, err)
+				// One line, whatever a library quoted from the message.
+				fmt.Fprintf(o.Report, "%s: not opened: %s\n", item, oneLine(err.Error()))
 				sum.Failed++
 				continue
 			}

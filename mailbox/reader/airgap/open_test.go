@@ -250,3 +250,20 @@ func TestOpenRefusesMessageFailingIntegrityCheck(t *testing.T) {
 		t.Fatalf("summary %+v, report %q", sum, lines)
 	}
 }
+
+// TestOpenReportsOneLinePerMessage: a message whose decrypted MIME header is
+// malformed (the parser's error quotes the line, its CRLF included) gets
+// one report line, like any other.
+func TestOpenReportsOneLinePerMessage(t *testing.T) {
+	j := key(t, "jane")
+	a := newSource(t, "quixotic tangerine")
+	h := newHome(t)
+	h.put("INBOX", 1, rawMessage(t, []*openpgp.Entity{j}, a, "m1@"+domain, "Content-Type text/plain\r\n\r\nno colon above\r\n"))
+	h.put("INBOX", 2, rawMessage(t, []*openpgp.Entity{j}, a, "m2@"+domain, "Content-Type: text/plain\r\n\r\nfine\r\n"))
+	stick, out := t.TempDir(), t.TempDir()
+	h.export(stick)
+	sum, lines := open(t, stick, out, j)
+	if sum.Opened != 1 || sum.Failed != 1 || len(lines) != 1 || !strings.Contains(lines[0], "INBOX-1700000000-1.eml: not opened: damaged") {
+		t.Fatalf("summary %+v, report %q", sum, lines)
+	}
+}

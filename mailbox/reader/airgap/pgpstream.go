@@ -14,8 +14,8 @@ import (
 )
 
 // decryptStream decrypts an OpenPGP message (binary packets) with keys and
-// returns its literal data as a stream. go-crypto decrypts the session key
-// and the SEIPD packet; the compressed packet inside is inflated here with
+// returns its literal data as a stream. go-crypto decrypts the session key,
+// decryptSEIPD the SEIPD packet; the compressed packet inside is inflated here with
 // klauspost's flate, about twice as fast as the standard library's, which
 // go-crypto would use: inflating is most of the CPU of opening a transfer.
 // The returned reader fails at its end if the integrity check (MDC) does,
@@ -44,7 +44,7 @@ func decryptStream(r io.Reader, keys openpgp.EntityList, sc *scratch) (io.Reader
 					if k.PrivateKey == nil || k.PrivateKey.Encrypted || ek.Decrypt(k.PrivateKey, nil) != nil {
 						continue
 					}
-					rc, err := p.Decrypt(ek.CipherFunc, ek.Key)
+					rc, err := decryptSEIPD(p, ek.CipherFunc, ek.Key, sc)
 					if err != nil {
 						return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
 					}
