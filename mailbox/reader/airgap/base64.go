@@ -53,7 +53,10 @@ func (d *b64Reader) Read(p []byte) (int, error) {
 		}
 		if q > 0 {
 			if d.end {
-				d.err = errB64Padding
+				d.err = errB64
+				if dataIn(d.buf[:q]) {
+					d.err = errB64Padding
+				}
 				return 0, d.err
 			}
 			dst, direct := d.dec, len(p) >= q/4*3
@@ -63,8 +66,8 @@ func (d *b64Reader) Read(p []byte) (int, error) {
 			dn, derr := base64.StdEncoding.Decode(dst, d.buf[:q])
 			if derr != nil {
 				d.err = errB64
-				if i := bytes.IndexByte(d.buf[:q], '='); i >= 0 && i|3+1 < q {
-					d.err = errB64Padding // a whole quantum follows the padded one
+				if i := bytes.IndexByte(d.buf[:q], '='); i >= 0 && dataIn(d.buf[min(i|3+1, q):q]) {
+					d.err = errB64Padding // data after the padded quantum
 				}
 				return 0, d.err
 			}
@@ -88,6 +91,11 @@ func (d *b64Reader) Read(p []byte) (int, error) {
 	n := copy(p, d.out)
 	d.out = d.out[n:]
 	return n, nil
+}
+
+// dataIn reports whether b has a character other than the padding.
+func dataIn(b []byte) bool {
+	return len(bytes.Trim(b, "=")) > 0
 }
 
 func readErr(err error) error {
