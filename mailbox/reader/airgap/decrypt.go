@@ -290,7 +290,7 @@ func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 			w.m.Files = append(w.m.Files, sf)
 			return nil
 		}
-		body = io.MultiReader(bytes.NewReader(bytes.Clone(w.sc.mem[:n])), body)
+		body = io.MultiReader(bytes.NewReader(w.sc.mem[:n]), body) // read out below, before mem is used again
 	}
 	f, err := os.CreateTemp(w.stage, "file-")
 	if err != nil {
