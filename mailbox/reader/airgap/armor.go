@@ -137,6 +137,27 @@ func (a *armorLines) Read(p []byte) (int, error) {
 	}
 	n := 0
 	for a.err == nil && len(p)-n >= armorBuf {
+		// The lines buffered whole (their line break within armorBuf
+		// bytes, as armorReadLine would find it), without a Peek and a
+		// Discard each; the others through armorReadLine.
+		buf, _ := a.br.Peek(a.br.Buffered())
+		used := 0
+		for a.err == nil && len(p)-n >= armorBuf {
+			i := bytes.IndexByte(buf[used:min(len(buf), used+armorBuf)], '\n')
+			if i < 0 {
+				break
+			}
+			line := buf[used : used+i]
+			used += i + 1
+			if i > 0 && line[i-1] == '\r' {
+				line = line[:i-1]
+			}
+			n = a.take(p, n, line)
+		}
+		if used > 0 {
+			a.br.Discard(used)
+			continue
+		}
 		line, isPrefix, err := armorReadLine(a.br)
 		switch {
 		case err != nil:
@@ -144,19 +165,26 @@ func (a *armorLines) Read(p []byte) (int, error) {
 		case isPrefix:
 			a.err = errArmor
 		default:
-			line = bytes.TrimSpace(line)
-			switch {
-			case bytes.HasPrefix(line, armorEnd), len(line) == 5 && line[0] == '=':
-				a.err = io.EOF
-			case len(line) > armorMaxLine:
-				a.err = errArmor
-			default:
-				n += copy(p[n:], line)
-			}
+			n = a.take(p, n, line)
 		}
 	}
 	if n > 0 {
 		return n, nil
 	}
 	return 0, a.err
+}
+
+// take copies one body line, trimmed, to p[n:], or ends the body at the
+// END or checksum line, and returns the new n.
+func (a *armorLines) take(p []byte, n int, line []byte) int {
+	line = bytes.TrimSpace(line)
+	switch {
+	case bytes.HasPrefix(line, armorEnd), len(line) == 5 && line[0] == '=':
+		a.err = io.EOF
+	case len(line) > armorMaxLine:
+		a.err = errArmor
+	default:
+		n += copy(p[n:], line)
+	}
+	return n
 }

@@ -108,6 +108,9 @@ func readErr(err error) error {
 // compactB64 removes line breaks, and spaces and tabs if spaces is set,
 // from b in place and returns the length left.
 func compactB64(b []byte, spaces bool) int {
+	if !spaces && bytes.IndexByte(b, '\n') < 0 && bytes.IndexByte(b, '\r') < 0 {
+		return len(b) // the armor's lines, as they come
+	}
 	if !spaces || bytes.IndexByte(b, ' ') < 0 && bytes.IndexByte(b, '\t') < 0 {
 		k := 0
 		for rest := b; len(rest) > 0; {
