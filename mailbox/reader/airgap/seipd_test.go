@@ -3,6 +3,8 @@ package airgap
 import (
 	"bytes"
 	"crypto/aes"
+	"crypto/cipher"
+	"crypto/des"
 	"crypto/sha1"
 	"encoding/binary"
 	"io"
@@ -24,11 +26,17 @@ func seipdKey(c packet.CipherFunction) []byte {
 // mdc returns for the SHA-1 state over prefix and data (nil: the right MDC).
 func seipdBody(t testing.TB, c packet.CipherFunction, plain []byte, mdc func(h []byte) []byte) []byte {
 	t.Helper()
-	block, err := aes.NewCipher(seipdKey(c))
+	var block cipher.Block
+	var err error
+	if c == packet.Cipher3DES {
+		block, err = des.NewTripleDESCipher(seipdKey(c))
+	} else {
+		block, err = aes.NewCipher(seipdKey(c))
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	iv := make([]byte, aes.BlockSize)
+	iv := make([]byte, block.BlockSize())
 	rand.NewChaCha8([32]byte{byte(len(plain))}).Read(iv)
 	stream, prefix := packet.NewOCFBEncrypter(block, iv, packet.OCFBNoResync)
 	h := sha1.New()
@@ -83,7 +91,7 @@ func openSEIPD(pkt []byte, c packet.CipherFunction, lib bool, how func(io.Reader
 	if lib {
 		rc, err = se.Decrypt(c, seipdKey(c))
 	} else {
-		rc, err = decryptSEIPD(se, c, seipdKey(c), newScratch())
+		rc, err = decryptSEIPD(se, c, seipdKey(c), &scratch{}) // only its SEIPD reader is used
 	}
 	if err != nil {
 		return nil, err
@@ -174,6 +182,34 @@ func TestSEIPDAsGoCrypto(t *testing.T) {
 		}
 		if i >= valid && (gotErr == nil || wantErr == nil) {
 			t.Errorf("damaged seed %d: error %v, go-crypto's %v", i, gotErr, wantErr)
+		}
+	}
+}
+
+// TestSEIPDOthersThroughGoCrypto: what decryptSEIPD does not decrypt
+// itself, a version 2 packet (AEAD) and a version 1 packet of another
+// cipher (3DES), go-crypto still decrypts, as before.
+func TestSEIPDOthersThroughGoCrypto(t *testing.T) {
+	plain := bytes.Repeat([]byte("other packets "), 500)
+	var v2 bytes.Buffer
+	w, err := packet.SerializeSymmetricallyEncrypted(&v2, packet.CipherAES128, true,
+		packet.CipherSuite{Cipher: packet.CipherAES128, Mode: packet.AEADModeOCB}, seipdKey(packet.CipherAES128),
+		&packet.Config{AEADConfig: &packet.AEADConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.Write(plain)
+	w.Close()
+	for name, tc := range map[string]struct {
+		pkt []byte
+		c   packet.CipherFunction
+	}{
+		"version 2, AES-128 OCB": {v2.Bytes(), packet.CipherAES128},
+		"version 1, 3DES":        {frame(seipdBody(t, packet.Cipher3DES, plain, nil), 9), packet.Cipher3DES},
+	} {
+		got, err := openSEIPD(tc.pkt, tc.c, false, iotest.HalfReader)
+		if err != nil || !bytes.Equal(got, plain) {
+			t.Errorf("%s: %v, %d bytes", name, err, len(got))
 		}
 	}
 }
