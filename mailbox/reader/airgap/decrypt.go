@@ -101,7 +101,7 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string, sc *scra
 	defer br.Reset(nil)
 	th, err := textproto.ReadHeader(br)
 	if err != nil {
-		return nil, fmt.Errorf("%w (inner MIME: %v)", ErrDamaged, err)
+		return nil, damaged("inner MIME", err)
 	}
 	root := message.Header{Header: th}
 	if root.Has("Subject") {
@@ -113,10 +113,23 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string, sc *scra
 	}
 	// Read to the end: the integrity check runs there.
 	if _, err := io.Copy(io.Discard, br); err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
+		return nil, damaged("", err)
 	}
 	ok = true
 	return m, nil
+}
+
+// damaged wraps err, met reading what (may be ""), as ErrDamaged, unless
+// it is one already: the decryption's own errors say what failed (the
+// integrity check, most often), once.
+func damaged(what string, err error) error {
+	switch {
+	case errors.Is(err, ErrDamaged):
+		return err
+	case what == "":
+		return fmt.Errorf("%w (%v)", ErrDamaged, err)
+	}
+	return fmt.Errorf("%w (%s: %v)", ErrDamaged, what, err)
 }
 
 // discard removes the staged files still there.
@@ -237,7 +250,7 @@ func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 				return nil
 			}
 			if err != nil {
-				return fmt.Errorf("%w (inner MIME: %v)", ErrDamaged, err)
+				return damaged("inner MIME", err)
 			}
 			if mt == "multipart/signed" && i > 0 {
 				continue
@@ -258,7 +271,7 @@ func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 	case !attachment && mt == "text/plain" && !w.text && params["protected-headers"] == "":
 		b, err := io.ReadAll(io.LimitReader(body, maxText))
 		if err != nil {
-			return fmt.Errorf("%w (text: %v)", ErrDamaged, err)
+			return damaged("text", err)
 		}
 		w.text = true
 		w.m.Text = pgpmime.NormalizeText(strings.ToValidUTF8(string(b), "\uFFFD"), params)
@@ -280,7 +293,7 @@ func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 	if w.mem < memBudget {
 		n, err := io.ReadFull(body, w.sc.mem)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
+			return damaged("file", err)
 		}
 		if n <= memFile && w.mem+int64(n) <= memBudget {
 			w.mem += int64(n)
@@ -309,7 +322,7 @@ func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 	}
 	if err != nil {
 		os.Remove(path)
-		return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
+		return damaged("file", err)
 	}
 	sf.Path, sf.Size, sf.SHA256 = path, n, hex.EncodeToString(sum.Sum(nil))
 	w.m.Files = append(w.m.Files, sf)

@@ -246,7 +246,7 @@ func TestOpenRefusesMessageFailingIntegrityCheck(t *testing.T) {
 	stick, out := t.TempDir(), t.TempDir()
 	h.export(stick)
 	sum, lines := open(t, stick, out, j)
-	if sum.Opened != 0 || len(lines) != 1 || !strings.Contains(lines[0], "not opened: damaged") {
+	if sum.Opened != 0 || len(lines) != 1 || !strings.HasSuffix(lines[0], "not opened: damaged: the decryption or its integrity check failed (integrity check (MDC) failed)") {
 		t.Fatalf("summary %+v, report %q", sum, lines)
 	}
 }
