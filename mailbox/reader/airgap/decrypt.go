@@ -8,13 +8,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime/quotedprintable"
 	"os"
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
-	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/emersion/go-message"
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 
 	"postern/mailbox/pgpmime"
 )
@@ -78,11 +79,11 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string, sc *scra
 	if err != nil {
 		return nil, err
 	}
-	block, err := armor.Decode(ct)
-	if err != nil || block.Type != "PGP MESSAGE" {
-		return nil, fmt.Errorf("%w: no PGP MESSAGE armor", ErrNotEncrypted)
+	body, err := armorBody(ct, sc)
+	if err != nil {
+		return nil, err
 	}
-	plain, err := decryptStream(block.Body, keys, sc)
+	plain, err := decryptStream(body, keys, sc)
 	if err != nil {
 		return nil, err
 	}
@@ -93,23 +94,42 @@ func decryptMessage(r io.Reader, keys openpgp.EntityList, stage string, sc *scra
 			m.discard()
 		}
 	}()
-	root, err := message.Read(plain)
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return nil, fmt.Errorf("%w (inner MIME: %v)", ErrDamaged, err)
+	// The inner MIME is walked raw, its transfer encodings undone here
+	// (b64Reader), as go-message would, but without its slow base64 path.
+	br := sc.inner
+	br.Reset(plain)
+	defer br.Reset(nil)
+	th, err := textproto.ReadHeader(br)
+	if err != nil {
+		return nil, damaged("inner MIME", err)
 	}
-	if root.Header.Has("Subject") {
-		s, _ := (&mail.Header{Header: root.Header}).Subject()
+	root := message.Header{Header: th}
+	if root.Has("Subject") {
+		s, _ := (&mail.Header{Header: root}).Subject()
 		m.Subject = oneLine(s)
 	}
-	if err := w.walk(root, 0); err != nil {
+	if err := w.walk(root, br, 0); err != nil {
 		return nil, err
 	}
 	// Read to the end: the integrity check runs there.
-	if _, err := io.Copy(io.Discard, plain); err != nil {
-		return nil, fmt.Errorf("%w (%v)", ErrDamaged, err)
+	if _, err := io.Copy(io.Discard, br); err != nil {
+		return nil, damaged("", err)
 	}
 	ok = true
 	return m, nil
+}
+
+// damaged wraps err, met reading what (may be ""), as ErrDamaged, unless
+// it is one already: the decryption's own errors say what failed (the
+// integrity check, most often), once.
+func damaged(what string, err error) error {
+	switch {
+	case errors.Is(err, ErrDamaged):
+		return err
+	case what == "":
+		return fmt.Errorf("%w (%v)", ErrDamaged, err)
+	}
+	return fmt.Errorf("%w (%s: %v)", ErrDamaged, what, err)
 }
 
 // discard removes the staged files still there.
@@ -194,40 +214,54 @@ type walker struct {
 // message, instead of making them anew for each.
 type scratch struct {
 	outer, lit *bufio.Reader
+	zin        *bufio.Reader // the compressed packet's body
+	inner      *bufio.Reader // the decrypted MIME
+	armor      *bufio.Reader // the armored ciphertext
+	lines      armorLines
+	b64        *b64Reader // base64 parts of the decrypted MIME
+	armorB64   *b64Reader
 	file       *bufio.Writer
 	mem        []byte
+	seipd      *seipdReader
 	inflate    io.ReadCloser // a klauspost flate reader (flate.Resetter)
 	zlib       io.ReadCloser // a klauspost zlib reader (zlib.Resetter)
 }
 
 func newScratch() *scratch {
 	return &scratch{outer: bufio.NewReaderSize(nil, 64<<10), lit: bufio.NewReaderSize(nil, 16<<10),
+		zin:   bufio.NewReaderSize(nil, 32<<10),
+		inner: bufio.NewReaderSize(nil, 64<<10), b64: newB64Reader(false),
+		armor: bufio.NewReaderSize(nil, 64<<10), armorB64: newB64Reader(true),
 		file: bufio.NewWriterSize(nil, 256<<10), mem: make([]byte, memFile+1)}
 }
 
-func (w *walker) walk(e *message.Entity, depth int) error {
+// walk reads one MIME entity: h its header, raw its body as sent (its
+// transfer encoding not undone).
+func (w *walker) walk(h message.Header, raw io.Reader, depth int) error {
 	if depth > maxDepth {
 		return fmt.Errorf("%w (MIME nested too deep)", ErrDamaged)
 	}
-	mt, params, _ := e.Header.ContentType()
-	if mr := e.MultipartReader(); mr != nil {
+	mt, params, _ := h.ContentType()
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := textproto.NewMultipartReader(raw, params["boundary"])
 		for i := 0; ; i++ {
 			p, err := mr.NextPart()
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
-			if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-				return fmt.Errorf("%w (inner MIME: %v)", ErrDamaged, err)
+			if err != nil {
+				return damaged("inner MIME", err)
 			}
 			if mt == "multipart/signed" && i > 0 {
 				continue
 			}
-			if err := w.walk(p, depth+1); err != nil {
+			if err := w.walk(message.Header{Header: p.Header}, p, depth+1); err != nil {
 				return err
 			}
 		}
 	}
-	disp, dparams, _ := e.Header.ContentDisposition()
+	body := w.decoded(h, raw)
+	disp, dparams, _ := h.ContentDisposition()
 	name := dparams["filename"]
 	if name == "" {
 		name = params["name"]
@@ -235,9 +269,9 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	attachment := strings.EqualFold(disp, "attachment") || name != ""
 	switch {
 	case !attachment && mt == "text/plain" && !w.text && params["protected-headers"] == "":
-		b, err := io.ReadAll(io.LimitReader(e.Body, maxText))
+		b, err := io.ReadAll(io.LimitReader(body, maxText))
 		if err != nil {
-			return fmt.Errorf("%w (text: %v)", ErrDamaged, err)
+			return damaged("text", err)
 		}
 		w.text = true
 		w.m.Text = pgpmime.NormalizeText(strings.ToValidUTF8(string(b), "\uFFFD"), params)
@@ -254,22 +288,22 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	if name == "" {
 		name = "attachment"
 	}
-	h := sha256.New()
+	sum := sha256.New()
 	sf := staged{Orig: pgpmime.SanitizeFilename(name), Type: mt}
 	if w.mem < memBudget {
-		n, err := io.ReadFull(e.Body, w.sc.mem)
+		n, err := io.ReadFull(body, w.sc.mem)
 		if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
-			return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
+			return damaged("file", err)
 		}
 		if n <= memFile && w.mem+int64(n) <= memBudget {
 			w.mem += int64(n)
 			data := bytes.Clone(w.sc.mem[:n])
-			h.Write(data)
-			sf.Data, sf.Size, sf.SHA256 = data, int64(n), hex.EncodeToString(h.Sum(nil))
+			sum.Write(data)
+			sf.Data, sf.Size, sf.SHA256 = data, int64(n), hex.EncodeToString(sum.Sum(nil))
 			w.m.Files = append(w.m.Files, sf)
 			return nil
 		}
-		e.Body = io.MultiReader(bytes.NewReader(bytes.Clone(w.sc.mem[:n])), e.Body)
+		body = io.MultiReader(bytes.NewReader(w.sc.mem[:n]), body) // read out below, before mem is used again
 	}
 	f, err := os.CreateTemp(w.stage, "file-")
 	if err != nil {
@@ -277,8 +311,8 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	}
 	path := f.Name()
 	bw := w.sc.file
-	bw.Reset(io.MultiWriter(f, h))
-	n, err := io.Copy(bw, e.Body)
+	bw.Reset(io.MultiWriter(f, sum))
+	n, err := io.Copy(bw, body)
 	if err == nil {
 		err = bw.Flush()
 	}
@@ -288,11 +322,24 @@ func (w *walker) walk(e *message.Entity, depth int) error {
 	}
 	if err != nil {
 		os.Remove(path)
-		return fmt.Errorf("%w (file: %v)", ErrDamaged, err)
+		return damaged("file", err)
 	}
-	sf.Path, sf.Size, sf.SHA256 = path, n, hex.EncodeToString(h.Sum(nil))
+	sf.Path, sf.Size, sf.SHA256 = path, n, hex.EncodeToString(sum.Sum(nil))
 	w.m.Files = append(w.m.Files, sf)
 	return nil
+}
+
+// decoded undoes the transfer encoding of a leaf part's body; an unknown
+// one is left as is, as go-message does.
+func (w *walker) decoded(h message.Header, raw io.Reader) io.Reader {
+	switch strings.ToLower(h.Get("Content-Transfer-Encoding")) {
+	case "base64":
+		w.sc.b64.Reset(raw)
+		return w.sc.b64
+	case "quoted-printable":
+		return quotedprintable.NewReader(raw)
+	}
+	return raw
 }
 
 func oneLine(s string) string {

@@ -105,7 +105,12 @@ func rawMessageMangled(t testing.TB, to []*openpgp.Entity, s src, id, inner stri
 	}
 	aw.Write(bin.Bytes())
 	aw.Close()
-	body := strings.ReplaceAll(ct.String(), "\n", "\r\n")
+	return armoredMessage(s, id, ct.Bytes())
+}
+
+// armoredMessage wraps an armored OpenPGP message as PGP/MIME from s.
+func armoredMessage(s src, id string, armored []byte) []byte {
+	body := strings.ReplaceAll(strings.ReplaceAll(string(armored), "\r\n", "\n"), "\n", "\r\n")
 	return []byte(fmt.Sprintf("From: %q <%s>\r\nTo: <newsroom@%s>\r\nDate: %s\r\nMessage-ID: <%s>\r\n"+
 		"Subject: Submission\r\nMIME-Version: 1.0\r\n"+
 		"Content-Type: multipart/encrypted; protocol=\"application/pgp-encrypted\"; boundary=\"BB\"\r\n\r\n"+

@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -96,12 +97,13 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 			item := filepath.Base(b) + "/" + e.Name
 			t, n, err := openOne(o, st, touched, nm, b, e, stage, sc)
 			if errors.Is(err, transfer.ErrCopy) {
-				fmt.Fprintf(o.Report, "%s: refused: %v\n", item, err)
+				fmt.Fprintf(o.Report, "%s: refused: %s\n", item, oneLine(err.Error()))
 				sum.Failed++
 				continue
 			}
 			if err != nil {
-				fmt.Fprintf(o.Report, "%s: not opened: %v\n", item, err)
+				// One line, whatever a library quoted from the message.
+				fmt.Fprintf(o.Report, "%s: not opened: %s\n", item, oneLine(err.Error()))
 				sum.Failed++
 				continue
 			}
@@ -128,8 +130,12 @@ func Open(ctx context.Context, o Options) (Summary, error) {
 	}
 	for _, t := range touched {
 		sum.Cleaned += cleanFiles(ctx, o, t)
-		if err := t.save(o.Out); err != nil {
-			return sum, err
+		// A thread flushed since its last change, and not cleaned now,
+		// is saved already.
+		if _, changed := dirty[t.Folder]; changed || !o.NoClean {
+			if err := t.save(o.Out); err != nil {
+				return sum, err
+			}
 		}
 		if err := t.render(o.Out); err != nil {
 			return sum, err
@@ -221,18 +227,25 @@ func openOne(o Options, st *state, touched map[string]*Thread, nm names, batch s
 // threadFor returns the thread of a source address, creating its folder the
 // first time (a second source with the same designation gets name-2).
 func threadFor(out string, st *state, touched map[string]*Thread, addr, designation string) (*Thread, error) {
+	if designation == "" {
+		designation = strings.SplitN(addr, "@", 2)[0]
+	}
 	if folder, ok := st.Sources[addr]; ok {
 		if t := touched[folder]; t != nil {
 			return t, nil
 		}
 		t := &Thread{}
-		if err := loadJSON(threadPath(out, folder), t); err != nil {
+		err := loadJSON(threadPath(out, folder), t)
+		if errors.Is(err, fs.ErrNotExist) {
+			// A run cut before its first save of this thread (threads and
+			// the log wait for a flush): none of its messages was logged,
+			// so all are opened again, into a thread begun anew.
+			return &Thread{Designation: designation, Address: addr, Folder: folder}, nil
+		}
+		if err != nil {
 			return nil, err
 		}
 		return t, nil
-	}
-	if designation == "" {
-		designation = strings.SplitN(addr, "@", 2)[0]
 	}
 	base := folderName(designation)
 	used := map[string]bool{}

@@ -246,7 +246,57 @@ func TestOpenRefusesMessageFailingIntegrityCheck(t *testing.T) {
 	stick, out := t.TempDir(), t.TempDir()
 	h.export(stick)
 	sum, lines := open(t, stick, out, j)
-	if sum.Opened != 0 || len(lines) != 1 || !strings.Contains(lines[0], "not opened: damaged") {
+	if sum.Opened != 0 || len(lines) != 1 || !strings.HasSuffix(lines[0], "not opened: damaged: the decryption or its integrity check failed (integrity check (MDC) failed)") {
 		t.Fatalf("summary %+v, report %q", sum, lines)
+	}
+}
+
+// TestOpenReportsOneLinePerMessage: a message whose decrypted MIME header is
+// malformed (the parser's error quotes the line, its CRLF included) gets
+// one report line, like any other.
+func TestOpenReportsOneLinePerMessage(t *testing.T) {
+	j := key(t, "jane")
+	a := newSource(t, "quixotic tangerine")
+	h := newHome(t)
+	h.put("INBOX", 1, rawMessage(t, []*openpgp.Entity{j}, a, "m1@"+domain, "Content-Type text/plain\r\n\r\nno colon above\r\n"))
+	h.put("INBOX", 2, rawMessage(t, []*openpgp.Entity{j}, a, "m2@"+domain, "Content-Type: text/plain\r\n\r\nfine\r\n"))
+	stick, out := t.TempDir(), t.TempDir()
+	h.export(stick)
+	sum, lines := open(t, stick, out, j)
+	if sum.Opened != 1 || sum.Failed != 1 || len(lines) != 1 || !strings.Contains(lines[0], "INBOX-1700000000-1.eml: not opened: damaged") {
+		t.Fatalf("summary %+v, report %q", sum, lines)
+	}
+}
+
+// TestOpenAfterRunCutBeforeThreadSaved: a run cut after it created a new
+// source's folder (its state saved, files placed) but before the first
+// save of that source's thread and the log (both wait for a flush or the
+// end) leaves no thread record; the next run opens the messages again
+// into that folder, without a duplicate file.
+func TestOpenAfterRunCutBeforeThreadSaved(t *testing.T) {
+	j := key(t, "jane")
+	a := newSource(t, "quixotic tangerine")
+	h := newHome(t)
+	h.put("INBOX", 1, submission(t, []*openpgp.Entity{j}, a, "a1@"+domain, "", "one", file{"a.pdf", []byte("%PDF-1.4")}))
+	stick, out := t.TempDir(), t.TempDir()
+	h.export(stick)
+	if sum, _ := open(t, stick, out, j); sum.Opened != 1 {
+		t.Fatalf("first run: %+v", sum)
+	}
+	// What a cut run leaves: the state and the file, no thread, no log.
+	for _, p := range []string{filepath.Join(out, ".postern", "opened.log"), filepath.Join(out, ".postern", "thread-quixotic-tangerine.json")} {
+		if err := os.Remove(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sum, lines := open(t, stick, out, j)
+	if sum.Opened != 1 || len(lines) != 0 {
+		t.Fatalf("second run: %+v, report %q", sum, lines)
+	}
+	if des, _ := os.ReadDir(filepath.Join(out, "quixotic-tangerine", "files")); len(des) != 1 {
+		t.Fatalf("files/ holds %d files, want 1", len(des))
+	}
+	if txt := readFile(t, filepath.Join(out, "quixotic-tangerine", "conversation.txt")); strings.Count(txt, "====") != 1 {
+		t.Fatalf("transcript:\n%s", txt)
 	}
 }
