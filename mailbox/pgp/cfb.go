@@ -3,6 +3,7 @@ package pgp
 import (
 	"crypto/cipher"
 	"crypto/subtle"
+	"encoding/binary"
 )
 
 // cfbStream is CFB mode with a zero IV, the cipher of a version 1 SEIPD
@@ -27,11 +28,44 @@ func newCFB(b cipher.Block, decrypt bool) *cfbStream {
 	return &cfbStream{b: b, next: make([]byte, bs), out: make([]byte, bs), used: bs, decrypt: decrypt}
 }
 
+// NewCFBDecrypter is the decrypting stream of a version 1 SEIPD packet
+// body (prefix included), for readers that check the MDC themselves
+// (the offline reader: mailbox/reader/airgap).
+func NewCFBDecrypter(b cipher.Block) cipher.Stream { return newCFB(b, true) }
+
 // XORKeyStream encrypts or decrypts src into dst (which may be src).
 func (x *cfbStream) XORKeyStream(dst, src []byte) {
 	if len(dst) < len(src) {
 		panic("pgp: cfb: output smaller than input")
 	}
+	if bs := len(x.out); bs == 16 {
+		// Whole AES blocks, the bulk of a message, XORed as two words.
+		if x.used < bs {
+			n := min(len(src), bs-x.used)
+			x.partial(dst[:n], src[:n])
+			dst, src = dst[n:], src[n:]
+		}
+		le := binary.LittleEndian
+		for len(src) >= bs {
+			x.b.Encrypt(x.out, x.next)
+			c := src[:bs]
+			if x.decrypt {
+				copy(x.next, c)
+			}
+			le.PutUint64(dst, le.Uint64(c)^le.Uint64(x.out))
+			le.PutUint64(dst[8:], le.Uint64(c[8:])^le.Uint64(x.out[8:]))
+			if !x.decrypt {
+				copy(x.next, dst[:bs])
+			}
+			dst, src = dst[bs:], src[bs:]
+		}
+	}
+	x.partial(dst, src)
+}
+
+// partial is XORKeyStream a byte run at a time, for any block size and
+// for the ends of a write that do not fill a block.
+func (x *cfbStream) partial(dst, src []byte) {
 	for len(src) > 0 {
 		if x.used == len(x.out) {
 			x.b.Encrypt(x.out, x.next)

@@ -5,12 +5,13 @@ import (
 	"crypto/cipher"
 	"crypto/sha1"
 	"crypto/subtle"
-	"encoding/binary"
 	"errors"
 	"hash"
 	"io"
 
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
+
+	"postern/mailbox/pgp"
 )
 
 // The modification detection code that ends a version 1 SEIPD packet's
@@ -63,10 +64,7 @@ func decryptSEIPD(se *packet.SymmetricallyEncrypted, c packet.CipherFunction, ke
 // trusted before io.EOF.
 type seipdReader struct {
 	in   io.Reader
-	b    cipher.Block
-	fb   [aes.BlockSize]byte // the feedback register: the last ciphertext block
-	ks   [aes.BlockSize]byte // the key stream: b's encryption of the block before
-	used int                 // octets of ks used
+	cfb  cipher.Stream // pgp.NewCFBDecrypter: CFB with a zero IV over prefix and data
 	h    hash.Hash
 	buf  []byte // buf[r:w]: decrypted, not returned yet
 	r, w int
@@ -77,7 +75,7 @@ type seipdReader struct {
 }
 
 func (s *seipdReader) reset(in io.Reader, b cipher.Block) {
-	s.in, s.b, s.fb, s.used = in, b, [aes.BlockSize]byte{}, aes.BlockSize
+	s.in, s.cfb = in, pgp.NewCFBDecrypter(b)
 	s.h.Reset()
 	s.r, s.w, s.prefix, s.eof, s.err = 0, 0, true, false, nil
 }
@@ -120,7 +118,7 @@ func (s *seipdReader) fill() {
 		s.r = 0
 	}
 	n, err := s.in.Read(s.buf[s.w:])
-	s.xor(s.buf[s.w : s.w+n])
+	s.cfb.XORKeyStream(s.buf[s.w:s.w+n], s.buf[s.w:s.w+n])
 	s.w += n
 	if s.prefix && s.w >= prefixLen {
 		s.h.Write(s.buf[:prefixLen])
@@ -145,31 +143,4 @@ func (s *seipdReader) check() error {
 		return errMDC
 	}
 	return io.EOF
-}
-
-// xor decrypts b in place (CFB: each ciphertext block is encrypted to make
-// the key stream of the next).
-func (s *seipdReader) xor(b []byte) {
-	const bs = aes.BlockSize
-	if s.used < bs { // the rest of the current key stream block
-		n := min(len(b), bs-s.used)
-		copy(s.fb[s.used:], b[:n])
-		subtle.XORBytes(b[:n], b[:n], s.ks[s.used:s.used+n])
-		s.used += n
-		b = b[n:]
-	}
-	le := binary.LittleEndian
-	for len(b) >= bs {
-		s.b.Encrypt(s.ks[:], s.fb[:])
-		s.fb = [bs]byte(b[:bs])
-		le.PutUint64(b, le.Uint64(b)^le.Uint64(s.ks[:8]))
-		le.PutUint64(b[8:], le.Uint64(b[8:])^le.Uint64(s.ks[8:]))
-		b = b[bs:]
-	}
-	if len(b) > 0 {
-		s.b.Encrypt(s.ks[:], s.fb[:])
-		copy(s.fb[:], b)
-		subtle.XORBytes(b, b, s.ks[:len(b)])
-		s.used = len(b)
-	}
 }
