@@ -86,16 +86,15 @@ func (z *zlibPacket) SetIncompressible(on bool) error {
 	if err := z.fw.Flush(); err != nil {
 		return err
 	}
-	z.bufs.putCompressor(z.fw, z.level)
 	level := segmentLevel
 	if on {
 		level = segmentLevelRandom
 	}
 	fw, err := z.bufs.compressor(z.pw, level)
 	if err != nil {
-		z.fw = nil
 		return err
 	}
+	z.bufs.putCompressor(z.fw, z.level) // its segment is flushed
 	z.fw, z.huff, z.level = fw, on, level
 	return nil
 }
