@@ -84,6 +84,9 @@ func (s *Store) NewBlob() (*BlobWriter, error) {
 	s.blobMu.Lock()
 	sp, ok := s.takeSpare()
 	s.blobMu.Unlock()
+	if ok && !s.spareInPlace(sp) {
+		ok = false
+	}
 	dirSync := make(chan error, 1)
 	if ok {
 		dirSync <- nil // made durable before it became a spare
@@ -92,7 +95,6 @@ func (s *Store) NewBlob() (*BlobWriter, error) {
 		if sp, err = s.createBlobFile(false); err != nil {
 			return nil, fmt.Errorf("store: new blob: %w", err)
 		}
-		s.settle(s.blobs) // the directory's times move with every file
 		go func() { dirSync <- syncDir(s.blobs) }()
 	}
 	buf, ok := s.blobBufs.Get().(*bufio.Writer)

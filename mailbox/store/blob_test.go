@@ -184,6 +184,7 @@ func TestFailedDeliveryLeavesBlobToDiscard(t *testing.T) {
 func TestBlobTimesAreDays(t *testing.T) {
 	s, dir := newTestStore(t)
 	ref := putBlob(t, s, []byte("ciphertext"))
+	waitSpares(t, s, spareBlobs) // the spares made meanwhile move blobs/'s times too
 	for _, p := range []string{filepath.Join(dir, "blobs", ref.ID), filepath.Join(dir, "blobs")} {
 		fi, err := os.Stat(p)
 		if err != nil {

@@ -108,16 +108,8 @@ func (s *Store) newSpares(n int) ([]spareFile, error) {
 		}
 		batch = append(batch, sp)
 	}
-	if len(batch) > 0 {
-		// A spare's own times tell when it was made: the day, as every
-		// stored date is (filetime.go); the directory's move with every file.
-		for _, sp := range batch {
-			s.settle(filepath.Join(s.blobs, sp.id))
-		}
-		s.settle(s.blobs)
-		if err == nil {
-			err = syncDir(s.blobs)
-		}
+	if len(batch) > 0 && err == nil {
+		err = syncDir(s.blobs)
 	}
 	if err != nil {
 		s.dropSpares(batch)
@@ -143,7 +135,32 @@ func (s *Store) createBlobFile(spare bool) (spareFile, error) {
 	if spare && s.spare.ids != nil {
 		s.spare.ids[id] = struct{}{}
 	}
+	// The file's times and the directory's moved to the microsecond: back
+	// to the day at once, as every stored date is (filetime.go).
+	s.settle(filepath.Join(s.blobs, id), s.blobs)
 	return spareFile{id: id, f: f}, nil
+}
+
+// spareInPlace reports whether a spare taken from the pool is still the
+// file its name in blobs/ points to. When blobs/ was moved or replaced
+// under the running relay (an admin's mistake, a disk remounted), writing
+// through the spare's descriptor would put a message where no record can
+// find it and no shred can reach it: such a spare is let go (its empty
+// file, wherever it is, is collected by the next Open) and the caller
+// makes its file afresh, which fails as it did before spares.
+func (s *Store) spareInPlace(sp spareFile) bool {
+	fi, err := os.Stat(filepath.Join(s.blobs, sp.id))
+	if err == nil {
+		var fs os.FileInfo
+		if fs, err = sp.f.Stat(); err == nil && os.SameFile(fi, fs) {
+			return true
+		}
+	}
+	sp.f.Close()
+	s.blobMu.Lock()
+	delete(s.temps, sp.id)
+	s.blobMu.Unlock()
+	return false
 }
 
 // Spare reports whether id names a spare blob file: an empty file made

@@ -115,3 +115,47 @@ func TestSparesLeftByACrashAreCollected(t *testing.T) {
 	}
 	mustCheck(t, s2)
 }
+
+// TestSparesNotUsedWhenBlobsMoved: with blobs/ moved away and a file in
+// its place (as relay/e2e's quiet test does), a new blob fails as it did
+// before spares, instead of writing into a spare now outside blobs/; and
+// once blobs/ is back, blobs are written again.
+func TestSparesNotUsedWhenBlobsMoved(t *testing.T) {
+	s, dir := newTestStore(t)
+	first := putBlob(t, s, randomBytes(t, 1<<10))
+	waitSpares(t, s, spareBlobs/2)
+	blobs := filepath.Join(dir, blobDir)
+	if err := os.Rename(blobs, blobs+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(blobs, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if w, err := s.NewBlob(); err == nil {
+		w.Write([]byte("ciphertext"))
+		_, err = w.Commit()
+		w.Abort()
+		if err == nil {
+			t.Fatal("a blob was committed with blobs/ replaced by a file")
+		}
+	}
+	entries, err := os.ReadDir(blobs + ".away")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.Name() == first.ID {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || fi.Size() != 0 {
+			t.Errorf("%s in the moved blobs/: %v, %v", e.Name(), fi.Size(), err)
+		}
+	}
+	if err := os.Remove(blobs); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(blobs+".away", blobs); err != nil {
+		t.Fatal(err)
+	}
+	putBlob(t, s, randomBytes(t, 1<<10))
+}
