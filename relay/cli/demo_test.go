@@ -96,6 +96,18 @@ func startDemo(t *testing.T, dir, conf string) (*demoProc, demo.Info) {
 	}
 }
 
+// startedLog waits until the start-up is over and returns the log so far:
+// every service logs "service started" from its own goroutine, and the
+// retention loop's start-up report comes from its own goroutine too, so a
+// snapshot taken earlier would mistake a late start-up line for a
+// request's.
+func (p *demoProc) startedLog(t *testing.T) string {
+	t.Helper()
+	p.waitLog(t, "service started", 4) // intake, imap, smtp, ctl
+	p.waitLog(t, "msg=report", 1)
+	return p.stderr.String()
+}
+
 // waitLog waits until the demo's log holds n lines containing what.
 func (p *demoProc) waitLog(t *testing.T, what string, n int) {
 	t.Helper()
@@ -163,14 +175,7 @@ func TestDemo(t *testing.T) {
 	}
 	fpr := strings.ToUpper(strings.TrimSpace(hexFpr(ents[0])))
 
-	// Every service logs "service started" from its own goroutine: take the
-	// snapshot only once all of them have, so a late start-up line is not
-	// mistaken for a request's.
-	p.waitLog(t, "service started", 4) // intake, imap, smtp, ctl
-	// The retention loop's start-up report is written from its own
-	// goroutine too.
-	p.waitLog(t, "msg=report", 1)
-	logBefore := p.stderr.String()
+	logBefore := p.startedLog(t)
 	checkServices(t, info)
 	const marker = "the-plaintext-marker-7f3a"
 	submitThroughForm(t, info, marker)

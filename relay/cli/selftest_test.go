@@ -32,8 +32,7 @@ func TestSelftestOverTor(t *testing.T) {
 	if info.IntakeOnion == "" {
 		t.Fatalf("no intake onion: %+v", info)
 	}
-	p.waitLog(t, "service started", 4)
-	logBefore := p.stderr.String()
+	logBefore := p.startedLog(t)
 
 	selftest := func(args ...string) (selftestResult, int) {
 		t.Helper()
