@@ -28,14 +28,7 @@ func FuzzArmorAsGoCrypto(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, in string) {
-		var want []byte
-		var wantErr error
-		block, err := armor.Decode(strings.NewReader(in))
-		if err != nil || block.Type != "PGP MESSAGE" {
-			wantErr = io.ErrUnexpectedEOF
-		} else {
-			want, wantErr = io.ReadAll(block.Body)
-		}
+		want, wantErr := goCryptoArmor(in)
 		for _, r := range []io.Reader{strings.NewReader(in), iotest.OneByteReader(strings.NewReader(in))} {
 			var got []byte
 			body, gotErr := armorBody(r, newScratch())
@@ -45,6 +38,29 @@ func FuzzArmorAsGoCrypto(f *testing.F) {
 			checkSame(t, "go-crypto", in, got, want, gotErr, wantErr)
 		}
 	})
+}
+
+// goCryptoArmor is what go-crypto's armor.Decode reads from in: the body
+// of a PGP MESSAGE block, or an error.
+func goCryptoArmor(in string) ([]byte, error) {
+	block, err := armor.Decode(strings.NewReader(in))
+	if err != nil || block.Type != "PGP MESSAGE" {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return io.ReadAll(block.Body)
+}
+
+// chunked reads in whole ("whole"), a byte at a time ("one byte") or half
+// of each read ("half"): the decoders must not depend on how reads fall.
+func chunked(in, how string) io.Reader {
+	r := io.Reader(strings.NewReader(in))
+	switch how {
+	case "one byte":
+		r = iotest.OneByteReader(r)
+	case "half":
+		r = iotest.HalfReader(r)
+	}
+	return r
 }
 
 // checkSame fails t unless got and want are the same bytes or both refused;

@@ -77,9 +77,10 @@ func newsroomReply(t testing.TB, to []*openpgp.Entity, s src, id, inReplyTo, tex
 	return b.Bytes()
 }
 
-// TestOpenAgainAddsOnlyNew: a second run over the same stick changes
-// nothing; a new batch adds only its messages.
-func TestOpenAgainAddsOnlyNew(t *testing.T) {
+// openedOnce exports one submission of one source (with a file) and opens
+// it: jane's key, the source, the reader home, the stick, the output.
+func openedOnce(t *testing.T) (*openpgp.Entity, src, *home, string, string) {
+	t.Helper()
 	j := key(t, "jane")
 	a := newSource(t, "quixotic tangerine")
 	h := newHome(t)
@@ -89,6 +90,13 @@ func TestOpenAgainAddsOnlyNew(t *testing.T) {
 	if sum, _ := open(t, stick, out, j); sum.Opened != 1 {
 		t.Fatalf("first run: %+v", sum)
 	}
+	return j, a, h, stick, out
+}
+
+// TestOpenAgainAddsOnlyNew: a second run over the same stick changes
+// nothing; a new batch adds only its messages.
+func TestOpenAgainAddsOnlyNew(t *testing.T) {
+	j, a, h, stick, out := openedOnce(t)
 	if sum, _ := open(t, stick, out, j); sum.Opened != 0 || sum.Skipped != 1 {
 		t.Fatalf("second run: %+v", sum)
 	}
@@ -274,15 +282,7 @@ func TestOpenReportsOneLinePerMessage(t *testing.T) {
 // end) leaves no thread record; the next run opens the messages again
 // into that folder, without a duplicate file.
 func TestOpenAfterRunCutBeforeThreadSaved(t *testing.T) {
-	j := key(t, "jane")
-	a := newSource(t, "quixotic tangerine")
-	h := newHome(t)
-	h.put("INBOX", 1, submission(t, []*openpgp.Entity{j}, a, "a1@"+domain, "", "one", file{"a.pdf", []byte("%PDF-1.4")}))
-	stick, out := t.TempDir(), t.TempDir()
-	h.export(stick)
-	if sum, _ := open(t, stick, out, j); sum.Opened != 1 {
-		t.Fatalf("first run: %+v", sum)
-	}
+	j, _, _, stick, out := openedOnce(t)
 	// What a cut run leaves: the state and the file, no thread, no log.
 	for _, p := range []string{filepath.Join(out, ".postern", "opened.log"), filepath.Join(out, ".postern", "thread-quixotic-tangerine.json")} {
 		if err := os.Remove(p); err != nil {
