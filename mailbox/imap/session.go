@@ -381,8 +381,9 @@ func (sess *session) status(mb store.Mailbox, o *imap.StatusOptions) (*imap.Stat
 	return data, nil
 }
 
-// Append streams the literal into a new blob, computes its structure from
-// the file, and adds it to the mailbox. The literal is never held whole.
+// Append streams the literal into a new blob (sealed unless it is already
+// ciphertext), walks its structure from the same stream, and adds it to the
+// mailbox. The literal is never held whole.
 func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOptions) (_ *imap.AppendData, err error) {
 	defer sess.fail("append", &err)
 	max := sess.s.o.MaxAppendBytes
