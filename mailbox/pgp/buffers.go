@@ -14,10 +14,12 @@ import (
 // one and passes it in EncryptOptions. Safe for concurrent use; the zero
 // value is ready; a nil *Buffers allocates afresh every time.
 //
-// Nothing secret outlives a message here: a chunk buffer holds ciphertext
-// (or compressed plaintext on its way to the cipher, which the next
-// message overwrites before it is read), and a compressor is Reset
-// before it is used again.
+// Memory only, never disk: a chunk buffer is cleared when it comes back
+// (the compressed packet's holds compressed plaintext on its way to the
+// cipher). A compressor is Reset before it is used again, but its window
+// keeps the end of the last message's plaintext in memory until the next
+// message overwrites it or the pool drops it, as freed heap memory would
+// until it is reused.
 type Buffers struct {
 	chunks sync.Pool    // *[]byte, cap partialChunk
 	flates [3]sync.Pool // *flate.Writer: level 1, Huffman-only, stored
