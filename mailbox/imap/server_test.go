@@ -140,12 +140,12 @@ func blobExists(t *testing.T, dir, id string) bool {
 	return found
 }
 
-// A journalist idling on INBOX hears of a submission when it is delivered,
-// and sees flag changes made by their other session.
-func TestIdleSeesDelivery(t *testing.T) {
-	e := newEnv(t, "alice", "bob")
+// idleOnInbox logs user in, selects INBOX and starts IDLE; every EXISTS
+// the session hears arrives on exists.
+func idleOnInbox(t *testing.T, e *env, user string) (*imapclient.Client, *imapclient.IdleCommand, chan uint32) {
+	t.Helper()
 	exists := make(chan uint32, 16)
-	c := e.login(t, "alice", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
+	c := e.login(t, user, &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
 		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
 			if d.NumMessages != nil {
 				exists <- *d.NumMessages
@@ -159,6 +159,14 @@ func TestIdleSeesDelivery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return c, idle, exists
+}
+
+// A journalist idling on INBOX hears of a submission when it is delivered,
+// and sees flag changes made by their other session.
+func TestIdleSeesDelivery(t *testing.T) {
+	e := newEnv(t, "alice", "bob")
+	c, idle, exists := idleOnInbox(t, e, "alice")
 	e.deliver(t, sampleMessage("while idling", 100))
 	select {
 	case n := <-exists:

@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2/imapclient"
-
 	"postern/mailbox/imap/structure"
 	"postern/mailbox/store"
 )
@@ -18,21 +16,7 @@ import (
 // first EXISTS already counts every one.
 func TestIdleHearsOfBatchAtRelease(t *testing.T) {
 	e := newEnv(t, "alice")
-	exists := make(chan uint32, 16)
-	c := e.login(t, "alice", &imapclient.Options{UnilateralDataHandler: &imapclient.UnilateralDataHandler{
-		Mailbox: func(d *imapclient.UnilateralDataMailbox) {
-			if d.NumMessages != nil {
-				exists <- *d.NumMessages
-			}
-		},
-	}})
-	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
-		t.Fatal(err)
-	}
-	idle, err := c.Idle()
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, idle, exists := idleOnInbox(t, e, "alice")
 	const n = 3
 	for i := range n {
 		msg := sampleMessage(fmt.Sprint("pending ", i), 2000)
