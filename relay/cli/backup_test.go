@@ -364,15 +364,7 @@ func addSource(t *testing.T, dir string) {
 	if err := st.CreateSource(src); err != nil {
 		t.Fatal(err)
 	}
-	w, err := st.NewBlob()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("ciphertext stand-in"))
-	ref, err := w.Commit()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := putBlob(t, st, "ciphertext stand-in")
 	if err := st.Deliver(store.Delivery{Blob: ref, SourceID: src.ID, Flags: []string{`\Flagged`}}); err != nil {
 		t.Fatal(err)
 	}

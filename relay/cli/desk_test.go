@@ -10,6 +10,24 @@ import (
 	"postern/relay/admin"
 )
 
+// putBlob stores data as a committed blob (a stand-in for ciphertext).
+func putBlob(t *testing.T, st *store.Store, data string) store.BlobRef {
+	t.Helper()
+	w, err := st.NewBlob()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Abort()
+	if _, err := w.Write([]byte(data)); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := w.Commit()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 // addSourceOn stores a source on a desk, as the form would on a first
 // submission, with one submission held for jane.
 func addSourceOn(t *testing.T, dir, designation, desk string) {
@@ -25,15 +43,7 @@ func addSourceOn(t *testing.T, dir, designation, desk string) {
 	if err := st.CreateSource(src); err != nil {
 		t.Fatal(err)
 	}
-	w, err := st.NewBlob()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.Write([]byte("ciphertext"))
-	ref, err := w.Commit()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref := putBlob(t, st, "ciphertext")
 	if err := st.Deliver(store.Delivery{Blob: ref, SourceID: src.ID, Journalists: []string{"jane"}}); err != nil {
 		t.Fatal(err)
 	}
