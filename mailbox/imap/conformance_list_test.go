@@ -1,6 +1,7 @@
 package imapd
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -44,5 +45,26 @@ func confLsubParents(t *testing.T, tg target, p string) {
 	for _, name := range []string{p + "/a/b/c", p + "/a/b", p + "/a", p + "/x", p} {
 		a.try("UNSUBSCRIBE " + name)
 		a.try("DELETE " + name)
+	}
+}
+
+// confListStatus protects LIST-STATUS (RFC 5819): LIST ... RETURN (STATUS
+// ...) carries each listed mailbox's counts (a plain LIST reads none).
+func confListStatus(t *testing.T, tg target, p string) {
+	a := confLogin(t, tg)
+	a.cmd("CREATE " + p)
+	defer a.try("DELETE " + p)
+	for i := range 3 {
+		a.appendMsg(p, "", fmt.Sprintf("Subject: %d\r\n\r\nbody %d\r\n", i, i))
+	}
+	lines := a.cmd("LIST \"\" " + imapQuote(p) + " RETURN (STATUS (MESSAGES UIDNEXT UNSEEN))")
+	st := find(lines, "* STATUS ")
+	for _, want := range []string{"MESSAGES 3", "UIDNEXT 4", "UNSEEN 3"} {
+		if !strings.Contains(st, want) {
+			t.Errorf("LIST-STATUS: %q lacks %s (lines %q)", st, want, lines)
+		}
+	}
+	if find(lines, "* LIST ") == "" {
+		t.Errorf("LIST-STATUS: no LIST line in %q", lines)
 	}
 }

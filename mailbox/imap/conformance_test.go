@@ -35,6 +35,7 @@ func runConformance(t *testing.T, tg target) {
 	t.Run("RecentInFlagUpdates", func(t *testing.T) { confRecentInFlagUpdates(t, tg, prefix+"-recentupd") })
 	t.Run("SearchSize", func(t *testing.T) { confSearchSize(t, tg, prefix+"-size") })
 	t.Run("LsubParents", func(t *testing.T) { confLsubParents(t, tg, prefix+"-lsub") })
+	t.Run("ListStatus", func(t *testing.T) { confListStatus(t, tg, prefix+"-liststatus") })
 	t.Run("Keywords", func(t *testing.T) { confKeywords(t, tg, prefix+"-kw") })
 	t.Run("EnvelopeAddresses", func(t *testing.T) { confEnvelopeAddresses(t, tg, prefix+"-env") })
 	t.Run("BadMailboxName", func(t *testing.T) { confBadMailboxName(t, tg, prefix+"-names") })

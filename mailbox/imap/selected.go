@@ -211,7 +211,7 @@ func (sess *session) Move(w *imapserver.MoveWriter, numSet imap.NumSet, dest str
 func (sess *session) copyMove(numSet imap.NumSet, dest string, move bool) (*imap.CopyData, []uint32, error) {
 	k := sess.key()
 	st := sess.s.o.Store
-	mb, err := st.Mailbox(k.journalist, dest)
+	mb, err := st.MailboxHead(k.journalist, dest)
 	if err != nil {
 		return nil, nil, sess.storeErr("copy", err, errTryCreate)
 	}

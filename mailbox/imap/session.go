@@ -225,7 +225,12 @@ func (sess *session) List(w *imapserver.ListWriter, ref string, patterns []strin
 	if len(patterns) == 0 {
 		return w.WriteList(&imap.ListData{Attrs: []imap.MailboxAttr{imap.MailboxAttrNoSelect}, Delim: delim})
 	}
-	mbs, err := sess.s.o.Store.Mailboxes(sess.journalist())
+	// Counts only for LIST-STATUS: they walk every message.
+	mailboxes := sess.s.o.Store.MailboxHeads
+	if o.ReturnStatus != nil {
+		mailboxes = sess.s.o.Store.Mailboxes
+	}
+	mbs, err := mailboxes(sess.journalist())
 	if err != nil {
 		return sess.storeErr("list", err, errInternal)
 	}
@@ -392,7 +397,7 @@ func (sess *session) Append(name string, r imap.LiteralReader, o *imap.AppendOpt
 	}
 	j := sess.journalist()
 	st := sess.s.o.Store
-	mb, err := st.Mailbox(j, name)
+	mb, err := st.MailboxHead(j, name)
 	if err != nil {
 		return nil, sess.storeErr("append", err, errTryCreate)
 	}

@@ -9,8 +9,15 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Mailboxes lists a journalist's mailboxes sorted by name (byte order).
-func (s *Store) Mailboxes(j string) ([]Mailbox, error) {
+// Mailboxes lists a journalist's mailboxes sorted by name (byte order),
+// with their message counts.
+func (s *Store) Mailboxes(j string) ([]Mailbox, error) { return s.mailboxes(j, true) }
+
+// MailboxHeads is Mailboxes without Count and Recent (left zero): counting
+// walks every message of every mailbox, which a plain LIST does not need.
+func (s *Store) MailboxHeads(j string) ([]Mailbox, error) { return s.mailboxes(j, false) }
+
+func (s *Store) mailboxes(j string, counted bool) ([]Mailbox, error) {
 	var out []Mailbox
 	err := s.view(func(tx *bolt.Tx) error {
 		jb := tx.Bucket(bMailboxes).Bucket([]byte(j))
@@ -18,7 +25,7 @@ func (s *Store) Mailboxes(j string) ([]Mailbox, error) {
 			return fmt.Errorf("journalist: %w", ErrNotFound)
 		}
 		return jb.ForEach(func(k, _ []byte) error {
-			mb, err := mailboxInfo(tx, j, string(k))
+			mb, err := mailboxInfo(tx, j, string(k), counted)
 			if err != nil {
 				return err
 			}
@@ -33,14 +40,21 @@ func (s *Store) Mailboxes(j string) ([]Mailbox, error) {
 }
 
 // Mailbox returns one mailbox with its message count.
-func (s *Store) Mailbox(j, name string) (Mailbox, error) {
+func (s *Store) Mailbox(j, name string) (Mailbox, error) { return s.mailbox(j, name, true) }
+
+// MailboxHead is Mailbox without Count and Recent (left zero), in constant
+// time: what APPEND and COPY need (the name, UIDVALIDITY), where counting
+// walks every message (a tenth of an APPEND's CPU at 10,000 messages).
+func (s *Store) MailboxHead(j, name string) (Mailbox, error) { return s.mailbox(j, name, false) }
+
+func (s *Store) mailbox(j, name string, counted bool) (Mailbox, error) {
 	name, err := normMailbox(name)
 	if err != nil {
 		return Mailbox{}, fmt.Errorf("store: mailbox: %w", ErrNotFound)
 	}
 	var mb Mailbox
 	err = s.view(func(tx *bolt.Tx) error {
-		mb, err = mailboxInfo(tx, j, name)
+		mb, err = mailboxInfo(tx, j, name, counted)
 		return err
 	})
 	if err != nil {
@@ -49,10 +63,15 @@ func (s *Store) Mailbox(j, name string) (Mailbox, error) {
 	return mb, nil
 }
 
-func mailboxInfo(tx *bolt.Tx, j, name string) (Mailbox, error) {
+func mailboxInfo(tx *bolt.Tx, j, name string, counted bool) (Mailbox, error) {
 	m, err := getMailbox(tx, j, name)
 	if err != nil {
 		return Mailbox{}, err
+	}
+	mb := Mailbox{Name: name, UIDValidity: m.rec.UIDValidity, UIDNext: m.rec.UIDNext,
+		SpecialUse: m.rec.SpecialUse, Subscribed: m.rec.Subscribed, RecentUID: m.rec.RecentUID}
+	if !counted {
+		return mb, nil
 	}
 	b, err := m.msgs(tx)
 	if err != nil {
@@ -66,9 +85,8 @@ func mailboxInfo(tx *bolt.Tx, j, name string) (Mailbox, error) {
 			recent++
 		}
 	}
-	return Mailbox{Name: name, UIDValidity: m.rec.UIDValidity, UIDNext: m.rec.UIDNext,
-		SpecialUse: m.rec.SpecialUse, Subscribed: m.rec.Subscribed, Count: n,
-		RecentUID: m.rec.RecentUID, Recent: recent}, nil
+	mb.Count, mb.Recent = n, recent
+	return mb, nil
 }
 
 // CreateMailbox makes a mailbox, and any missing superiors of a hierarchical name

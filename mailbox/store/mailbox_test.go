@@ -336,3 +336,51 @@ func TestSetFlagsAndExpungeDeleted(t *testing.T) {
 	}
 	mustCheck(t, s)
 }
+
+// MailboxHead and MailboxHeads are Mailbox and Mailboxes without the
+// counts: every other field the same, the name normalised the same way.
+func TestMailboxHeadsAreMailboxesWithoutCounts(t *testing.T) {
+	s, _ := newTestStore(t)
+	addJournalist(t, s, "ana")
+	for range 3 {
+		if _, err := s.Append("ana", "INBOX", putBlob(t, s, []byte("m")), nil, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.ClaimRecent("ana", "INBOX", 1); err != nil {
+		t.Fatal(err)
+	}
+	full, err := s.Mailbox("ana", "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if full.Count != 3 || full.Recent != 2 {
+		t.Fatalf("Mailbox counts %d, %d recent; want 3, 2", full.Count, full.Recent)
+	}
+	head, err := s.MailboxHead("ana", "inbox")
+	if err != nil {
+		t.Fatal(err)
+	}
+	uncounted := full
+	uncounted.Count, uncounted.Recent = 0, 0
+	if head != uncounted {
+		t.Fatalf("MailboxHead %+v, want %+v", head, uncounted)
+	}
+	if _, err := s.MailboxHead("ana", "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("missing mailbox: %v", err)
+	}
+	all, err := s.Mailboxes("ana")
+	if err != nil {
+		t.Fatal(err)
+	}
+	heads, err := s.MailboxHeads("ana")
+	if err != nil || len(heads) != len(all) {
+		t.Fatalf("%d heads, %d mailboxes (%v)", len(heads), len(all), err)
+	}
+	for i := range all {
+		all[i].Count, all[i].Recent = 0, 0
+		if heads[i] != all[i] {
+			t.Errorf("head %+v, mailbox %+v", heads[i], all[i])
+		}
+	}
+}
