@@ -46,6 +46,16 @@ func TestCRC24MatchesReference(t *testing.T) {
 	}
 }
 
+func BenchmarkCRC24(b *testing.B) {
+	p := make([]byte, 64<<10)
+	b.SetBytes(int64(len(p)))
+	var crc uint32
+	for b.Loop() {
+		crc = crc24.update(crc24Init, p)
+	}
+	_ = crc
+}
+
 // Whatever the write sizes, go-crypto's decoder reads
 // back the same bytes, every line ends in CRLF and no line is longer than 64.
 func TestArmorWriterRoundTrip(t *testing.T) {
