@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"io"
 	"sync"
+	"time"
 
 	kflate "github.com/klauspost/compress/flate"
 )
@@ -24,6 +25,14 @@ import (
 // level 1 at about five times the speed, which was most of the server CPU
 // of an mbsync sync over COMPRESS (docs/benchmarks.md (d)).
 //
+// Literal bytes leaving fast are sent in stored blocks instead (see
+// litRate): compressing armor saves a quarter of the bytes, which pays
+// on a slow link (Tor, whose circuits carry a few MB/s) and costs wall
+// time on a fast one, where the client's CPU is what limits: mbsync
+// inflating Huffman-coded bodies on loopback spent 50% more CPU than on a
+// plain stream, and its sync of 10,000 messages took 1.2-1.4x Dovecot's
+// without COMPRESS (docs/benchmarks.md (d), session 6).
+//
 // A raw deflate stream may go on with another compressor after a flush:
 // Flush is a sync flush (RFC 1951 stored block of length 0, not final),
 // which closes any open block and ends on a byte boundary, and a fresh
@@ -34,8 +43,17 @@ import (
 // lost is matches across the switch: there are none between protocol text
 // and ciphertext.
 type deflaters struct {
-	text, body, bufs sync.Pool
+	text, body, stored, bufs sync.Pool
 }
+
+// coding is the kind of compressor a piece of a response goes through.
+type coding uint8
+
+const (
+	codeText   coding = iota // protocol text: the standard library, level 1
+	codeBody                 // literal bytes: Huffman-only
+	codeStored               // literal bytes on a fast link: stored blocks
+)
 
 // compressor is what guardConn needs of a lent compressor.
 type compressor interface {
@@ -59,17 +77,22 @@ func (d *deflaters) putBuf(cw *bufio.Writer) {
 	d.bufs.Put(cw)
 }
 
-// get lends a compressor writing to cw: Huffman-only for literal bytes
-// (body), else the standard library at level 1 (armored mail is base64,
-// which its Huffman coding takes to 0.75 where klauspost's fast levels
-// store it uncompressed). Resets at both only move offsets.
-func (d *deflaters) get(cw *bufio.Writer, body bool) compressor {
-	if body {
-		if fw, ok := d.body.Get().(*kflate.Writer); ok {
+// get lends a compressor writing to cw: Huffman-only or stored blocks for
+// literal bytes, else the standard library at level 1 (armored mail is
+// base64, which its Huffman coding takes to 0.75 where klauspost's fast
+// levels store it uncompressed). Resets only move offsets.
+func (d *deflaters) get(cw *bufio.Writer, c coding) compressor {
+	switch c {
+	case codeBody, codeStored:
+		pool, level := &d.body, kflate.HuffmanOnly
+		if c == codeStored {
+			pool, level = &d.stored, kflate.NoCompression
+		}
+		if fw, ok := pool.Get().(*kflate.Writer); ok {
 			fw.Reset(cw)
 			return fw
 		}
-		fw, _ := kflate.NewWriter(cw, kflate.HuffmanOnly) // fails only for a bad level
+		fw, _ := kflate.NewWriter(cw, level) // fails only for a bad level
 		return fw
 	}
 	if fw, ok := d.text.Get().(*flate.Writer); ok {
@@ -80,12 +103,54 @@ func (d *deflaters) get(cw *bufio.Writer, body bool) compressor {
 	return fw
 }
 
-// put takes back a compressor whose output was flushed.
-func (d *deflaters) put(fw compressor) {
-	switch fw := fw.(type) {
-	case *kflate.Writer:
+// put takes back a compressor of coding c whose output was flushed.
+func (d *deflaters) put(fw compressor, c coding) {
+	switch c {
+	case codeBody:
 		d.body.Put(fw)
-	case *flate.Writer:
+	case codeStored:
+		d.stored.Put(fw)
+	default:
 		d.text.Put(fw)
 	}
+}
+
+// litRate measures how fast a connection's literal bytes leave, to send
+// them stored once they leave faster than storeAbove: a window of
+// rateWindow bytes written with no pause longer than rateGap between
+// writes (a pause is the client's own time, not the link's). Until such a
+// window is complete, after any pause, and whenever a window is slower,
+// literals are compressed: a slow link, or a client that fetches one
+// message at a time, keeps the smaller coding.
+type litRate struct {
+	start, last time.Time
+	n           int64
+	stored      bool
+}
+
+const (
+	rateWindow = 8 << 20
+	rateGap    = 200 * time.Millisecond
+	// storeAbove: 32 MB/s, a quarter of a gigabit link; Tor's circuits
+	// and most journalists' lines are far below it.
+	storeAbove = 32 << 20
+)
+
+// observe counts n literal bytes about to be written at now, and returns
+// how they are coded.
+func (r *litRate) observe(now time.Time, n int) coding {
+	if now.Sub(r.last) > rateGap { // the client paused: start over
+		r.start, r.n, r.stored = now, 0, false
+	}
+	r.last = now
+	r.n += int64(n)
+	if r.n >= rateWindow {
+		took := now.Sub(r.start).Seconds()
+		r.stored = took < float64(r.n)/storeAbove
+		r.start, r.n = now, 0
+	}
+	if r.stored {
+		return codeStored
+	}
+	return codeBody
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	kflate "github.com/klauspost/compress/flate"
 )
@@ -101,11 +102,99 @@ func TestCompressBodiesHuffmanOnly(t *testing.T) {
 		body := armored(t, size)
 		resp := fmt.Sprintf("* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\nb%d OK FETCH completed\r\n", i+1, i+1, len(body), body, i)
 		write(resp, func() {
-			if _, ok := g.fw.(*kflate.Writer); !ok || !g.body {
+			if _, ok := g.fw.(*kflate.Writer); !ok || g.coding != codeBody {
 				t.Errorf("message %d: its body is coded by %T, not Huffman-only", i, g.fw)
 			}
 		})
 		read(resp)
+	}
+	if g.fw != nil || g.cw != nil {
+		t.Error("a compressor is still lent after the responses were flushed")
+	}
+}
+
+// Literal bytes leaving faster than storeAbove go in stored blocks, where
+// the client's inflater only copies (on loopback mbsync's CPU, not the
+// link, bounds a sync); slower ones, and any window broken by a pause of
+// the client, stay Huffman-coded; the stream stays one and whole across
+// every switch. The clock is the test's: 4 KiB chunks 25 µs apart are a
+// link of 160 MB/s, 1 ms apart one of 4 MB/s.
+func TestCompressLiteralsStoredOnlyOnAFastLink(t *testing.T) {
+	sc := &scriptConn{in: bytes.NewReader([]byte("a COMPRESS DEFLATE\r\n"))}
+	g := newGuardConn(sc)
+	g.authed.Store(true)
+	g.Read(make([]byte, 100))
+	sc.out.Reset()
+	inflater := flate.NewReader(&sc.out)
+	now := time.Unix(1e9, 0)
+	g.clock = func() time.Time { return now }
+	body := armored(t, 6<<20)
+	// fetch sends one message as the library does (4 KiB writes, the
+	// clock moving step per write) and returns the codings its body went
+	// through and the compressed bytes it took.
+	fetch := func(i int, step time.Duration) (map[coding]bool, int) {
+		t.Helper()
+		before := sc.out.Len()
+		resp := fmt.Sprintf("* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\nb%d OK FETCH completed\r\n", i, i, len(body), body, i)
+		seen := map[coding]bool{}
+		for len(resp) > 0 {
+			n := min(len(resp), libraryBuffer)
+			if _, err := g.Write([]byte(resp[:n])); err != nil {
+				t.Fatal(err)
+			}
+			if g.fw != nil {
+				seen[g.coding] = true
+			}
+			resp = resp[n:]
+			now = now.Add(step)
+		}
+		wire := sc.out.Len() - before
+		got := make([]byte, len(body)+200)
+		want := fmt.Sprintf("* %d FETCH (UID %d BODY[] {%d}\r\n%s)\r\nb%d OK FETCH completed\r\n", i, i, len(body), body, i)
+		if _, err := io.ReadFull(inflater, got[:len(want)]); err != nil || string(got[:len(want)]) != want {
+			t.Fatalf("message %d: not inflated whole (%v)", i, err)
+		}
+		return seen, wire
+	}
+	// A slow link: Huffman-only throughout, a quarter smaller.
+	for i := 1; i <= 3; i++ {
+		seen, wire := fetch(i, time.Millisecond)
+		if seen[codeStored] || !seen[codeBody] {
+			t.Fatalf("slow link, message %d coded %v", i, seen)
+		}
+		if r := float64(wire) / float64(len(body)); r > 0.80 {
+			t.Fatalf("slow link, message %d: %.2f of its size on the wire", i, r)
+		}
+	}
+	// A fast link: stored once a window of 8 MiB has shown it (the first
+	// window still holds 2 MiB of the slow messages).
+	for i := 4; i <= 6; i++ {
+		fetch(i, 25*time.Microsecond)
+	}
+	seen, wire := fetch(7, 25*time.Microsecond)
+	if !seen[codeStored] || seen[codeBody] {
+		t.Fatalf("fast link: coded %v", seen)
+	}
+	if r := float64(wire) / float64(len(body)); r < 0.99 {
+		t.Fatalf("fast link: %.2f of its size on the wire, not stored", r)
+	}
+	// The client pauses before each message: a pause starts over, and no
+	// window of 8 MiB completes, so nothing shows the link fast again.
+	for i := 8; i <= 10; i++ {
+		now = now.Add(time.Second)
+		if seen, _ = fetch(i, 25*time.Microsecond); seen[codeStored] {
+			t.Fatalf("after a pause, message %d coded %v", i, seen)
+		}
+	}
+	// A slow link after a fast one: compressed again.
+	for i := 11; i <= 13; i++ {
+		fetch(i, 25*time.Microsecond)
+	}
+	for i := 14; i <= 16; i++ {
+		seen, _ = fetch(i, time.Millisecond)
+	}
+	if seen[codeStored] {
+		t.Fatalf("slow again: coded %v", seen)
 	}
 	if g.fw != nil || g.cw != nil {
 		t.Error("a compressor is still lent after the responses were flushed")

@@ -68,8 +68,12 @@ type guardConn struct {
 	z   *deflaters    // non-nil once COMPRESS DEFLATE is active
 	fw  compressor    // lent by z from a response's first byte to its flush
 	cw  *bufio.Writer // fw's output: one socket write per flush
-	// body says fw is the Huffman-only kind, lent for literal bytes.
-	body bool
+	// coding is fw's kind (deflate.go).
+	coding coding
+	// rate picks the coding of literal bytes from how fast they leave.
+	rate litRate
+	// clock is time.Now but in tests.
+	clock func() time.Time
 	// lender is the server's deflaters (nil in tests: one of its own).
 	lender *deflaters
 }
@@ -307,15 +311,23 @@ func (g *guardConn) send(b []byte, flush, body bool) error {
 	if g.cw == nil {
 		g.cw = g.z.getBuf(g.Conn)
 	}
-	if g.fw != nil && g.body != body {
+	c := codeText
+	if body {
+		now := time.Now
+		if g.clock != nil {
+			now = g.clock
+		}
+		c = g.rate.observe(now(), len(b))
+	}
+	if g.fw != nil && g.coding != c {
 		if err := g.fw.Flush(); err != nil {
 			return err
 		}
-		g.z.put(g.fw)
+		g.z.put(g.fw, g.coding)
 		g.fw = nil
 	}
 	if g.fw == nil {
-		g.fw, g.body = g.z.get(g.cw, body), body
+		g.fw, g.coding = g.z.get(g.cw, c), c
 	}
 	if _, err := g.fw.Write(b); err != nil {
 		return err
@@ -329,7 +341,7 @@ func (g *guardConn) send(b []byte, flush, body bool) error {
 	if err := g.cw.Flush(); err != nil {
 		return err
 	}
-	g.z.put(g.fw)
+	g.z.put(g.fw, g.coding)
 	g.z.putBuf(g.cw)
 	g.fw, g.cw = nil, nil
 	return nil
