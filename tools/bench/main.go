@@ -109,8 +109,8 @@ func runAll(o options) error {
 				ratio := float64(r.wireBytes) / float64(r.size)
 				rows = append(rows, row{
 					fmt.Sprintf("(b) downloaded ÷ submitted, %s", r.kind),
-					fmt.Sprintf("%.3f with COMPRESS=DEFLATE (%d of %d bytes); mail as stored %.3f; gpg binary %.3f",
-						ratio, r.wireBytes, r.size, float64(r.mailBytes)/float64(r.size), float64(r.gpgBytes)/float64(r.size)),
+					fmt.Sprintf("%.3f with COMPRESS=DEFLATE at 8 MB/s (%d of %d bytes); %.3f on unthrottled loopback; mail as stored %.3f; gpg binary %.3f",
+						ratio, r.wireBytes, r.size, float64(r.fastWireBytes)/float64(r.size), float64(r.mailBytes)/float64(r.size), float64(r.gpgBytes)/float64(r.size)),
 					"≤ 1.40", verdict(ratio <= 1.40)})
 			}
 		}
