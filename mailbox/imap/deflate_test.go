@@ -58,18 +58,25 @@ func TestCompressedSessionsShareCompressors(t *testing.T) {
 	wg.Wait()
 }
 
+// compressedGuard is a logged-in guard on a scripted connection after
+// COMPRESS DEFLATE, with an inflater reading what it writes from then on.
+func compressedGuard(t *testing.T) (*guardConn, *scriptConn, io.Reader) {
+	t.Helper()
+	sc := &scriptConn{in: bytes.NewReader([]byte("a COMPRESS DEFLATE\r\n"))}
+	g := newGuardConn(sc)
+	g.authed.Store(true)
+	g.Read(make([]byte, 100))
+	sc.out.Reset()
+	return g, sc, flate.NewReader(&sc.out)
+}
+
 // Message bodies in FETCH responses are coded Huffman-only (klauspost's
 // encoder, about five times the speed of level 1 on armor at the same
 // size) and protocol text at level 1; the switches between the two within
 // and across responses keep one raw deflate stream that an ordinary
 // inflater reads to its end, each response whole once its flush arrives.
 func TestCompressBodiesHuffmanOnly(t *testing.T) {
-	sc := &scriptConn{in: bytes.NewReader([]byte("a COMPRESS DEFLATE\r\n"))}
-	g := newGuardConn(sc)
-	g.authed.Store(true)
-	g.Read(make([]byte, 100))
-	sc.out.Reset()
-	inflater := flate.NewReader(&sc.out)
+	g, _, inflater := compressedGuard(t)
 	// write feeds resp to the guard as the library's 4096-byte buffer
 	// does: full chunks, then the short write that ends the response.
 	write := func(resp string, midLiteral func()) {
@@ -120,12 +127,7 @@ func TestCompressBodiesHuffmanOnly(t *testing.T) {
 // every switch. The clock is the test's: 4 KiB chunks 25 µs apart are a
 // link of 160 MB/s, 1 ms apart one of 4 MB/s.
 func TestCompressLiteralsStoredOnlyOnAFastLink(t *testing.T) {
-	sc := &scriptConn{in: bytes.NewReader([]byte("a COMPRESS DEFLATE\r\n"))}
-	g := newGuardConn(sc)
-	g.authed.Store(true)
-	g.Read(make([]byte, 100))
-	sc.out.Reset()
-	inflater := flate.NewReader(&sc.out)
+	g, sc, inflater := compressedGuard(t)
 	now := time.Unix(1e9, 0)
 	g.clock = func() time.Time { return now }
 	body := armored(t, 6<<20)
