@@ -131,9 +131,9 @@ type litRate struct {
 const (
 	rateWindow = 8 << 20
 	rateGap    = 200 * time.Millisecond
-	// storeAbove: 32 MB/s, a quarter of a gigabit link; Tor's circuits
-	// and most journalists' lines are far below it.
-	storeAbove = 32 << 20
+	// storeAbove: 32 MB/s (bytes a second), a quarter of a gigabit link;
+	// Tor's circuits and most journalists' lines are far below it.
+	storeAbove = 32_000_000
 )
 
 // observe counts n literal bytes about to be written at now, and returns

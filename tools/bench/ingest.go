@@ -193,7 +193,7 @@ func (c *countingConn) Read(p []byte) (int, error) {
 // stored, not Huffman-coded, once they leave faster than 32 MB/s
 // (mailbox/imap/deflate.go), so on unthrottled loopback the same FETCH
 // takes a third more bytes; the row shows that too.
-const torRate = 8 << 20
+const torRate = 8_000_000
 
 // compressedFetch downloads the newest INBOX message the way Thunderbird
 // and mbsync do once the server offers COMPRESS=DEFLATE (RFC 4978),
