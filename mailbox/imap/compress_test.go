@@ -184,6 +184,42 @@ func TestMbsyncCompressed(t *testing.T) {
 	}
 }
 
+// TestMbsyncThroughStoredBlocks: on a link the relay finds fast it sends
+// message bodies in stored deflate blocks (deflate.go, litRate), switching
+// from Huffman-only, and to protocol text and back, within one stream; a
+// real client's zlib reads every message whole through the switches. The
+// thresholds are lowered (64 KiB at any speed) so that a few messages
+// reach them whatever the load of the machine.
+func TestMbsyncThroughStoredBlocks(t *testing.T) {
+	mbsync := needTool(t, "mbsync")
+	e := newEnvWith(t, Options{literals: litPolicy{window: 64 << 10, above: 1}}, "alice")
+	msgs := map[string]bool{}
+	for i, size := range []int{300 << 10, 2 << 10, 700 << 10, 14 << 10, 1 << 20, 5 << 10} {
+		m := armored(t, size)
+		if i%2 == 1 {
+			m = sampleMessage(fmt.Sprintf("text %d", i), size)
+		}
+		msgs[m] = true
+		e.deliver(t, m)
+	}
+	maildir, out := mbsyncRun(t, mbsync, e, "alice", "-D")
+	if !strings.Contains(out, "COMPRESS DEFLATE") {
+		t.Fatalf("mbsync did not ask for COMPRESS DEFLATE:\n%.3000s", out)
+	}
+	if n := e.srv.deflaters.storedLent.Load(); n == 0 {
+		t.Fatal("no body went in stored blocks")
+	}
+	for m := range syncedMessages(t, maildir) {
+		if !msgs[m] {
+			t.Errorf("a synced message (%d bytes) differs from every delivered one", len(m))
+		}
+		delete(msgs, m)
+	}
+	if len(msgs) != 0 {
+		t.Errorf("%d messages not synced", len(msgs))
+	}
+}
+
 // syncedMessages reads the messages mbsync stored in maildir's INBOX, as
 // the server sent them: CRLF line ends, without mbsync's X-TUID header.
 func syncedMessages(t *testing.T, maildir string) map[string]bool {

@@ -5,6 +5,7 @@ import (
 	"compress/flate"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	kflate "github.com/klauspost/compress/flate"
@@ -44,6 +45,8 @@ import (
 // and ciphertext.
 type deflaters struct {
 	text, body, stored, bufs sync.Pool
+	policy                   litPolicy    // set before the first connection
+	storedLent               atomic.Int64 // compressors lent for stored blocks
 }
 
 // coding is the kind of compressor a piece of a response goes through.
@@ -87,6 +90,7 @@ func (d *deflaters) get(cw *bufio.Writer, c coding) compressor {
 		pool, level := &d.body, kflate.HuffmanOnly
 		if c == codeStored {
 			pool, level = &d.stored, kflate.NoCompression
+			d.storedLent.Add(1)
 		}
 		if fw, ok := pool.Get().(*kflate.Writer); ok {
 			fw.Reset(cw)
@@ -123,9 +127,16 @@ func (d *deflaters) put(fw compressor, c coding) {
 // literals are compressed: a slow link, or a client that fetches one
 // message at a time, keeps the smaller coding.
 type litRate struct {
+	policy      litPolicy
 	start, last time.Time
 	n           int64
 	stored      bool
+}
+
+// litPolicy holds litRate's thresholds; zero fields are the defaults.
+type litPolicy struct {
+	window int64   // bytes; default rateWindow
+	above  float64 // bytes a second; default storeAbove
 }
 
 const (
@@ -144,9 +155,16 @@ func (r *litRate) observe(now time.Time, n int) coding {
 	}
 	r.last = now
 	r.n += int64(n)
-	if r.n >= rateWindow {
+	window, above := r.policy.window, r.policy.above
+	if window == 0 {
+		window = rateWindow
+	}
+	if above == 0 {
+		above = storeAbove
+	}
+	if r.n >= window {
 		took := now.Sub(r.start).Seconds()
-		r.stored = took < float64(r.n)/storeAbove
+		r.stored = took < float64(r.n)/above
 		r.start, r.n = now, 0
 	}
 	if r.stored {

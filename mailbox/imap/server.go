@@ -73,6 +73,11 @@ type Options struct {
 	// MaxPerJournalist is the most logged-in connections of one
 	// journalist; default 24.
 	MaxPerJournalist int
+
+	// literals is when COMPRESS sends literal bytes stored (deflate.go);
+	// the zero value is the default. Tests lower it to put real clients
+	// through stored blocks.
+	literals litPolicy
 }
 
 // Server is the IMAP server. Build it with New, then Serve a listener.
@@ -155,6 +160,7 @@ func New(o Options) (*Server, error) {
 		boxes:      make(map[boxKey]*box),
 		pending:    make(map[boxKey]struct{}),
 	}
+	s.deflaters.policy = o.literals
 	s.srv = imapserver.New(&imapserver.Options{
 		NewSession: s.newSession,
 		Caps: imap.CapSet{
