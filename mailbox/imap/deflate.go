@@ -127,16 +127,27 @@ func (d *deflaters) put(fw compressor, c coding) {
 // literals are compressed: a slow link, or a client that fetches one
 // message at a time, keeps the smaller coding.
 type litRate struct {
-	policy      litPolicy
+	policy      litPolicy // with its defaults filled in
 	start, last time.Time
 	n           int64
 	stored      bool
 }
 
-// litPolicy holds litRate's thresholds; zero fields are the defaults.
+// litPolicy holds litRate's thresholds; zero fields are the defaults
+// (orDefaults).
 type litPolicy struct {
 	window int64   // bytes; default rateWindow
 	above  float64 // bytes a second; default storeAbove
+}
+
+func (p litPolicy) orDefaults() litPolicy {
+	if p.window == 0 {
+		p.window = rateWindow
+	}
+	if p.above == 0 {
+		p.above = storeAbove
+	}
+	return p
 }
 
 const (
@@ -155,16 +166,9 @@ func (r *litRate) observe(now time.Time, n int) coding {
 	}
 	r.last = now
 	r.n += int64(n)
-	window, above := r.policy.window, r.policy.above
-	if window == 0 {
-		window = rateWindow
-	}
-	if above == 0 {
-		above = storeAbove
-	}
-	if r.n >= window {
+	if r.n >= r.policy.window {
 		took := now.Sub(r.start).Seconds()
-		r.stored = took < float64(r.n)/above
+		r.stored = took < float64(r.n)/r.policy.above
 		r.start, r.n = now, 0
 	}
 	if r.stored {

@@ -264,7 +264,7 @@ func (g *guardConn) compress() {
 	}
 	g.wmu.Lock()
 	g.z = z
-	g.rate = litRate{policy: z.policy}
+	g.rate = litRate{policy: z.policy.orDefaults()}
 	g.wmu.Unlock()
 	// Whatever the client sent after the command line is compressed
 	// already. The inflater decodes all of it before it waits for more:
